@@ -1,0 +1,46 @@
+# guest_memfd in-place conversion: kernel series, tracepoints, tools, tests.
+# 'make help' lists the targets.
+
+SHELL := /bin/bash
+KTREE = $(shell scripts/kernel path)
+
+.PHONY: help deps kernel headers kernel-tree kernel-export kernel-build-dev \
+	tests check demo clean
+
+help:
+	@echo "make deps              install the Debian packages the project needs"
+	@echo "make kernel            build the 6.12 kernel with kernel/series (cached)"
+	@echo "make headers           same as kernel: UAPI headers + KVM selftests lib"
+	@echo "make kernel-tree       git tree to edit the series, one commit per patch"
+	@echo "make kernel-export     write that tree's commits back to kernel/"
+	@echo "make kernel-build-dev  build the tree's HEAD (use with git rebase -x)"
+	@echo "make tests             build the tests against the built tree"
+	@echo "make check             everything above, then run all tests"
+	@echo "make demo              boot the kernel and show guest_memfd live"
+
+deps:
+	@scripts/deps
+
+kernel headers: deps
+	@scripts/kernel build
+
+kernel-tree: deps
+	@scripts/kernel tree
+
+kernel-export:
+	@scripts/kernel export
+
+kernel-build-dev:
+	@scripts/kernel build-dev
+
+tests: kernel
+	@$(MAKE) -s -C tests/kvm KTREE=$(KTREE)
+
+check: deps
+	@tests/check
+
+demo: tests
+	@tests/vm/run --append kvm.vm_memory_attributes=0 -- tests/kvm/gmem_caps_test
+
+clean:
+	@$(MAKE) -s -C tests/kvm clean

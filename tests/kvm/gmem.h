@@ -1,0 +1,177 @@
+/* SPDX-License-Identifier: GPL-2.0 */
+/*
+ * Helpers shared by the guest_memfd conversion tests: the ioctl, host
+ * accesses that survive SIGBUS, and a software-protected VM whose data
+ * memslot is an mmap()ed guest_memfd.
+ */
+#ifndef GMEM_TEST_H
+#define GMEM_TEST_H
+
+#include <setjmp.h>
+#include <signal.h>
+#include <stdbool.h>
+#include <sys/mman.h>
+
+#include "kvm_util.h"
+#include "processor.h"
+
+#define GMEM_DATA_SLOT	10
+#define GMEM_DATA_GPA	(1ULL << 32)
+
+#define PRIVATE		KVM_MEMORY_ATTRIBUTE_PRIVATE
+#define SHARED		0ULL
+#define MODE_NONE	KVM_SET_MEMORY_ATTRIBUTES2_MODE_UNSPECIFIED
+#define MODE_ZERO	KVM_SET_MEMORY_ATTRIBUTES2_ZERO
+#define MODE_PRESERVE	KVM_SET_MEMORY_ATTRIBUTES2_PRESERVE
+
+/* kvm.vm_memory_attributes: true while attributes are per VM. */
+static inline bool gmem_vm_attributes_mode(void)
+{
+	char c = 'Y';
+	FILE *f = fopen("/sys/module/kvm/parameters/vm_memory_attributes", "r");
+
+	if (f) {
+		TEST_ASSERT(fread(&c, 1, 1, f) == 1, "read vm_memory_attributes");
+		fclose(f);
+	}
+	return c == 'Y';
+}
+
+/*
+ * KVM_SET_MEMORY_ATTRIBUTES2 on @fd.  Returns 0 or -errno; on -EAGAIN,
+ * *@error_offset (if given) receives the offset the kernel reported.
+ */
+static inline int gmem_set_attrs(int fd, uint64_t offset, uint64_t size,
+				 uint64_t attributes, uint64_t flags,
+				 uint64_t *error_offset)
+{
+	struct kvm_memory_attributes2 args = {
+		.offset = offset,
+		.size = size,
+		.attributes = attributes,
+		.flags = flags,
+	};
+	int r = ioctl(fd, KVM_SET_MEMORY_ATTRIBUTES2, &args);
+
+	if (error_offset)
+		*error_offset = args.error_offset;
+	return r ? -errno : 0;
+}
+
+static inline void gmem_convert(int fd, uint64_t offset, uint64_t size,
+				uint64_t attributes, uint64_t flags)
+{
+	int r = gmem_set_attrs(fd, offset, size, attributes, flags, NULL);
+
+	TEST_ASSERT(!r, "convert [%#lx, +%#lx) to %s: %s", offset, size,
+		    attributes ? "private" : "shared", strerror(-r));
+}
+
+/*
+ * Host reads and writes that report SIGBUS instead of dying of it.  The
+ * jump buffer is per thread so that vCPU threads can probe concurrently.
+ */
+static __thread sigjmp_buf *gmem_sigbus_jmp;
+
+static inline void gmem_sigbus_handler(int sig)
+{
+	TEST_ASSERT(gmem_sigbus_jmp, "unexpected SIGBUS");
+	siglongjmp(*gmem_sigbus_jmp, 1);
+}
+
+static inline void gmem_catch_sigbus(void)
+{
+	struct sigaction sa = { .sa_handler = gmem_sigbus_handler };
+
+	TEST_ASSERT(!sigaction(SIGBUS, &sa, NULL), "sigaction(SIGBUS)");
+}
+
+/* Reads *@p into *@val; false if the access raised SIGBUS. */
+static inline bool gmem_host_read(volatile uint8_t *p, uint8_t *val)
+{
+	sigjmp_buf env;
+
+	gmem_sigbus_jmp = &env;
+	if (sigsetjmp(env, 1)) {
+		gmem_sigbus_jmp = NULL;
+		return false;
+	}
+	*val = *p;
+	gmem_sigbus_jmp = NULL;
+	return true;
+}
+
+static inline bool gmem_host_write(volatile uint8_t *p, uint8_t val)
+{
+	sigjmp_buf env;
+
+	gmem_sigbus_jmp = &env;
+	if (sigsetjmp(env, 1)) {
+		gmem_sigbus_jmp = NULL;
+		return false;
+	}
+	*p = val;
+	gmem_sigbus_jmp = NULL;
+	return true;
+}
+
+/* A KVM_X86_SW_PROTECTED_VM whose data memslot is an mmap()ed guest_memfd. */
+struct gmem_vm {
+	struct kvm_vm *vm;
+	struct kvm_vcpu *vcpus[KVM_MAX_VCPUS];
+	int fd;
+	uint8_t *mem;	/* host mapping of the whole guest_memfd */
+	size_t size;
+};
+
+/*
+ * Create the VM with @nr_vcpus running @guest_code, a guest_memfd of @size
+ * bytes created with @flags (GUEST_MEMFD_FLAG_MMAP is implied) bound at
+ * GMEM_DATA_GPA and identity-mapped in the guest, and the host mapping put
+ * where the selftests library expects the slot's memory so that
+ * addr_gpa2hva() works too.
+ */
+static inline void gmem_vm_create(struct gmem_vm *g, int nr_vcpus,
+				  void *guest_code, size_t size, uint64_t flags)
+{
+	const struct vm_shape shape = {
+		.mode = VM_MODE_DEFAULT,
+		.type = KVM_X86_SW_PROTECTED_VM,
+	};
+	struct userspace_mem_region *region;
+	size_t npages = size / getpagesize();
+	void *mem;
+
+	g->size = size;
+	g->vm = __vm_create_with_vcpus(shape, nr_vcpus, 0, guest_code, g->vcpus);
+	g->fd = vm_create_guest_memfd(g->vm, size, flags | GUEST_MEMFD_FLAG_MMAP);
+	vm_mem_add(g->vm, VM_MEM_SRC_ANONYMOUS, GMEM_DATA_GPA, GMEM_DATA_SLOT,
+		   npages, KVM_MEM_GUEST_MEMFD, g->fd, 0);
+	virt_map(g->vm, GMEM_DATA_GPA, GMEM_DATA_GPA, npages);
+
+	region = memslot2region(g->vm, GMEM_DATA_SLOT);
+	mem = mmap(region->host_mem, size, PROT_READ | PROT_WRITE,
+		   MAP_SHARED | MAP_FIXED, g->fd, 0);
+	TEST_ASSERT(mem == region->host_mem, "mmap(guest_memfd)");
+	g->mem = mem;
+	gmem_catch_sigbus();
+}
+
+static inline void gmem_vm_free(struct gmem_vm *g)
+{
+	close(g->fd);
+	kvm_vm_free(g->vm);
+}
+
+/* Run @vcpu to its next ucall; fail the test on a guest assertion. */
+static inline uint64_t gmem_run_to_ucall(struct kvm_vcpu *vcpu,
+					 struct ucall *uc)
+{
+	vcpu_run(vcpu);
+	TEST_ASSERT_KVM_EXIT_REASON(vcpu, KVM_EXIT_IO);
+	if (get_ucall(vcpu, uc) == UCALL_ABORT)
+		REPORT_GUEST_ASSERT(*uc);
+	return uc->cmd;
+}
+
+#endif /* GMEM_TEST_H */

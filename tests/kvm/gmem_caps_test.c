@@ -1,0 +1,119 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * What each kvm.vm_memory_attributes mode offers: capabilities, guest_memfd
+ * flags, and which of the two attribute ioctls works.
+ */
+#include "gmem.h"
+#include "kselftest_harness.h"
+
+#define ALL_FLAGS	(GUEST_MEMFD_FLAG_MMAP | GUEST_MEMFD_FLAG_INIT_SHARED)
+
+FIXTURE(caps) {
+	struct kvm_vm *vm;
+	bool per_vm;
+};
+
+FIXTURE_SETUP(caps)
+{
+	self->vm = vm_create_barebones_type(KVM_X86_SW_PROTECTED_VM);
+	self->per_vm = gmem_vm_attributes_mode();
+}
+
+FIXTURE_TEARDOWN(caps)
+{
+	kvm_vm_free(self->vm);
+}
+
+TEST_F(caps, capabilities_follow_the_mode)
+{
+	struct kvm_vm *vm = self->vm;
+
+	if (self->per_vm) {
+		EXPECT_EQ(vm_check_cap(vm, KVM_CAP_MEMORY_ATTRIBUTES), PRIVATE);
+		EXPECT_EQ(vm_check_cap(vm, KVM_CAP_GUEST_MEMFD_FLAGS), 0);
+		EXPECT_EQ(vm_check_cap(vm, KVM_CAP_GUEST_MEMFD_MEMORY_ATTRIBUTES), 0);
+		EXPECT_EQ(vm_check_cap(vm, KVM_CAP_MEMORY_ATTRIBUTES2_FLAGS), 0);
+	} else {
+		EXPECT_EQ(vm_check_cap(vm, KVM_CAP_MEMORY_ATTRIBUTES), 0);
+		EXPECT_EQ(vm_check_cap(vm, KVM_CAP_GUEST_MEMFD_FLAGS), ALL_FLAGS);
+		EXPECT_EQ(vm_check_cap(vm, KVM_CAP_GUEST_MEMFD_MEMORY_ATTRIBUTES),
+			  PRIVATE);
+		EXPECT_EQ(vm_check_cap(vm, KVM_CAP_MEMORY_ATTRIBUTES2_FLAGS),
+			  MODE_ZERO | MODE_PRESERVE);
+	}
+}
+
+TEST_F(caps, default_vm_has_no_content_modes)
+{
+	struct kvm_vm *vm = vm_create_barebones();
+
+	EXPECT_EQ(vm_check_cap(vm, KVM_CAP_GUEST_MEMFD_MEMORY_ATTRIBUTES), 0);
+	EXPECT_EQ(vm_check_cap(vm, KVM_CAP_MEMORY_ATTRIBUTES2_FLAGS), 0);
+	kvm_vm_free(vm);
+}
+
+TEST_F(caps, guest_memfd_accepts_exactly_the_reported_flags)
+{
+	uint64_t flag;
+	int fd;
+
+	for (flag = 1; flag; flag <<= 1) {
+		bool valid = !self->per_vm && (flag & ALL_FLAGS);
+
+		fd = __vm_create_guest_memfd(self->vm, getpagesize(), flag);
+		if (valid) {
+			EXPECT_GE(fd, 0) TH_LOG("flag %#lx refused", flag);
+			close(fd);
+		} else {
+			EXPECT_EQ(fd, -1) TH_LOG("flag %#lx accepted", flag);
+			EXPECT_EQ(errno, EINVAL);
+		}
+	}
+}
+
+TEST_F(caps, only_the_mode_s_attribute_ioctl_works)
+{
+	struct kvm_memory_attributes vm_args = {
+		.address = 0, .size = getpagesize(), .attributes = PRIVATE,
+	};
+	int fd = vm_create_guest_memfd(self->vm, getpagesize(), 0);
+	int vm_r, gmem_r;
+
+	vm_r = __vm_ioctl(self->vm, KVM_SET_MEMORY_ATTRIBUTES, &vm_args) ? errno : 0;
+	gmem_r = -gmem_set_attrs(fd, 0, getpagesize(), SHARED, MODE_NONE, NULL);
+
+	if (self->per_vm) {
+		EXPECT_EQ(vm_r, 0);
+		EXPECT_EQ(gmem_r, ENOTTY);
+	} else {
+		EXPECT_EQ(vm_r, ENOTTY);
+		EXPECT_EQ(gmem_r, 0);
+	}
+	close(fd);
+}
+
+TEST_F(caps, private_guest_memfd_cannot_be_mapped)
+{
+	int fd = vm_create_guest_memfd(self->vm, getpagesize(), 0);
+
+	EXPECT_EQ(mmap(NULL, getpagesize(), PROT_READ, MAP_SHARED, fd, 0), MAP_FAILED);
+	EXPECT_EQ(errno, ENODEV);
+	close(fd);
+}
+
+TEST_F(caps, mapping_must_be_shared)
+{
+	int fd;
+
+	if (self->per_vm)
+		SKIP(return, "kvm.vm_memory_attributes=1: no mmap()");
+
+	fd = vm_create_guest_memfd(self->vm, getpagesize(),
+				   GUEST_MEMFD_FLAG_MMAP | GUEST_MEMFD_FLAG_INIT_SHARED);
+	EXPECT_EQ(mmap(NULL, getpagesize(), PROT_READ, MAP_PRIVATE, fd, 0), MAP_FAILED);
+	EXPECT_EQ(errno, EINVAL);
+	EXPECT_NE(mmap(NULL, getpagesize(), PROT_READ, MAP_SHARED, fd, 0), MAP_FAILED);
+	close(fd);
+}
+
+TEST_HARNESS_MAIN

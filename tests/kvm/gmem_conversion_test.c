@@ -1,0 +1,466 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * KVM_SET_MEMORY_ATTRIBUTES2: in-place conversion of an mmap()ed guest_memfd
+ * between shared and private, as seen by the host, by a vCPU, and by the
+ * errors the ioctl returns.  Needs kvm.vm_memory_attributes=0.
+ */
+#include <fcntl.h>
+#include <linux/falloc.h>
+#include <sys/uio.h>
+#include <sys/wait.h>
+
+#include <mm/gup_test.h>
+
+#include "gmem.h"
+#include "kselftest_harness.h"
+
+#define NR_PAGES	16
+
+static size_t page;
+
+#define REQUIRE_GMEM_ATTRIBUTES()					\
+do {									\
+	if (gmem_vm_attributes_mode())					\
+		SKIP(return, "kvm.vm_memory_attributes=1: per-VM attributes"); \
+} while (0)
+
+static void guest_idle(void)
+{
+	GUEST_DONE();
+}
+
+static uint8_t *page_at(struct gmem_vm *g, int i)
+{
+	return g->mem + i * page;
+}
+
+static bool host_can_read(struct gmem_vm *g, int i)
+{
+	uint8_t v;
+
+	return gmem_host_read(page_at(g, i), &v);
+}
+
+/* The shared pages of @g, as a bitmap of the first NR_PAGES pages. */
+static uint32_t shared_map(struct gmem_vm *g)
+{
+	uint32_t map = 0;
+	int i;
+
+	for (i = 0; i < NR_PAGES; i++)
+		map |= host_can_read(g, i) << i;
+	return map;
+}
+
+static void fill(uint8_t *p, size_t len, uint8_t seed)
+{
+	size_t i;
+
+	for (i = 0; i < len; i++)
+		p[i] = seed + i * 7;
+}
+
+static size_t count_matching(const uint8_t *p, size_t len, uint8_t seed)
+{
+	size_t i, n = 0;
+
+	for (i = 0; i < len; i++)
+		n += p[i] == (uint8_t)(seed + i * 7);
+	return n;
+}
+
+static bool all_zero(const uint8_t *p, size_t len)
+{
+	return !p[0] && !memcmp(p, p + 1, len - 1);
+}
+
+FIXTURE(gmem) {
+	struct gmem_vm g;
+};
+
+FIXTURE_SETUP(gmem)
+{
+	page = getpagesize();
+	REQUIRE_GMEM_ATTRIBUTES();
+	gmem_vm_create(&self->g, 1, guest_idle, NR_PAGES * page,
+		       GUEST_MEMFD_FLAG_INIT_SHARED);
+}
+
+FIXTURE_TEARDOWN(gmem)
+{
+	if (self->g.vm)
+		gmem_vm_free(&self->g);
+}
+
+struct bad_input {
+	const char *what;
+	struct kvm_memory_attributes2 args;
+	int reserved;		/* index + 1 of a reserved word to set */
+	int err;
+};
+
+#define PG(n)	((n) * 4096ULL)
+
+static const struct bad_input bad_inputs[] = {
+	{ "unaligned offset", { .offset = 1, .size = PG(1), .attributes = PRIVATE }, 0, EINVAL },
+	{ "unaligned size", { .offset = 0, .size = 100, .attributes = PRIVATE }, 0, EINVAL },
+	{ "zero size", { .offset = 0, .size = 0, .attributes = PRIVATE }, 0, EINVAL },
+	{ "offset + size overflows", { .offset = PG(1), .size = -PG(1), .attributes = PRIVATE }, 0, EINVAL },
+	{ "range past the end", { .offset = PG(NR_PAGES - 1), .size = PG(2), .attributes = PRIVATE }, 0, EINVAL },
+	{ "offset at the end", { .offset = PG(NR_PAGES), .size = PG(1), .attributes = PRIVATE }, 0, EINVAL },
+	{ "unknown attribute", { .offset = 0, .size = PG(1), .attributes = 1ULL << 0 }, 0, EINVAL },
+	{ "high attribute bit", { .offset = 0, .size = PG(1), .attributes = PRIVATE | 1ULL << 63 }, 0, EINVAL },
+	{ "unknown flag", { .offset = 0, .size = PG(1), .attributes = PRIVATE, .flags = 1ULL << 2 }, 0, EINVAL },
+	{ "high flag bit", { .offset = 0, .size = PG(1), .flags = 1ULL << 63 }, 0, EINVAL },
+	{ "ZERO and PRESERVE", { .offset = 0, .size = PG(1), .flags = MODE_ZERO | MODE_PRESERVE }, 0, EINVAL },
+	{ "error_offset set", { .offset = 0, .size = PG(1), .attributes = PRIVATE, .error_offset = 1 }, 0, EINVAL },
+	{ "reserved[0] set", { .offset = 0, .size = PG(1), .attributes = PRIVATE }, 1, EINVAL },
+	{ "reserved[5] set", { .offset = 0, .size = PG(1), .attributes = PRIVATE }, 6, EINVAL },
+	{ "reserved[10] set", { .offset = 0, .size = PG(1), .attributes = PRIVATE }, 11, EINVAL },
+	{ "ZERO towards private", { .offset = 0, .size = PG(1), .attributes = PRIVATE, .flags = MODE_ZERO }, 0, EOPNOTSUPP },
+};
+
+TEST_F(gmem, bad_input_fails_and_changes_nothing)
+{
+	uint32_t all_shared = (1u << NR_PAGES) - 1;
+	int i;
+
+	ASSERT_EQ(page, 4096);
+	fill(page_at(&self->g, 0), page, 42);
+
+	for (i = 0; i < ARRAY_SIZE(bad_inputs); i++) {
+		struct kvm_memory_attributes2 args = bad_inputs[i].args;
+
+		if (bad_inputs[i].reserved)
+			args.reserved[bad_inputs[i].reserved - 1] = 1;
+
+		errno = 0;
+		EXPECT_EQ(ioctl(self->g.fd, KVM_SET_MEMORY_ATTRIBUTES2, &args), -1)
+			TH_LOG("%s: accepted", bad_inputs[i].what);
+		EXPECT_EQ(errno, bad_inputs[i].err)
+			TH_LOG("%s: errno %d", bad_inputs[i].what, errno);
+		EXPECT_EQ(shared_map(&self->g), all_shared)
+			TH_LOG("%s: attributes changed", bad_inputs[i].what);
+	}
+
+	EXPECT_EQ(ioctl(self->g.fd, KVM_SET_MEMORY_ATTRIBUTES2, NULL), -1);
+	EXPECT_EQ(errno, EFAULT);
+	EXPECT_EQ(count_matching(page_at(&self->g, 0), page, 42), page);
+}
+
+TEST_F(gmem, conversion_changes_only_the_requested_pages)
+{
+	gmem_convert(self->g.fd, PG(5), PG(1), PRIVATE, MODE_PRESERVE);
+	ASSERT_EQ(shared_map(&self->g), 0xffff & ~(1u << 5));
+
+	gmem_convert(self->g.fd, PG(8), PG(4), PRIVATE, MODE_PRESERVE);
+	ASSERT_EQ(shared_map(&self->g), 0xffff & ~(1u << 5) & ~0x0f00u);
+
+	gmem_convert(self->g.fd, PG(9), PG(1), SHARED, MODE_PRESERVE);
+	ASSERT_EQ(shared_map(&self->g), 0xffff & ~(1u << 5) & ~0x0d00u);
+
+	gmem_convert(self->g.fd, 0, PG(NR_PAGES), PRIVATE, MODE_PRESERVE);
+	ASSERT_EQ(shared_map(&self->g), 0);
+}
+
+TEST_F(gmem, conversion_before_allocation)
+{
+	/* Nothing is allocated yet: attributes still apply page by page. */
+	gmem_convert(self->g.fd, PG(2), PG(3), PRIVATE, MODE_NONE);
+	gmem_convert(self->g.fd, PG(3), PG(1), SHARED, MODE_NONE);
+	ASSERT_EQ(shared_map(&self->g), 0xffff & ~((1u << 2) | (1u << 4)));
+	ASSERT_TRUE(all_zero(page_at(&self->g, 3), page));
+}
+
+TEST_F(gmem, preserve_keeps_data_across_folio_layouts)
+{
+	int i;
+
+	/* Allocated, written, punched and untouched pages side by side. */
+	ASSERT_EQ(fallocate(self->g.fd, FALLOC_FL_KEEP_SIZE, PG(0), PG(4)), 0);
+	for (i = 0; i < NR_PAGES; i += 2)
+		fill(page_at(&self->g, i), page, i);
+	ASSERT_EQ(fallocate(self->g.fd, FALLOC_FL_KEEP_SIZE | FALLOC_FL_PUNCH_HOLE,
+			    PG(4), PG(1)), 0);
+
+	gmem_convert(self->g.fd, PG(1), PG(NR_PAGES - 2), PRIVATE, MODE_PRESERVE);
+	gmem_convert(self->g.fd, 0, PG(NR_PAGES), SHARED, MODE_PRESERVE);
+
+	for (i = 0; i < NR_PAGES; i++) {
+		bool written = !(i & 1) && i != 4;
+
+		if (written) {
+			EXPECT_EQ(count_matching(page_at(&self->g, i), page, i),
+				  page) TH_LOG("page %d lost its data", i);
+		} else {
+			EXPECT_TRUE(all_zero(page_at(&self->g, i), page))
+				TH_LOG("page %d is not zero", i);
+		}
+	}
+}
+
+TEST_F(gmem, hole_punch_keeps_attributes_and_resets_shared_memory)
+{
+	fill(page_at(&self->g, 0), 2 * page, 9);
+	gmem_convert(self->g.fd, PG(1), PG(1), PRIVATE, MODE_PRESERVE);
+
+	ASSERT_EQ(fallocate(self->g.fd, FALLOC_FL_KEEP_SIZE | FALLOC_FL_PUNCH_HOLE,
+			    0, PG(2)), 0);
+
+	ASSERT_EQ(shared_map(&self->g), 0xffff & ~(1u << 1));
+	ASSERT_TRUE(all_zero(page_at(&self->g, 0), page));
+}
+
+TEST_F(gmem, range_already_converted_is_left_alone)
+{
+	fill(page_at(&self->g, 0), page, 3);
+
+	/* Without a content mode a real conversion would scramble the page. */
+	ASSERT_EQ(gmem_set_attrs(self->g.fd, 0, PG(NR_PAGES), SHARED, MODE_NONE, NULL), 0);
+	ASSERT_EQ(count_matching(page_at(&self->g, 0), page, 3), page);
+}
+
+TEST_F(gmem, unspecified_mode_scrambles_every_byte)
+{
+	uint8_t copy[4096];
+	size_t i, same = 0;
+
+	fill(page_at(&self->g, 0), page, 77);
+	memcpy(copy, page_at(&self->g, 0), page);
+
+	gmem_convert(self->g.fd, 0, PG(1), PRIVATE, MODE_NONE);
+	gmem_convert(self->g.fd, 0, PG(1), SHARED, MODE_PRESERVE);
+	for (i = 0; i < page; i++)
+		same += page_at(&self->g, 0)[i] == copy[i];
+	ASSERT_EQ(same, 0);
+
+	memcpy(copy, page_at(&self->g, 0), page);
+	gmem_convert(self->g.fd, 0, PG(1), PRIVATE, MODE_PRESERVE);
+	gmem_convert(self->g.fd, 0, PG(1), SHARED, MODE_NONE);
+	for (i = 0, same = 0; i < page; i++)
+		same += page_at(&self->g, 0)[i] == copy[i];
+	ASSERT_EQ(same, 0);
+}
+
+TEST_F(gmem, zero_mode_zeroes_the_whole_range)
+{
+	fill(page_at(&self->g, 0), 4 * page, 1);
+	gmem_convert(self->g.fd, 0, PG(3), PRIVATE, MODE_PRESERVE);
+	gmem_convert(self->g.fd, 0, PG(3), SHARED, MODE_ZERO);
+
+	ASSERT_TRUE(all_zero(page_at(&self->g, 0), 3 * page));
+	ASSERT_EQ(count_matching(page_at(&self->g, 3), page, 1 + 3 * page * 7),
+		  page);
+}
+
+/* A pipe holds a reference to a page vmsplice()d into it until read. */
+static void splice_page(int pipefd[2], void *p)
+{
+	struct iovec iov = { .iov_base = p, .iov_len = page };
+
+	TEST_ASSERT(!pipe(pipefd), "pipe");
+	TEST_ASSERT(vmsplice(pipefd[1], &iov, 1, 0) == page, "vmsplice");
+}
+
+static void drain_pipe(int pipefd[2])
+{
+	char buf[4096];
+
+	TEST_ASSERT(read(pipefd[0], buf, sizeof(buf)) == page, "read pipe");
+	close(pipefd[0]);
+	close(pipefd[1]);
+}
+
+TEST_F(gmem, spliced_page_gives_eagain_at_its_offset)
+{
+	uint64_t error_offset = 0;
+	int pipefd[2];
+
+	fill(page_at(&self->g, 0), NR_PAGES * page, 5);
+	splice_page(pipefd, page_at(&self->g, 6));
+
+	ASSERT_EQ(gmem_set_attrs(self->g.fd, PG(2), PG(8), PRIVATE, MODE_PRESERVE,
+				 &error_offset), -EAGAIN);
+	ASSERT_EQ(error_offset, PG(6));
+	ASSERT_EQ(shared_map(&self->g), 0xffff);
+
+	drain_pipe(pipefd);
+	gmem_convert(self->g.fd, PG(2), PG(8), PRIVATE, MODE_PRESERVE);
+	ASSERT_EQ(shared_map(&self->g), 0xffff & ~0x03fcu);
+	gmem_convert(self->g.fd, 0, PG(NR_PAGES), SHARED, MODE_PRESERVE);
+	ASSERT_EQ(count_matching(page_at(&self->g, 0), NR_PAGES * page, 5),
+		  NR_PAGES * page);
+}
+
+TEST_F(gmem, longterm_pin_gives_eagain_until_unpinned)
+{
+	struct pin_longterm_test pin = {
+		.addr = (uintptr_t)page_at(&self->g, 11),
+		.size = page,
+	};
+	uint64_t error_offset = 0;
+	int fd = open("/sys/kernel/debug/gup_test", O_RDWR);
+
+	if (fd < 0)
+		SKIP(return, "no /sys/kernel/debug/gup_test (CONFIG_GUP_TEST)");
+
+	*page_at(&self->g, 11) = 1;
+	ASSERT_EQ(ioctl(fd, PIN_LONGTERM_TEST_START, &pin), 0);
+	ASSERT_EQ(gmem_set_attrs(self->g.fd, 0, PG(NR_PAGES), PRIVATE, MODE_PRESERVE,
+				 &error_offset), -EAGAIN);
+	ASSERT_EQ(error_offset, PG(11));
+	ASSERT_EQ(shared_map(&self->g), 0xffff);
+
+	ASSERT_EQ(ioctl(fd, PIN_LONGTERM_TEST_STOP), 0);
+	close(fd);
+	gmem_convert(self->g.fd, 0, PG(NR_PAGES), PRIVATE, MODE_PRESERVE);
+	ASSERT_EQ(shared_map(&self->g), 0);
+}
+
+TEST_F(gmem, status_is_the_same_in_every_process)
+{
+	int to_child[2], to_parent[2], status;
+	char c;
+	pid_t pid;
+
+	*page_at(&self->g, 0) = 'P';
+	ASSERT_EQ(pipe(to_child), 0);
+	ASSERT_EQ(pipe(to_parent), 0);
+
+	pid = fork();
+	ASSERT_GE(pid, 0);
+	if (!pid) {
+		uint8_t v = 0;
+
+		/* Step 1: private, so SIGBUS.  Step 2: shared again. */
+		read(to_child[0], &c, 1);
+		if (gmem_host_read(page_at(&self->g, 0), &v))
+			_exit(1);
+		write(to_parent[1], "1", 1);
+		read(to_child[0], &c, 1);
+		if (!gmem_host_read(page_at(&self->g, 0), &v) || v != 'P')
+			_exit(2);
+		_exit(0);
+	}
+
+	/* The child's mapping is faulted in: conversion must unmap it too. */
+	gmem_convert(self->g.fd, 0, PG(1), PRIVATE, MODE_PRESERVE);
+	write(to_child[1], "1", 1);
+	read(to_parent[0], &c, 1);
+	gmem_convert(self->g.fd, 0, PG(1), SHARED, MODE_PRESERVE);
+	write(to_child[1], "2", 1);
+
+	ASSERT_EQ(waitpid(pid, &status, 0), pid);
+	ASSERT_TRUE(WIFEXITED(status));
+	ASSERT_EQ(WEXITSTATUS(status), 0);
+}
+
+/* Host and vCPU take turns to read, check and write one page. */
+static void guest_rmw(void)
+{
+	volatile uint8_t *p = (uint8_t *)GMEM_DATA_GPA;
+
+	GUEST_SYNC(1);
+	GUEST_ASSERT_EQ(*p, 0xa1);
+	*p = 0xb2;
+	GUEST_SYNC(2);
+	GUEST_ASSERT_EQ(*p, 0xc3);
+	*p = 0xd4;
+	GUEST_DONE();
+}
+
+static void single_page_flow(struct __test_metadata *_metadata, uint64_t flags)
+{
+	struct gmem_vm g;
+	struct ucall uc;
+	uint8_t v;
+
+	page = getpagesize();
+	REQUIRE_GMEM_ATTRIBUTES();
+	gmem_vm_create(&g, 1, guest_rmw, page, flags);
+
+	if (!(flags & GUEST_MEMFD_FLAG_INIT_SHARED)) {
+		ASSERT_FALSE(gmem_host_read(g.mem, &v));
+		gmem_convert(g.fd, 0, page, SHARED, MODE_ZERO);
+	}
+	ASSERT_TRUE(gmem_host_write(g.mem, 0xa1));
+
+	ASSERT_EQ(gmem_run_to_ucall(g.vcpus[0], &uc), UCALL_SYNC);
+	gmem_convert(g.fd, 0, page, PRIVATE, MODE_PRESERVE);
+	ASSERT_FALSE(gmem_host_read(g.mem, &v));
+	ASSERT_FALSE(gmem_host_write(g.mem, 0));
+
+	ASSERT_EQ(gmem_run_to_ucall(g.vcpus[0], &uc), UCALL_SYNC);
+	ASSERT_FALSE(gmem_host_read(g.mem, &v));
+	gmem_convert(g.fd, 0, page, SHARED, MODE_PRESERVE);
+	ASSERT_TRUE(gmem_host_read(g.mem, &v));
+	ASSERT_EQ(v, 0xb2);
+	ASSERT_TRUE(gmem_host_write(g.mem, 0xc3));
+
+	ASSERT_EQ(gmem_run_to_ucall(g.vcpus[0], &uc), UCALL_DONE);
+	ASSERT_EQ(*g.mem, 0xd4);
+	gmem_vm_free(&g);
+}
+
+TEST(single_page_flow_init_shared)
+{
+	single_page_flow(_metadata, GUEST_MEMFD_FLAG_INIT_SHARED);
+}
+
+TEST(single_page_flow_init_private)
+{
+	single_page_flow(_metadata, 0);
+}
+
+static void guest_touch(void)
+{
+	*(volatile uint8_t *)GMEM_DATA_GPA = 1;
+	GUEST_DONE();
+}
+
+TEST(guest_access_after_guest_memfd_is_gone_exits_to_userspace)
+{
+	struct kvm_vcpu *vcpu;
+	struct gmem_vm g;
+
+	page = getpagesize();
+	REQUIRE_GMEM_ATTRIBUTES();
+	gmem_vm_create(&g, 1, guest_touch, page, 0);
+	vcpu = g.vcpus[0];
+
+	/* Drop every reference: ours, the library's dup() and the mapping. */
+	close(memslot2region(g.vm, GMEM_DATA_SLOT)->region.guest_memfd);
+	memslot2region(g.vm, GMEM_DATA_SLOT)->region.guest_memfd = -1;
+	munmap(g.mem, page);
+	close(g.fd);
+
+	/* With the file gone so are the attributes: the access is shared. */
+	ASSERT_EQ(_vcpu_run(vcpu), -1);
+	ASSERT_EQ(errno, EFAULT);
+	ASSERT_EQ(vcpu->run->exit_reason, KVM_EXIT_MEMORY_FAULT);
+	ASSERT_EQ(vcpu->run->memory_fault.gpa, GMEM_DATA_GPA);
+	ASSERT_EQ(vcpu->run->memory_fault.size, page);
+	ASSERT_EQ(vcpu->run->memory_fault.flags, 0);
+	kvm_vm_free(g.vm);
+}
+
+TEST(prefault_maps_private_and_shared_pages)
+{
+	struct kvm_pre_fault_memory range = {
+		.gpa = GMEM_DATA_GPA,
+		.size = 4 * 4096,
+	};
+	struct gmem_vm g;
+
+	page = getpagesize();
+	REQUIRE_GMEM_ATTRIBUTES();
+	gmem_vm_create(&g, 1, guest_idle, 4 * page, GUEST_MEMFD_FLAG_INIT_SHARED);
+	gmem_convert(g.fd, PG(1), PG(2), PRIVATE, MODE_NONE);
+
+	ASSERT_EQ(__vcpu_ioctl(g.vcpus[0], KVM_PRE_FAULT_MEMORY, &range), 0);
+	ASSERT_EQ(range.size, 0);
+	ASSERT_EQ(range.gpa, GMEM_DATA_GPA + 4 * page);
+	gmem_vm_free(&g);
+}
+
+TEST_HARNESS_MAIN
