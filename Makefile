@@ -5,7 +5,7 @@ SHELL := /bin/bash
 KTREE = $(shell scripts/kernel path)
 
 .PHONY: help deps kernel headers kernel-tree kernel-export kernel-build-dev \
-	tests check demo clean
+	patches tests check demo clean
 
 help:
 	@echo "make deps              install the Debian packages the project needs"
@@ -14,6 +14,7 @@ help:
 	@echo "make kernel-tree       git tree to edit the series, one commit per patch"
 	@echo "make kernel-export     write that tree's commits back to kernel/"
 	@echo "make kernel-build-dev  build the tree's HEAD (use with git rebase -x)"
+	@echo "make patches           upstream-ready series + cover letter in patches/"
 	@echo "make tests             build the tests against the built tree"
 	@echo "make check             everything above, then run all tests"
 	@echo "make demo              boot the kernel and show guest_memfd live"
@@ -32,6 +33,9 @@ kernel-export:
 
 kernel-build-dev:
 	@scripts/kernel build-dev
+
+patches: deps
+	@scripts/kernel patches
 
 tests: kernel
 	@$(MAKE) -s -C tests/kvm KTREE=$(KTREE)
