@@ -5,7 +5,7 @@ SHELL := /bin/bash
 KTREE = $(shell scripts/kernel path)
 
 .PHONY: help deps kernel headers kernel-tree kernel-export kernel-build-dev \
-	patches tests check demo clean
+	patches tools tests check demo install clean
 
 help:
 	@echo "make deps              install the Debian packages the project needs"
@@ -15,6 +15,7 @@ help:
 	@echo "make kernel-export     write that tree's commits back to kernel/"
 	@echo "make kernel-build-dev  build the tree's HEAD (use with git rebase -x)"
 	@echo "make patches           upstream-ready series + cover letter in patches/"
+	@echo "make tools             build the BPF programs and gmemtop"
 	@echo "make tests             build the tests against the built tree"
 	@echo "make check             everything above, then run all tests"
 	@echo "make demo              boot the kernel and show guest_memfd live"
@@ -37,14 +38,22 @@ kernel-build-dev:
 patches: deps
 	@scripts/kernel patches
 
-tests: kernel
+tools: kernel
+	@$(MAKE) -s -C tools/gmemtop KTREE=$(KTREE)
+
+tests: tools
 	@$(MAKE) -s -C tests/kvm KTREE=$(KTREE)
 
 check: deps
 	@tests/check
 
 demo: tests
-	@tests/vm/run --append kvm.vm_memory_attributes=0 -- tests/kvm/gmem_caps_test
+	@tests/vm/run --append kvm.vm_memory_attributes=0 -- tools/demo
+
+install: tools
+	@$(MAKE) -s -C tools/gmemtop install
 
 clean:
 	@$(MAKE) -s -C tests/kvm clean
+	@$(MAKE) -s -C tools/gmemtop clean
+	@$(MAKE) -s -C bpf clean

@@ -253,6 +253,43 @@ TEST_F(gmem, zero_mode_zeroes_the_whole_range)
 		  page);
 }
 
+/*
+ * The security boundary: once private, the page is out of reach of every
+ * kernel path that reads user memory on the host's behalf, not just of
+ * direct loads.
+ */
+TEST_F(gmem, kernel_paths_cannot_read_private_memory)
+{
+	uint8_t *p = page_at(&self->g, 0), buf[4096];
+	struct iovec local = { .iov_base = buf, .iov_len = page };
+	struct iovec remote = { .iov_base = p, .iov_len = page };
+	int pipefd[2], mem;
+
+	fill(p, page, 99);
+	gmem_convert(self->g.fd, 0, PG(1), PRIVATE, MODE_PRESERVE);
+
+	mem = open("/proc/self/mem", O_RDONLY);
+	ASSERT_GE(mem, 0);
+	EXPECT_EQ(pread(mem, buf, page, (uintptr_t)p), -1);
+	EXPECT_EQ(errno, EIO);
+	close(mem);
+
+	EXPECT_EQ(process_vm_readv(getpid(), &local, 1, &remote, 1, 0), -1);
+	EXPECT_EQ(errno, EFAULT);
+
+	ASSERT_EQ(pipe(pipefd), 0);
+	EXPECT_EQ(write(pipefd[1], p, page), -1);
+	EXPECT_EQ(errno, EFAULT);
+	EXPECT_EQ(vmsplice(pipefd[1], &remote, 1, 0), -1);
+	EXPECT_EQ(errno, EFAULT);
+	close(pipefd[0]);
+	close(pipefd[1]);
+
+	/* The data is still there for whoever may read it again. */
+	gmem_convert(self->g.fd, 0, PG(1), SHARED, MODE_PRESERVE);
+	EXPECT_EQ(count_matching(p, page, 99), page);
+}
+
 /* A pipe holds a reference to a page vmsplice()d into it until read. */
 static void splice_page(int pipefd[2], void *p)
 {

@@ -25,13 +25,13 @@
 
 /* Why a page blocked a conversion to private. */
 #define KVM_GMEM_REFS_PINNED		0	/* FOLL_PIN, e.g. DMA or VFIO */
-#define KVM_GMEM_REFS_MAPPED		1	/* mapped again after the unmap */
+#define KVM_GMEM_REFS_MAPPED		1	/* mapped again */
 #define KVM_GMEM_REFS_TRANSIENT		2	/* in a per-CPU LRU batch */
 #define KVM_GMEM_REFS_OTHER		3	/* get_page(), a pipe, ... */
 
 /* What a host user page fault on guest_memfd did. */
 #define KVM_GMEM_FAULT_MAPPED		0
-#define KVM_GMEM_FAULT_PRIVATE		1	/* SIGBUS: the page is private */
+#define KVM_GMEM_FAULT_PRIVATE		1	/* SIGBUS: private page */
 #define KVM_GMEM_FAULT_EOF		2	/* SIGBUS: beyond the file */
 #define KVM_GMEM_FAULT_ERROR		3	/* allocation or hwpoison */
 
@@ -51,28 +51,15 @@
 	__print_flags(f, "|", { KVM_GMEM_HAD_SHARED, "shared" },	\
 		      { KVM_GMEM_HAD_PRIVATE, "private" })
 
-#define KVM_GMEM_ID_PROTO	u64 ino, pid_t pid, u32 vm
-#define KVM_GMEM_ID_ARGS	ino, pid, vm
-
-#define KVM_GMEM_ID_ENTRY			\
-	__field(u64,	ino)			\
-	__field(pid_t,	pid)			\
-	__field(u32,	vm)
-
-#define KVM_GMEM_ID_ASSIGN			\
-	__entry->ino	= ino;			\
-	__entry->pid	= pid;			\
-	__entry->vm	= vm
-
-#define KVM_GMEM_ID_FMT		"ino %llu vm %d/%u "
-#define KVM_GMEM_ID_PRINT	__entry->ino, __entry->pid, __entry->vm
-
 TRACE_EVENT(kvm_gmem_set_attributes_begin,
-	TP_PROTO(KVM_GMEM_ID_PROTO, u64 offset, u64 size, u64 attrs, u64 mode),
-	TP_ARGS(KVM_GMEM_ID_ARGS, offset, size, attrs, mode),
+	TP_PROTO(u64 ino, pid_t pid, u32 vm, u64 offset, u64 size, u64 attrs,
+		 u64 mode),
+	TP_ARGS(ino, pid, vm, offset, size, attrs, mode),
 
 	TP_STRUCT__entry(
-		KVM_GMEM_ID_ENTRY
+		__field(u64,	ino)
+		__field(pid_t,	pid)
+		__field(u32,	vm)
 		__field(u64,	offset)
 		__field(u64,	size)
 		__field(u64,	attrs)
@@ -80,27 +67,33 @@ TRACE_EVENT(kvm_gmem_set_attributes_begin,
 	),
 
 	TP_fast_assign(
-		KVM_GMEM_ID_ASSIGN;
+		__entry->ino	= ino;
+		__entry->pid	= pid;
+		__entry->vm	= vm;
 		__entry->offset	= offset;
 		__entry->size	= size;
 		__entry->attrs	= attrs;
 		__entry->mode	= mode;
 	),
 
-	TP_printk(KVM_GMEM_ID_FMT "offset %#llx size %#llx to %s mode %s",
-		  KVM_GMEM_ID_PRINT, __entry->offset, __entry->size,
+	TP_printk("ino %llu vm %d/%u offset %#llx size %#llx to %s mode %s",
+		  __entry->ino, __entry->pid, __entry->vm, __entry->offset,
+		  __entry->size,
 		  kvm_gmem_print_attrs(__entry->attrs),
 		  kvm_gmem_print_mode(__entry->mode))
 );
 
 TRACE_EVENT(kvm_gmem_set_attributes_end,
-	TP_PROTO(KVM_GMEM_ID_PROTO, u64 offset, u64 size, u64 attrs, u64 mode,
-		 unsigned int from, int ret, u64 error_offset, u64 nr_changed),
-	TP_ARGS(KVM_GMEM_ID_ARGS, offset, size, attrs, mode, from, ret,
+	TP_PROTO(u64 ino, pid_t pid, u32 vm, u64 offset, u64 size, u64 attrs,
+		 u64 mode, unsigned int from, int ret, u64 error_offset,
+		 u64 nr_changed),
+	TP_ARGS(ino, pid, vm, offset, size, attrs, mode, from, ret,
 		error_offset, nr_changed),
 
 	TP_STRUCT__entry(
-		KVM_GMEM_ID_ENTRY
+		__field(u64,		ino)
+		__field(pid_t,		pid)
+		__field(u32,		vm)
 		__field(u64,		offset)
 		__field(u64,		size)
 		__field(u64,		attrs)
@@ -112,7 +105,9 @@ TRACE_EVENT(kvm_gmem_set_attributes_end,
 	),
 
 	TP_fast_assign(
-		KVM_GMEM_ID_ASSIGN;
+		__entry->ino		= ino;
+		__entry->pid		= pid;
+		__entry->vm		= vm;
 		__entry->offset		= offset;
 		__entry->size		= size;
 		__entry->attrs		= attrs;
@@ -123,8 +118,9 @@ TRACE_EVENT(kvm_gmem_set_attributes_end,
 		__entry->nr_changed	= nr_changed;
 	),
 
-	TP_printk(KVM_GMEM_ID_FMT "offset %#llx size %#llx from %s to %s mode %s ret %d error_offset %#llx changed %llu",
-		  KVM_GMEM_ID_PRINT, __entry->offset, __entry->size,
+	TP_printk("ino %llu vm %d/%u offset %#llx size %#llx from %s to %s mode %s ret %d error_offset %#llx changed %llu",
+		  __entry->ino, __entry->pid, __entry->vm, __entry->offset,
+		  __entry->size,
 		  kvm_gmem_print_from(__entry->from),
 		  kvm_gmem_print_attrs(__entry->attrs),
 		  kvm_gmem_print_mode(__entry->mode), __entry->ret,
@@ -132,22 +128,26 @@ TRACE_EVENT(kvm_gmem_set_attributes_end,
 );
 
 TRACE_EVENT(kvm_gmem_phase,
-	TP_PROTO(KVM_GMEM_ID_PROTO, u64 offset, unsigned int phase),
-	TP_ARGS(KVM_GMEM_ID_ARGS, offset, phase),
+	TP_PROTO(u64 ino, pid_t pid, u32 vm, u64 offset, unsigned int phase),
+	TP_ARGS(ino, pid, vm, offset, phase),
 
 	TP_STRUCT__entry(
-		KVM_GMEM_ID_ENTRY
+		__field(u64,		ino)
+		__field(pid_t,		pid)
+		__field(u32,		vm)
 		__field(u64,		offset)
 		__field(unsigned int,	phase)
 	),
 
 	TP_fast_assign(
-		KVM_GMEM_ID_ASSIGN;
+		__entry->ino	= ino;
+		__entry->pid	= pid;
+		__entry->vm	= vm;
 		__entry->offset	= offset;
 		__entry->phase	= phase;
 	),
 
-	TP_printk(KVM_GMEM_ID_FMT "offset %#llx %s done", KVM_GMEM_ID_PRINT,
+	TP_printk("ino %llu vm %d/%u offset %#llx %s done", __entry->ino, __entry->pid, __entry->vm,
 		  __entry->offset,
 		  __print_symbolic(__entry->phase,
 				   { KVM_GMEM_PHASE_LOCK, "lock" },
@@ -159,14 +159,16 @@ TRACE_EVENT(kvm_gmem_phase,
 );
 
 TRACE_EVENT(kvm_gmem_refcount_fail,
-	TP_PROTO(KVM_GMEM_ID_PROTO, u64 offset, unsigned int order,
+	TP_PROTO(u64 ino, pid_t pid, u32 vm, u64 offset, unsigned int order,
 		 int refcount, int expected, int mapcount, bool pinned,
 		 bool drained, unsigned int cause),
-	TP_ARGS(KVM_GMEM_ID_ARGS, offset, order, refcount, expected, mapcount,
+	TP_ARGS(ino, pid, vm, offset, order, refcount, expected, mapcount,
 		pinned, drained, cause),
 
 	TP_STRUCT__entry(
-		KVM_GMEM_ID_ENTRY
+		__field(u64,		ino)
+		__field(pid_t,		pid)
+		__field(u32,		vm)
 		__field(u64,		offset)
 		__field(unsigned int,	order)
 		__field(int,		refcount)
@@ -178,7 +180,9 @@ TRACE_EVENT(kvm_gmem_refcount_fail,
 	),
 
 	TP_fast_assign(
-		KVM_GMEM_ID_ASSIGN;
+		__entry->ino		= ino;
+		__entry->pid		= pid;
+		__entry->vm		= vm;
 		__entry->offset		= offset;
 		__entry->order		= order;
 		__entry->refcount	= refcount;
@@ -189,9 +193,10 @@ TRACE_EVENT(kvm_gmem_refcount_fail,
 		__entry->cause		= cause;
 	),
 
-	TP_printk(KVM_GMEM_ID_FMT "offset %#llx order %u refcount %d expected %d mapcount %d pinned %d drained %d cause %s",
-		  KVM_GMEM_ID_PRINT, __entry->offset, __entry->order,
-		  __entry->refcount, __entry->expected, __entry->mapcount,
+	TP_printk("ino %llu vm %d/%u offset %#llx order %u refcount %d expected %d mapcount %d pinned %d drained %d cause %s",
+		  __entry->ino, __entry->pid, __entry->vm, __entry->offset,
+		  __entry->order, __entry->refcount, __entry->expected,
+		  __entry->mapcount,
 		  __entry->pinned, __entry->drained,
 		  __print_symbolic(__entry->cause,
 				   { KVM_GMEM_REFS_PINNED, "pinned" },
@@ -201,32 +206,39 @@ TRACE_EVENT(kvm_gmem_refcount_fail,
 );
 
 TRACE_EVENT(kvm_gmem_lru_drain,
-	TP_PROTO(KVM_GMEM_ID_PROTO, u64 offset, bool resolved),
-	TP_ARGS(KVM_GMEM_ID_ARGS, offset, resolved),
+	TP_PROTO(u64 ino, pid_t pid, u32 vm, u64 offset, bool resolved),
+	TP_ARGS(ino, pid, vm, offset, resolved),
 
 	TP_STRUCT__entry(
-		KVM_GMEM_ID_ENTRY
+		__field(u64,	ino)
+		__field(pid_t,	pid)
+		__field(u32,	vm)
 		__field(u64,	offset)
 		__field(bool,	resolved)
 	),
 
 	TP_fast_assign(
-		KVM_GMEM_ID_ASSIGN;
+		__entry->ino		= ino;
+		__entry->pid		= pid;
+		__entry->vm		= vm;
 		__entry->offset		= offset;
 		__entry->resolved	= resolved;
 	),
 
-	TP_printk(KVM_GMEM_ID_FMT "offset %#llx resolved %d",
-		  KVM_GMEM_ID_PRINT, __entry->offset, __entry->resolved)
+	TP_printk("ino %llu vm %d/%u offset %#llx resolved %d",
+		  __entry->ino, __entry->pid, __entry->vm, __entry->offset,
+		  __entry->resolved)
 );
 
 TRACE_EVENT(kvm_gmem_invalidate_begin,
-	TP_PROTO(KVM_GMEM_ID_PROTO, u64 start, u64 end, unsigned int filter,
-		 unsigned int nr_memslots, u64 nr_gfns),
-	TP_ARGS(KVM_GMEM_ID_ARGS, start, end, filter, nr_memslots, nr_gfns),
+	TP_PROTO(u64 ino, pid_t pid, u32 vm, u64 start, u64 end,
+		 unsigned int filter, unsigned int nr_memslots, u64 nr_gfns),
+	TP_ARGS(ino, pid, vm, start, end, filter, nr_memslots, nr_gfns),
 
 	TP_STRUCT__entry(
-		KVM_GMEM_ID_ENTRY
+		__field(u64,		ino)
+		__field(pid_t,		pid)
+		__field(u32,		vm)
 		__field(u64,		start)
 		__field(u64,		end)
 		__field(unsigned int,	filter)
@@ -235,7 +247,9 @@ TRACE_EVENT(kvm_gmem_invalidate_begin,
 	),
 
 	TP_fast_assign(
-		KVM_GMEM_ID_ASSIGN;
+		__entry->ino		= ino;
+		__entry->pid		= pid;
+		__entry->vm		= vm;
 		__entry->start		= start;
 		__entry->end		= end;
 		__entry->filter		= filter;
@@ -243,39 +257,47 @@ TRACE_EVENT(kvm_gmem_invalidate_begin,
 		__entry->nr_gfns	= nr_gfns;
 	),
 
-	TP_printk(KVM_GMEM_ID_FMT "pages [%#llx, %#llx) filter %s memslots %u gfns %llu",
-		  KVM_GMEM_ID_PRINT, __entry->start, __entry->end,
+	TP_printk("ino %llu vm %d/%u pages [%#llx, %#llx) filter %s memslots %u gfns %llu",
+		  __entry->ino, __entry->pid, __entry->vm, __entry->start,
+		  __entry->end,
 		  __print_flags(__entry->filter, "|", { 1, "shared" },
 				{ 2, "private" }),
 		  __entry->nr_memslots, __entry->nr_gfns)
 );
 
 TRACE_EVENT(kvm_gmem_invalidate_end,
-	TP_PROTO(KVM_GMEM_ID_PROTO, u64 start, u64 end),
-	TP_ARGS(KVM_GMEM_ID_ARGS, start, end),
+	TP_PROTO(u64 ino, pid_t pid, u32 vm, u64 start, u64 end),
+	TP_ARGS(ino, pid, vm, start, end),
 
 	TP_STRUCT__entry(
-		KVM_GMEM_ID_ENTRY
+		__field(u64,	ino)
+		__field(pid_t,	pid)
+		__field(u32,	vm)
 		__field(u64,	start)
 		__field(u64,	end)
 	),
 
 	TP_fast_assign(
-		KVM_GMEM_ID_ASSIGN;
+		__entry->ino	= ino;
+		__entry->pid	= pid;
+		__entry->vm	= vm;
 		__entry->start	= start;
 		__entry->end	= end;
 	),
 
-	TP_printk(KVM_GMEM_ID_FMT "pages [%#llx, %#llx)", KVM_GMEM_ID_PRINT,
+	TP_printk("ino %llu vm %d/%u pages [%#llx, %#llx)", __entry->ino, __entry->pid, __entry->vm,
 		  __entry->start, __entry->end)
 );
 
 TRACE_EVENT(kvm_gmem_content,
-	TP_PROTO(KVM_GMEM_ID_PROTO, u64 offset, u64 size, u64 mode, u64 bytes),
-	TP_ARGS(KVM_GMEM_ID_ARGS, offset, size, mode, bytes),
+	TP_PROTO(u64 ino, pid_t pid, u32 vm, u64 offset, u64 size, u64 mode,
+		 u64 bytes),
+	TP_ARGS(ino, pid, vm, offset, size, mode, bytes),
 
 	TP_STRUCT__entry(
-		KVM_GMEM_ID_ENTRY
+		__field(u64,	ino)
+		__field(pid_t,	pid)
+		__field(u32,	vm)
 		__field(u64,	offset)
 		__field(u64,	size)
 		__field(u64,	mode)
@@ -283,35 +305,42 @@ TRACE_EVENT(kvm_gmem_content,
 	),
 
 	TP_fast_assign(
-		KVM_GMEM_ID_ASSIGN;
+		__entry->ino	= ino;
+		__entry->pid	= pid;
+		__entry->vm	= vm;
 		__entry->offset	= offset;
 		__entry->size	= size;
 		__entry->mode	= mode;
 		__entry->bytes	= bytes;
 	),
 
-	TP_printk(KVM_GMEM_ID_FMT "offset %#llx size %#llx mode %s bytes %llu",
-		  KVM_GMEM_ID_PRINT, __entry->offset, __entry->size,
+	TP_printk("ino %llu vm %d/%u offset %#llx size %#llx mode %s bytes %llu",
+		  __entry->ino, __entry->pid, __entry->vm, __entry->offset,
+		  __entry->size,
 		  kvm_gmem_print_mode(__entry->mode), __entry->bytes)
 );
 
 TRACE_EVENT(kvm_gmem_user_fault,
-	TP_PROTO(KVM_GMEM_ID_PROTO, u64 offset, unsigned int outcome),
-	TP_ARGS(KVM_GMEM_ID_ARGS, offset, outcome),
+	TP_PROTO(u64 ino, pid_t pid, u32 vm, u64 offset, unsigned int outcome),
+	TP_ARGS(ino, pid, vm, offset, outcome),
 
 	TP_STRUCT__entry(
-		KVM_GMEM_ID_ENTRY
+		__field(u64,		ino)
+		__field(pid_t,		pid)
+		__field(u32,		vm)
 		__field(u64,		offset)
 		__field(unsigned int,	outcome)
 	),
 
 	TP_fast_assign(
-		KVM_GMEM_ID_ASSIGN;
+		__entry->ino		= ino;
+		__entry->pid		= pid;
+		__entry->vm		= vm;
 		__entry->offset		= offset;
 		__entry->outcome	= outcome;
 	),
 
-	TP_printk(KVM_GMEM_ID_FMT "offset %#llx %s", KVM_GMEM_ID_PRINT,
+	TP_printk("ino %llu vm %d/%u offset %#llx %s", __entry->ino, __entry->pid, __entry->vm,
 		  __entry->offset,
 		  __print_symbolic(__entry->outcome,
 				   { KVM_GMEM_FAULT_MAPPED, "mapped" },
@@ -321,33 +350,37 @@ TRACE_EVENT(kvm_gmem_user_fault,
 );
 
 DECLARE_EVENT_CLASS(kvm_gmem_range,
-	TP_PROTO(KVM_GMEM_ID_PROTO, u64 offset, u64 len),
-	TP_ARGS(KVM_GMEM_ID_ARGS, offset, len),
+	TP_PROTO(u64 ino, pid_t pid, u32 vm, u64 offset, u64 len),
+	TP_ARGS(ino, pid, vm, offset, len),
 
 	TP_STRUCT__entry(
-		KVM_GMEM_ID_ENTRY
+		__field(u64,	ino)
+		__field(pid_t,	pid)
+		__field(u32,	vm)
 		__field(u64,	offset)
 		__field(u64,	len)
 	),
 
 	TP_fast_assign(
-		KVM_GMEM_ID_ASSIGN;
+		__entry->ino	= ino;
+		__entry->pid	= pid;
+		__entry->vm	= vm;
 		__entry->offset	= offset;
 		__entry->len	= len;
 	),
 
-	TP_printk(KVM_GMEM_ID_FMT "offset %#llx len %#llx", KVM_GMEM_ID_PRINT,
-		  __entry->offset, __entry->len)
+	TP_printk("ino %llu vm %d/%u offset %#llx len %#llx", __entry->ino,
+		  __entry->pid, __entry->vm, __entry->offset, __entry->len)
 );
 
 DEFINE_EVENT(kvm_gmem_range, kvm_gmem_punch_hole,
-	TP_PROTO(KVM_GMEM_ID_PROTO, u64 offset, u64 len),
-	TP_ARGS(KVM_GMEM_ID_ARGS, offset, len)
+	TP_PROTO(u64 ino, pid_t pid, u32 vm, u64 offset, u64 len),
+	TP_ARGS(ino, pid, vm, offset, len)
 );
 
 DEFINE_EVENT(kvm_gmem_range, kvm_gmem_allocate,
-	TP_PROTO(KVM_GMEM_ID_PROTO, u64 offset, u64 len),
-	TP_ARGS(KVM_GMEM_ID_ARGS, offset, len)
+	TP_PROTO(u64 ino, pid_t pid, u32 vm, u64 offset, u64 len),
+	TP_ARGS(ino, pid, vm, offset, len)
 );
 
 #endif /* _TRACE_KVM_GMEM_H */

@@ -1,0 +1,171 @@
+#!/usr/bin/env python3
+"""gmemtop against ground truth, in the VM.
+
+- Its JSON totals equal what tests/trace/gmem_ops.py did: ioctls,
+  conversions and pages each way, EAGAINs and errors, invalidations, the
+  EAGAIN hotspots with their reference counts and causes, histogram totals.
+- The full-screen view, driven through tmux, shows the rows and answers
+  its keys.
+
+Prints TAP.  Needs root and kvm.vm_memory_attributes=0.
+"""
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+TOP = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(
+    __file__))))
+sys.path.insert(0, os.path.join(TOP, "tests", "trace"))
+from gmem_trace_test import tokens  # noqa: E402
+
+GMEMTOP = os.path.join(TOP, "tools", "gmemtop", "gmemtop")
+OPS = [sys.executable, os.path.join(TOP, "tests", "trace", "gmem_ops.py")]
+CAUSES = {"pinned", "mapped", "transient", "other"}
+
+
+def fields(text):
+    """Decoded event text as {name: value} for the "name value" pairs."""
+    t = tokens(text)
+    return {t[i]: t[i + 1] for i in range(len(t) - 1) if isinstance(t[i], str)}
+
+
+def ground_truth(events):
+    """What gmemtop must report for one run of gmem_ops.py."""
+    want = {"ioctls": 0, "conversions_to_private": 0,
+            "conversions_to_shared": 0, "pages_to_private": 0,
+            "pages_to_shared": 0, "eagain": 0, "errors": 0,
+            "invalidations": 0, "invalidated_gfns": 0}
+    hotspots = {}
+    for name, text, optional in events:
+        f = fields(text)
+        if name == "kvm_gmem_set_attributes_end":
+            want["ioctls"] += 1
+            direction = "private" if f["to"] == "private" else "shared"
+            if f["ret"] == -11:
+                want["eagain"] += 1
+            elif f["ret"]:
+                want["errors"] += 1
+            elif f["changed"]:
+                want["conversions_to_" + direction] += 1
+                want["pages_to_" + direction] += f["changed"]
+        elif name == "kvm_gmem_invalidate_begin":
+            want["invalidations"] += 1
+            want["invalidated_gfns"] += f["gfns"]
+        elif name == "kvm_gmem_refcount_fail":
+            spot = hotspots.setdefault(f["offset"], {"count": 0})
+            spot.update(count=spot["count"] + 1, refcount=f["refcount"],
+                        expected=f["expected"], pinned=f["pinned"],
+                        cause=f["cause"])
+    return want, hotspots
+
+
+def start_gmemtop(*args):
+    return subprocess.Popen([GMEMTOP, *args], stdout=subprocess.PIPE,
+                            text=True)
+
+
+def check_json_equals_ground_truth():
+    top = start_gmemtop("--json", "-d", "0.5")
+    time.sleep(2)		# loaded and attached
+    truth = json.loads(subprocess.run(OPS, check=True, capture_output=True,
+                                      text=True).stdout)
+    time.sleep(1)
+    top.send_signal(signal.SIGINT)
+    out, _ = top.communicate(timeout=30)
+    if top.returncode:
+        return f"gmemtop exited {top.returncode}"
+    last = json.loads(out.strip().splitlines()[-1])
+    rows = [f for f in last["files"] if f["ino"] == truth["ino"]]
+    if len(rows) != 1:
+        return f"{len(rows)} rows for inode {truth['ino']}"
+    row = rows[0]
+    want, hotspots = ground_truth(truth["events"])
+    for key, value in want.items():
+        if row[key] != value:
+            return f"{key}: {row[key]}, want {value}"
+    if (row["pid"], row["vm"]) != (truth["pid"], truth["vm_id"]):
+        return f"owner {row['pid']}/{row['vm']}"
+    converted = want["conversions_to_private"] + want["conversions_to_shared"]
+    if row["latency_ns"]["count"] != converted or \
+       sum(n for _, n in row["histogram"]) != converted:
+        return f"histogram holds {row['latency_ns']['count']}, want {converted}"
+    got = {h["offset"]: {k: h[k] for k in ("count", "refcount", "expected",
+                                            "pinned", "cause")}
+           for h in row["hotspots"]}
+    if got != hotspots:
+        return f"hotspots {got}, want {hotspots}"
+    return None
+
+
+def tmux(*args):
+    return subprocess.run(["tmux", *args], capture_output=True, text=True)
+
+
+def screen():
+    return tmux("capture-pane", "-p", "-t", "gmemtop").stdout
+
+
+def wait_for(text, seconds=10):
+    deadline = time.time() + seconds
+    while time.time() < deadline:
+        if text in screen():
+            return True
+        time.sleep(0.2)
+    return False
+
+
+def check_view_answers_keys():
+    tmux("kill-server")
+    tmux("new-session", "-d", "-s", "gmemtop", "-x", "160", "-y", "50",
+         f"{GMEMTOP} -d 0.3")
+    try:
+        if not wait_for("INVAL/s"):
+            return f"no table: {screen()!r}"
+        truth = json.loads(subprocess.run(OPS, check=True,
+                                          capture_output=True,
+                                          text=True).stdout)
+        if not wait_for(f" {truth['ino']} "):
+            return f"no row for inode {truth['ino']}: {screen()!r}"
+        steps = [("h", "Press any key"), ("x", "INVAL/s"),
+                 ("s", "sort eagain"), ("d", "EAGAIN hotspots"),
+                 ("d", "INVAL/s")]
+        for key, expect in steps:
+            tmux("send-keys", "-t", "gmemtop", key)
+            if not wait_for(expect):
+                return f"after '{key}' no '{expect}': {screen()!r}"
+        tmux("send-keys", "-t", "gmemtop", "q")
+        deadline = time.time() + 10
+        while tmux("has-session", "-t", "gmemtop").returncode == 0:
+            if time.time() > deadline:
+                return "'q' did not quit"
+            time.sleep(0.2)
+        return None
+    finally:
+        tmux("kill-server")
+
+
+def main():
+    checks = [
+        ("json_equals_ground_truth", check_json_equals_ground_truth),
+        ("view_answers_keys", check_view_answers_keys),
+    ]
+    print("TAP version 13")
+    print(f"1..{len(checks)}")
+    failed = 0
+    for i, (name, check) in enumerate(checks, 1):
+        try:
+            problem = check()
+        except Exception as e:  # a crash is a failure, not an abort
+            problem = f"{type(e).__name__}: {e}"
+        if problem:
+            failed += 1
+            print(f"# {name}: {problem}")
+        print(f"{'not ' if problem else ''}ok {i} {name}")
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,45 @@
+/* SPDX-License-Identifier: GPL-2.0 */
+#ifndef GMEMTOP_H
+#define GMEMTOP_H
+
+#include <signal.h>
+#include <stdbool.h>
+
+#include "report.h"
+
+/* Exit codes, documented in gmemtop.8. */
+#define EXIT_USAGE	2
+#define EXIT_NOT_ROOT	3
+#define EXIT_NO_BTF	4
+#define EXIT_NO_EVENTS	5
+
+enum format { FORMAT_TABLE, FORMAT_JSON, FORMAT_CSV };
+
+struct env {
+	pid_t pid;
+	__u32 vm;
+	double delay;
+	long count;
+	bool batch;
+	bool verbose;
+	enum format format;
+	enum sort_key sort;
+};
+
+extern struct env env;
+
+struct gmemtop_bpf;
+struct report_state;
+
+struct report_state *report_state_new(struct gmemtop_bpf *skel);
+void report_state_free(struct report_state *state);
+/* Reads the maps; @interval is the time since the previous call. */
+struct report *report_take(struct report_state *state, double interval,
+			   double elapsed);
+/* Forget everything counted so far (the view's 'r' key). */
+void report_reset(struct report_state *state);
+void report_print(FILE *out, const struct report *r);
+
+int view_run(struct report_state *state, volatile sig_atomic_t *exiting);
+
+#endif

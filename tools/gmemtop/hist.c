@@ -1,0 +1,42 @@
+// SPDX-License-Identifier: GPL-2.0
+#include <math.h>
+
+#include "hist.h"
+
+unsigned long long hist_mid(unsigned int bucket)
+{
+	unsigned long long low = gmem_hist_low(bucket);
+
+	if (bucket + 1 >= GMEM_HIST_BUCKETS || bucket < GMEM_HIST_SUB)
+		return low;
+	return low + (gmem_hist_low(bucket + 1) - low) / 2;
+}
+
+unsigned long long hist_total(const __u32 *hist)
+{
+	unsigned long long total = 0;
+	unsigned int i;
+
+	for (i = 0; i < GMEM_HIST_BUCKETS; i++)
+		total += hist[i];
+	return total;
+}
+
+unsigned long long hist_percentile(const __u32 *hist, double q)
+{
+	unsigned long long total = hist_total(hist), seen = 0, rank;
+	unsigned int i;
+
+	if (!total)
+		return 0;
+
+	rank = (unsigned long long)ceil(q * total);
+	if (rank < 1)
+		rank = 1;
+	for (i = 0; i < GMEM_HIST_BUCKETS; i++) {
+		seen += hist[i];
+		if (seen >= rank)
+			return hist_mid(i);
+	}
+	return hist_mid(GMEM_HIST_BUCKETS - 1);
+}

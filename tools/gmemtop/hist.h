@@ -1,0 +1,20 @@
+/* SPDX-License-Identifier: GPL-2.0 */
+/* Reading the log-linear latency histograms of bpf/gmem_hist.h. */
+#ifndef GMEMTOP_HIST_H
+#define GMEMTOP_HIST_H
+
+#include <linux/types.h>
+#include "gmem_hist.h"
+
+/* Midpoint of @bucket: within 3.2% of any value that fell in it. */
+unsigned long long hist_mid(unsigned int bucket);
+
+unsigned long long hist_total(const __u32 *hist);
+
+/*
+ * The value below which a fraction @q (0 < q <= 1) of the samples fall,
+ * to bucket precision; 0 when the histogram is empty.
+ */
+unsigned long long hist_percentile(const __u32 *hist, double q);
+
+#endif

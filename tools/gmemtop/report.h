@@ -1,0 +1,69 @@
+/* SPDX-License-Identifier: GPL-2.0 */
+/* gmemtop's picture of all guest_memfds at one moment, and its outputs. */
+#ifndef GMEMTOP_REPORT_H
+#define GMEMTOP_REPORT_H
+
+#include <stdbool.h>
+#include <stdio.h>
+#include <linux/types.h>
+
+#include "gmem.h"
+
+/* What /proc/PID/fdinfo says of a guest_memfd; -1 when unknown. */
+struct gmem_fdinfo {
+	long long size;
+	long long shared_pages;
+	long long private_pages;
+	char layout[256];	/* first ranges, "0x0-0x4000 private, ..." */
+};
+
+struct file_row {
+	__u64 ino;
+	struct gmem_file_stats now;	/* summed over CPUs */
+	struct gmem_file_stats then;	/* at the previous interval */
+	struct gmem_fdinfo fdinfo;
+};
+
+struct hotspot_row {
+	struct gmem_hotspot_key key;
+	struct gmem_hotspot spot;
+};
+
+struct report {
+	struct file_row *files;
+	int nr_files;
+	struct hotspot_row *hotspots;
+	int nr_hotspots;
+	__u64 dropped;
+	double interval;	/* seconds since the previous report */
+	double elapsed;		/* seconds since the start */
+};
+
+enum sort_key { SORT_RATE, SORT_EAGAIN, SORT_P99, SORT_PID, SORT_INO };
+
+/* Rates and latency figures of a row, derived once per report. */
+struct file_figures {
+	double to_private_per_s;
+	double to_shared_per_s;
+	double pages_per_s;
+	double eagain_per_s;
+	double invalidations_per_s;
+	unsigned long long p50_ns, p99_ns, max_ns, samples;
+};
+
+void file_figures(const struct file_row *row, double interval,
+		  struct file_figures *fig);
+void report_sort(struct report *r, enum sort_key key);
+int parse_sort_key(const char *name, enum sort_key *key);
+const char *cause_name(unsigned int cause);
+const char *phase_name(unsigned int phase);
+
+/* "12.5", or "-" when fdinfo could not be read. */
+const char *format_mib(char *buf, size_t len, long long pages);
+
+void print_table(FILE *out, const struct report *r);
+void print_csv_header(FILE *out);
+void print_csv(FILE *out, const struct report *r);
+void print_json(FILE *out, const struct report *r);
+
+#endif
