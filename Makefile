@@ -15,7 +15,7 @@ help:
 	@echo "make kernel-export     write that tree's commits back to kernel/"
 	@echo "make kernel-build-dev  build the tree's HEAD (use with git rebase -x)"
 	@echo "make patches           upstream-ready series + cover letter in patches/"
-	@echo "make tools             build the BPF programs and gmemtop"
+	@echo "make tools             build the BPF programs, gmemtop and gmemload"
 	@echo "make tests             build the tests against the built tree"
 	@echo "make check             everything above, then run all tests"
 	@echo "make demo              boot the kernel and show guest_memfd live"
@@ -40,6 +40,7 @@ patches: deps
 
 tools: kernel
 	@$(MAKE) -s -C tools/gmemtop KTREE=$(KTREE)
+	@$(MAKE) -s -C tools/gmemload KTREE=$(KTREE)
 
 tests: tools
 	@$(MAKE) -s -C tests/kvm KTREE=$(KTREE)
@@ -52,8 +53,10 @@ demo: tests
 
 install: tools
 	@$(MAKE) -s -C tools/gmemtop install
+	@$(MAKE) -s -C tools/gmemload install
 
 clean:
 	@$(MAKE) -s -C tests/kvm clean
 	@$(MAKE) -s -C tools/gmemtop clean
+	@$(MAKE) -s -C tools/gmemload clean
 	@$(MAKE) -s -C bpf clean

@@ -3,7 +3,9 @@
 
 - Its JSON totals equal what tests/trace/gmem_ops.py did: ioctls,
   conversions and pages each way, EAGAINs and errors, invalidations, the
-  EAGAIN hotspots with their reference counts and causes, histogram totals.
+  EAGAIN hotspots with their reference counts and causes, histogram totals;
+  and what gmemload, a VMM-like workload on two VMs with guest-driven
+  conversions and held pages, reports of itself.
 - The full-screen view, driven through tmux, shows the rows and answers
   its keys.
 
@@ -22,6 +24,9 @@ sys.path.insert(0, os.path.join(TOP, "tests", "trace"))
 from gmem_trace_test import tokens  # noqa: E402
 
 GMEMTOP = os.path.join(TOP, "tools", "gmemtop", "gmemtop")
+GMEMLOAD = [os.path.join(TOP, "tools", "gmemload", "gmemload"), "--quiet",
+            "--vms", "2", "--size", "8M", "--pattern", "mixed", "--guest",
+            "--hold", "20", "--count", "300", "--seed", "7"]
 OPS = [sys.executable, os.path.join(TOP, "tests", "trace", "gmem_ops.py")]
 CAUSES = {"pinned", "mapped", "transient", "other"}
 
@@ -68,16 +73,8 @@ def start_gmemtop(*args):
 
 
 def check_json_equals_ground_truth():
-    top = start_gmemtop("--json", "-d", "0.5")
-    time.sleep(2)		# loaded and attached
-    truth = json.loads(subprocess.run(OPS, check=True, capture_output=True,
-                                      text=True).stdout)
-    time.sleep(1)
-    top.send_signal(signal.SIGINT)
-    out, _ = top.communicate(timeout=30)
-    if top.returncode:
-        return f"gmemtop exited {top.returncode}"
-    last = json.loads(out.strip().splitlines()[-1])
+    out, last = run_under_gmemtop(OPS)
+    truth = json.loads(out)
     rows = [f for f in last["files"] if f["ino"] == truth["ino"]]
     if len(rows) != 1:
         return f"{len(rows)} rows for inode {truth['ino']}"
@@ -97,6 +94,47 @@ def check_json_equals_ground_truth():
            for h in row["hotspots"]}
     if got != hotspots:
         return f"hotspots {got}, want {hotspots}"
+    return None
+
+
+def run_under_gmemtop(command):
+    """Runs @command while gmemtop watches; returns (its stdout, gmemtop's
+    last JSON report)."""
+    top = start_gmemtop("--json", "-d", "0.5")
+    time.sleep(2)		# loaded and attached
+    out = subprocess.run(command, check=True, capture_output=True,
+                         text=True).stdout
+    time.sleep(1)
+    top.send_signal(signal.SIGINT)
+    report, _ = top.communicate(timeout=30)
+    if top.returncode:
+        raise RuntimeError(f"gmemtop exited {top.returncode}")
+    return out, json.loads(report.strip().splitlines()[-1])
+
+
+def check_json_equals_gmemload():
+    """gmemload, a VMM-like workload with guest-driven conversions and held
+    pages, knows exactly what it did: gmemtop must agree on every count."""
+    out, last = run_under_gmemtop(GMEMLOAD)
+    truth = json.loads(out)
+    rows = {f["ino"]: f for f in last["files"]}
+    for vm in truth["vms"]:
+        row = rows.get(vm["ino"])
+        if not row:
+            return f"no row for inode {vm['ino']}"
+        for key in ("conversions_to_private", "conversions_to_shared",
+                    "pages_to_private", "pages_to_shared", "eagain"):
+            if row[key] != vm[key]:
+                return f"inode {vm['ino']} {key}: {row[key]}, want {vm[key]}"
+        if (row["pid"], row["vm"]) != (vm["vm_pid"], vm["vm_id"]):
+            return f"inode {vm['ino']} owner {row['pid']}/{row['vm']}"
+        converted = vm["conversions_to_private"] + vm["conversions_to_shared"]
+        if sum(n for _, n in row["histogram"]) != converted:
+            return f"inode {vm['ino']} histogram total, want {converted}"
+        got = {h["offset"]: h["count"] for h in row["hotspots"]}
+        want = {int(o, 16): n for o, n in vm["eagain_offsets"].items()}
+        if got != want:
+            return f"inode {vm['ino']} hotspots {got}, want {want}"
     return None
 
 
@@ -150,6 +188,7 @@ def check_view_answers_keys():
 def main():
     checks = [
         ("json_equals_ground_truth", check_json_equals_ground_truth),
+        ("json_equals_gmemload", check_json_equals_gmemload),
         ("view_answers_keys", check_view_answers_keys),
     ]
     print("TAP version 13")

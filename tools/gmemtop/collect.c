@@ -190,6 +190,15 @@ static int take_files(struct report_state *state, struct report *r)
 	return 0;
 }
 
+static int compare_hotspots(const void *a, const void *b)
+{
+	const struct hotspot_row *x = a, *y = b;
+
+	if (x->spot.count != y->spot.count)
+		return x->spot.count < y->spot.count ? 1 : -1;
+	return x->key.offset < y->key.offset ? -1 : x->key.offset > y->key.offset;
+}
+
 static int take_hotspots(struct report_state *state, struct report *r)
 {
 	int fd = bpf_map__fd(state->skel->maps.hotspots);
@@ -209,6 +218,7 @@ static int take_hotspots(struct report_state *state, struct report *r)
 		if (!bpf_map_lookup_elem(fd, &key, &rows[nr].spot))
 			nr++;
 	}
+	qsort(rows, nr, sizeof(*rows), compare_hotspots);
 	free(r->hotspots);
 	r->hotspots = rows;
 	r->nr_hotspots = nr;

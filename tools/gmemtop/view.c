@@ -88,24 +88,35 @@ static void draw_table(const struct view *v, const struct report *r)
 	}
 }
 
-/* The latency histogram as bars, one line per occupied bucket. */
+/*
+ * The latency histogram as bars, one line per power of two (the view's
+ * resolution; percentiles use the fine buckets).
+ */
 static int draw_histogram(const struct gmem_file_stats *s, int line)
 {
-	unsigned long long most = 0;
-	unsigned int b;
-	int width = COLS - 30;
+	unsigned long long rows[GMEM_HIST_BUCKETS / GMEM_HIST_SUB] = {}, most = 0;
+	unsigned int b, nr_rows = GMEM_HIST_BUCKETS / GMEM_HIST_SUB;
+	int first = -1, last = -1, width = COLS - 36;
 
 	for (b = 0; b < GMEM_HIST_BUCKETS; b++)
-		if (s->hist[b] > most)
-			most = s->hist[b];
-	mvprintw(line++, 0, "latency of successful conversions (us): %llu samples",
-		 hist_total(s->hist));
-	for (b = 0; b < GMEM_HIST_BUCKETS && most && line < LINES - 8; b++) {
-		if (!s->hist[b])
+		rows[b / GMEM_HIST_SUB] += s->hist[b];
+	for (b = 0; b < nr_rows; b++) {
+		if (!rows[b])
 			continue;
-		mvprintw(line, 0, "%12.1f %8u |", gmem_hist_low(b) / 1e3,
-			 s->hist[b]);
-		mvhline(line++, 23, '*', width > 0 ? s->hist[b] * width / most : 0);
+		if (first < 0)
+			first = b;
+		last = b;
+		if (rows[b] > most)
+			most = rows[b];
+	}
+	mvprintw(line++, 0, "latency of successful conversions: %llu samples",
+		 hist_total(s->hist));
+	for (b = first; first >= 0 && b <= (unsigned int)last && line < LINES - 6;
+	     b++) {
+		mvprintw(line, 0, "%10.1f - %-10.1f us %8llu |",
+			 gmem_hist_low(b * GMEM_HIST_SUB) / 1e3,
+			 gmem_hist_low((b + 1) * GMEM_HIST_SUB) / 1e3, rows[b]);
+		mvhline(line++, 36, '*', width > 0 ? rows[b] * width / most : 0);
 	}
 	return line;
 }
@@ -131,7 +142,8 @@ static void draw_detail(const struct report *r, const struct file_row *row)
 	mvprintw(line++, 0, "guest_memfd ino %llu  VMM %u (%s)  VM %u  size %lld",
 		 (unsigned long long)row->ino, row->now.pid, row->now.comm,
 		 row->now.vm, row->fdinfo.size);
-	mvprintw(line++, 0, "layout: %s", row->fdinfo.layout);
+	mvprintw(line++, 0, "layout: %.*s", COLS > 9 ? COLS - 9 : 0,
+		 row->fdinfo.layout);
 	mvprintw(line++, 0, "conversions: to private %llu, to shared %llu; pages %llu/%llu; EAGAIN %llu",
 		 (unsigned long long)row->now.conversions[1],
 		 (unsigned long long)row->now.conversions[0],
@@ -142,12 +154,12 @@ static void draw_detail(const struct report *r, const struct file_row *row)
 	line = draw_histogram(&row->now, line + 1);
 	mvprintw(++line, 0, "EAGAIN hotspots:  %12s %8s %8s %8s %10s", "OFFSET",
 		 "COUNT", "REFS", "EXPECT", "CAUSE");
-	for (i = 0; i < r->nr_hotspots && ++line < LINES; i++) {
+	for (i = 0; i < r->nr_hotspots && line + 1 < LINES; i++) {
 		const struct hotspot_row *h = &r->hotspots[i];
 
 		if (h->key.ino != row->ino)
 			continue;
-		mvprintw(line, 18, "%#12llx %8llu %8d %8d %10s",
+		mvprintw(++line, 18, "%#12llx %8llu %8d %8d %10s",
 			 (unsigned long long)h->key.offset,
 			 (unsigned long long)h->spot.count, h->spot.refcount,
 			 h->spot.expected, cause_name(h->spot.cause));
