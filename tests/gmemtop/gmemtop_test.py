@@ -6,6 +6,8 @@
   EAGAIN hotspots with their reference counts and causes, histogram totals;
   and what gmemload, a VMM-like workload on two VMs with guest-driven
   conversions and held pages, reports of itself.
+- --snoop reports every conversion with its result, --hist counts each.
+- Its /metrics (--openmetrics) passes promtool and counts the same.
 - The full-screen view, driven through tmux, shows the rows and answers
   its keys.
 
@@ -13,10 +15,12 @@ Prints TAP.  Needs root and kvm.vm_memory_attributes=0.
 """
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
 import time
+import urllib.request
 
 TOP = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(
     __file__))))
@@ -138,6 +142,87 @@ def check_json_equals_gmemload():
     return None
 
 
+def check_openmetrics_passes_promtool_and_counts_right():
+    """/metrics is valid for Prometheus' own checker and its counters
+    equal gmemload's ground truth."""
+    top = subprocess.Popen([GMEMTOP, "-b", "-d", "0.3", "--openmetrics",
+                            "127.0.0.1:9464"], stdout=subprocess.DEVNULL)
+    try:
+        time.sleep(2)
+        truth = json.loads(subprocess.run(GMEMLOAD, check=True,
+                                          capture_output=True,
+                                          text=True).stdout)
+        time.sleep(1)		# one more report
+        with urllib.request.urlopen("http://127.0.0.1:9464/metrics",
+                                    timeout=10) as reply:
+            kind = reply.headers["Content-Type"]
+            page = reply.read().decode()
+    finally:
+        top.send_signal(signal.SIGINT)
+        top.wait(timeout=30)
+    if not kind.startswith("text/plain; version=0.0.4"):
+        return f"content type {kind}"
+    lint = subprocess.run(["promtool", "check", "metrics"], input=page,
+                          capture_output=True, text=True)
+    if lint.returncode:
+        return f"promtool: {lint.stdout}{lint.stderr}"
+    for vm in truth["vms"]:
+        for direction in ("private", "shared"):
+            pattern = (r'^gmem_conversions_total\{[^}]*ino="%d"[^}]*'
+                       r'direction="to_%s"\} (\d+)$' % (vm["ino"], direction))
+            m = re.search(pattern, page, re.M)
+            want = vm["conversions_to_" + direction]
+            if not m or int(m.group(1)) != want:
+                return f"inode {vm['ino']} to {direction}: " \
+                       f"{m and m.group(1)}, want {want}"
+    return None
+
+
+def check_snoop_lists_every_conversion():
+    """--snoop --json: one record per ioctl, in order, with its result."""
+    snoop = subprocess.Popen([GMEMTOP, "--snoop", "--json"],
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                             text=True)
+    time.sleep(2)
+    truth = json.loads(subprocess.run(OPS, check=True, capture_output=True,
+                                      text=True).stdout)
+    time.sleep(1)
+    snoop.send_signal(signal.SIGINT)
+    out, err = snoop.communicate(timeout=30)
+    got = [(r["offset"], r["size"], r["ret"], r["error_offset"], r["changed"])
+           for r in map(json.loads, out.splitlines())
+           if r["ino"] == truth["ino"]]
+    want = [(f["offset"], f["size"], f["ret"], f["error_offset"],
+             f["changed"])
+            for f in (fields(text) for name, text, _ in truth["events"]
+                      if name == "kvm_gmem_set_attributes_end")]
+    if got != want:
+        return f"records {got}, want {want}"
+    if "0 records dropped" not in err:
+        return f"drops reported: {err!r}"
+    return None
+
+
+def check_hist_counts_every_conversion():
+    """--hist: the distribution holds every successful conversion."""
+    hist = subprocess.Popen([GMEMTOP, "--hist", "4", "1"],
+                            stdout=subprocess.PIPE, text=True)
+    time.sleep(1.5)
+    truth = json.loads(subprocess.run(OPS, check=True, capture_output=True,
+                                      text=True).stdout)
+    out, _ = hist.communicate(timeout=30)
+    want, _ = ground_truth(truth["events"])
+    section = out.split(f"guest_memfd ino {truth['ino']} ")
+    if len(section) != 2:
+        return f"no distribution for inode {truth['ino']}: {out!r}"
+    counts = re.findall(r"^\s*[\d.]+ -> [\d.]+\s+: (\d+)", section[1].split(
+        "time by phase")[0], re.M)
+    total = sum(map(int, counts))
+    converted = want["conversions_to_private"] + want["conversions_to_shared"]
+    return None if total == converted else f"{total} in the histogram, " \
+        f"want {converted}"
+
+
 def tmux(*args):
     return subprocess.run(["tmux", *args], capture_output=True, text=True)
 
@@ -189,6 +274,10 @@ def main():
     checks = [
         ("json_equals_ground_truth", check_json_equals_ground_truth),
         ("json_equals_gmemload", check_json_equals_gmemload),
+        ("snoop_lists_every_conversion", check_snoop_lists_every_conversion),
+        ("hist_counts_every_conversion", check_hist_counts_every_conversion),
+        ("openmetrics_passes_promtool_and_counts_right",
+         check_openmetrics_passes_promtool_and_counts_right),
         ("view_answers_keys", check_view_answers_keys),
     ]
     print("TAP version 13")

@@ -13,6 +13,7 @@
 
 #include "gmemtop.h"
 #include "gmemtop.skel.h"
+#include "metrics.h"
 
 struct report_state {
 	struct gmemtop_bpf *skel;
@@ -250,6 +251,8 @@ struct report *report_take(struct report_state *state, double interval,
 	r->interval = interval;
 	r->elapsed = elapsed;
 	report_sort(r, env.sort);
+	if (metrics)
+		metrics_update(metrics, r);
 
 	free(state->prev);
 	state->prev = malloc(r->nr_files * sizeof(*r->files));
@@ -286,6 +289,9 @@ void report_print(FILE *out, const struct report *r)
 		break;
 	case FORMAT_CSV:
 		print_csv(out, r);
+		break;
+	case FORMAT_HIST:
+		print_hist(out, r);
 		break;
 	default:
 		print_table(out, r);

@@ -18,6 +18,9 @@
 
 #include "gmemtop.h"
 #include "gmemtop.skel.h"
+#include "metrics.h"
+
+struct metrics_server *metrics;
 
 struct env env = {
 	.delay = 1.0,
@@ -38,15 +41,25 @@ static const char doc[] =
 "    gmemtop -b 5            # batch: a table every 5 seconds\n"
 "    gmemtop --json 1 10     # ten JSON objects, one a second\n"
 "    gmemtop --csv -p 1234   # CSV lines for the VMM with pid 1234\n"
-"    gmemtop --once          # one report after one interval\n";
+"    gmemtop --once          # one report after one interval\n"
+"    gmemtop --hist 10 1     # latency distribution over ten seconds\n"
+"    gmemtop --snoop -p 1234 # every conversion of one VMM as it ends\n"
+"    gmemtop -b --openmetrics 127.0.0.1:9464   # also serve /metrics\n";
 
-enum { OPT_JSON = 1000, OPT_CSV, OPT_ONCE };
+enum { OPT_JSON = 1000, OPT_CSV, OPT_ONCE, OPT_OPENMETRICS, OPT_HIST,
+       OPT_SNOOP };
 
 static const struct argp_option options[] = {
 	{ "batch", 'b', NULL, 0, "Print a table each interval, no full screen" },
 	{ "once", OPT_ONCE, NULL, 0, "Print one report and exit" },
 	{ "json", OPT_JSON, NULL, 0, "One JSON object per interval" },
 	{ "csv", OPT_CSV, NULL, 0, "CSV lines, one per guest_memfd and interval" },
+	{ "hist", OPT_HIST, NULL, 0,
+	  "Latency distribution per guest_memfd each interval (biolatency)" },
+	{ "snoop", OPT_SNOOP, NULL, 0,
+	  "A line per finished conversion (biosnoop); COUNT stops after COUNT" },
+	{ "openmetrics", OPT_OPENMETRICS, "ADDR:PORT", 0,
+	  "Serve the counters and histograms at http://ADDR:PORT/metrics" },
 	{ "delay", 'd', "SECONDS", 0, "Interval between reports (default 1)" },
 	{ "iterations", 'n', "COUNT", 0, "Stop after COUNT reports" },
 	{ "pid", 'p', "PID", 0, "Only the VMM with this pid" },
@@ -87,6 +100,21 @@ static error_t parse_arg(int key, char *arg, struct argp_state *state)
 		break;
 	case OPT_CSV:
 		env.format = FORMAT_CSV;
+		break;
+	case OPT_HIST:
+		env.batch = true;
+		env.format = FORMAT_HIST;
+		break;
+	case OPT_SNOOP:
+		env.snoop = true;
+		break;
+	case OPT_OPENMETRICS:
+		if (metrics_parse_addr(arg, &env.metrics_addr)) {
+			fprintf(stderr, "gmemtop: invalid address '%s' (want IPv4:PORT)\n",
+				arg);
+			argp_usage(state);
+		}
+		env.openmetrics = true;
 		break;
 	case 'd':
 		if (parse_number(arg, "delay", 0.01, &env.delay))
@@ -251,6 +279,7 @@ int main(int argc, char **argv)
 	}
 	skel->rodata->targ_pid = env.pid;
 	skel->rodata->targ_vm = env.vm;
+	skel->rodata->snoop = env.snoop;
 
 	err = gmemtop_bpf__load(skel);
 	if (!err)
@@ -262,9 +291,20 @@ int main(int argc, char **argv)
 		return EXIT_FAILURE;
 	}
 
+	if (env.openmetrics) {
+		metrics = metrics_start(&env.metrics_addr);
+		if (!metrics) {
+			fprintf(stderr, "gmemtop: cannot serve metrics on port %u\n",
+				ntohs(env.metrics_addr.sin_port));
+			gmemtop_bpf__destroy(skel);
+			return EXIT_FAILURE;
+		}
+	}
+
 	signal(SIGINT, on_signal);
 	signal(SIGTERM, on_signal);
-	err = run(skel);
+	err = env.snoop ? snoop_run(skel, &exiting) : run(skel);
+	metrics_stop(metrics);
 	gmemtop_bpf__destroy(skel);
 	return err;
 }

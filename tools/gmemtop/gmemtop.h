@@ -2,6 +2,7 @@
 #ifndef GMEMTOP_H
 #define GMEMTOP_H
 
+#include <netinet/in.h>
 #include <signal.h>
 #include <stdbool.h>
 
@@ -13,7 +14,7 @@
 #define EXIT_NO_BTF	4
 #define EXIT_NO_EVENTS	5
 
-enum format { FORMAT_TABLE, FORMAT_JSON, FORMAT_CSV };
+enum format { FORMAT_TABLE, FORMAT_JSON, FORMAT_CSV, FORMAT_HIST };
 
 struct env {
 	pid_t pid;
@@ -24,9 +25,14 @@ struct env {
 	bool verbose;
 	enum format format;
 	enum sort_key sort;
+	bool snoop;
+	bool openmetrics;
+	struct sockaddr_in metrics_addr;
 };
 
 extern struct env env;
+/* Set with --openmetrics: every report taken is also published there. */
+extern struct metrics_server *metrics;
 
 struct gmemtop_bpf;
 struct report_state;
@@ -41,5 +47,7 @@ void report_reset(struct report_state *state);
 void report_print(FILE *out, const struct report *r);
 
 int view_run(struct report_state *state, volatile sig_atomic_t *exiting);
+/* --snoop: a line (or JSON object) per finished conversion. */
+int snoop_run(struct gmemtop_bpf *skel, volatile sig_atomic_t *exiting);
 
 #endif

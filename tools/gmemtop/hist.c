@@ -1,5 +1,6 @@
 // SPDX-License-Identifier: GPL-2.0
 #include <math.h>
+#include <string.h>
 
 #include "hist.h"
 
@@ -39,4 +40,18 @@ unsigned long long hist_percentile(const __u32 *hist, double q)
 			return hist_mid(i);
 	}
 	return hist_mid(GMEM_HIST_BUCKETS - 1);
+}
+
+void hist_rows(const __u32 *hist, unsigned long long rows[HIST_ROWS])
+{
+	unsigned int b;
+
+	memset(rows, 0, HIST_ROWS * sizeof(rows[0]));
+	for (b = 0; b < GMEM_HIST_BUCKETS; b++)
+		rows[b / GMEM_HIST_SUB] += hist[b];
+}
+
+unsigned long long hist_row_low(unsigned int row)
+{
+	return gmem_hist_low(row * GMEM_HIST_SUB);
 }

@@ -17,4 +17,10 @@ unsigned long long hist_total(const __u32 *hist);
  */
 unsigned long long hist_percentile(const __u32 *hist, double q);
 
+/* Buckets grouped by power of two, for bars: one row per power. */
+#define HIST_ROWS	(GMEM_HIST_BUCKETS / GMEM_HIST_SUB)
+void hist_rows(const __u32 *hist, unsigned long long rows[HIST_ROWS]);
+/* Lower bound of row @row of hist_rows(). */
+unsigned long long hist_row_low(unsigned int row);
+
 #endif

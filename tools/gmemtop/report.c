@@ -304,3 +304,55 @@ void print_json(FILE *out, const struct report *r)
 	fputs("]}\n", out);
 	fflush(out);
 }
+
+static void print_bar(FILE *out, unsigned long long n, unsigned long long most)
+{
+	const int width = 40;
+	int i, stars = most ? n * width / most : 0;
+
+	fputc('|', out);
+	for (i = 0; i < width; i++)
+		fputc(i < stars ? '*' : ' ', out);
+	fputs("|\n", out);
+}
+
+/* Per guest_memfd, the latency distribution in the manner of biolatency. */
+void print_hist(FILE *out, const struct report *r)
+{
+	unsigned long long rows[HIST_ROWS], most, total;
+	int i, b, first, last;
+	unsigned int p;
+
+	for (i = 0; i < r->nr_files; i++) {
+		const struct gmem_file_stats *s = &r->files[i].now;
+
+		hist_rows(s->hist, rows);
+		most = 0;
+		first = last = -1;
+		for (b = 0; b < HIST_ROWS; b++) {
+			if (!rows[b])
+				continue;
+			first = first < 0 ? b : first;
+			last = b;
+			most = rows[b] > most ? rows[b] : most;
+		}
+		fprintf(out, "\nguest_memfd ino %llu  VMM %u (%s)  VM %u\n",
+			(unsigned long long)r->files[i].ino, s->pid, s->comm,
+			s->vm);
+		fprintf(out, "%24s : %-8s distribution\n", "usecs", "count");
+		for (b = first; first >= 0 && b <= last; b++) {
+			fprintf(out, "%10.1f -> %-10.1f : %-8llu ",
+				hist_row_low(b) / 1e3, hist_row_low(b + 1) / 1e3,
+				rows[b]);
+			print_bar(out, rows[b], most);
+		}
+		for (p = 0, total = 0; p < GMEM_NR_PHASES; p++)
+			total += s->phase_ns[p];
+		fputs("time by phase:", out);
+		for (p = 0; p < GMEM_NR_PHASES; p++)
+			fprintf(out, " %s %.1f%%", phase_name(p),
+				total ? 100.0 * s->phase_ns[p] / total : 0);
+		fputc('\n', out);
+	}
+	fflush(out);
+}

@@ -94,13 +94,11 @@ static void draw_table(const struct view *v, const struct report *r)
  */
 static int draw_histogram(const struct gmem_file_stats *s, int line)
 {
-	unsigned long long rows[GMEM_HIST_BUCKETS / GMEM_HIST_SUB] = {}, most = 0;
-	unsigned int b, nr_rows = GMEM_HIST_BUCKETS / GMEM_HIST_SUB;
-	int first = -1, last = -1, width = COLS - 36;
+	unsigned long long rows[HIST_ROWS], most = 0;
+	int b, first = -1, last = -1, width = COLS - 36;
 
-	for (b = 0; b < GMEM_HIST_BUCKETS; b++)
-		rows[b / GMEM_HIST_SUB] += s->hist[b];
-	for (b = 0; b < nr_rows; b++) {
+	hist_rows(s->hist, rows);
+	for (b = 0; b < HIST_ROWS; b++) {
 		if (!rows[b])
 			continue;
 		if (first < 0)
@@ -111,11 +109,10 @@ static int draw_histogram(const struct gmem_file_stats *s, int line)
 	}
 	mvprintw(line++, 0, "latency of successful conversions: %llu samples",
 		 hist_total(s->hist));
-	for (b = first; first >= 0 && b <= (unsigned int)last && line < LINES - 6;
-	     b++) {
+	for (b = first; first >= 0 && b <= last && line < LINES - 6; b++) {
 		mvprintw(line, 0, "%10.1f - %-10.1f us %8llu |",
-			 gmem_hist_low(b * GMEM_HIST_SUB) / 1e3,
-			 gmem_hist_low((b + 1) * GMEM_HIST_SUB) / 1e3, rows[b]);
+			 hist_row_low(b) / 1e3, hist_row_low(b + 1) / 1e3,
+			 rows[b]);
 		mvhline(line++, 36, '*', width > 0 ? rows[b] * width / most : 0);
 	}
 	return line;
