@@ -111,6 +111,19 @@ static void add_range(char *layout, size_t len, const char *range)
 			 range);
 }
 
+/* "0x0-0x4000 private" */
+static void parse_range(struct gmem_fdinfo *info, const char *text)
+{
+	struct gmem_range *g = &info->ranges[info->nr_ranges];
+	char kind[16];
+
+	if (info->nr_ranges < FDINFO_MAX_RANGES &&
+	    sscanf(text, "%llx-%llx %15s", &g->start, &g->end, kind) == 3) {
+		g->private = !strcmp(kind, "private");
+		info->nr_ranges++;
+	}
+}
+
 static void read_fdinfo_file(const char *path, struct gmem_fdinfo *info)
 {
 	char line[256], value[200];
@@ -123,8 +136,10 @@ static void read_fdinfo_file(const char *path, struct gmem_fdinfo *info)
 		    sscanf(line, "gmem_shared_pages: %lld", &info->shared_pages) == 1 ||
 		    sscanf(line, "gmem_private_pages: %lld", &info->private_pages) == 1)
 			continue;
-		if (sscanf(line, "gmem_range: %199[^\n]", value) == 1)
+		if (sscanf(line, "gmem_range: %199[^\n]", value) == 1) {
 			add_range(info->layout, sizeof(info->layout), value);
+			parse_range(info, value);
+		}
 	}
 	fclose(f);
 }
@@ -139,6 +154,7 @@ static void read_fdinfo(pid_t pid, __u64 ino, struct gmem_fdinfo *info)
 
 	info->size = info->shared_pages = info->private_pages = -1;
 	info->layout[0] = '\0';
+	info->nr_ranges = 0;
 	snprintf(dir, sizeof(dir), "/proc/%d/fd", pid);
 	fds = opendir(dir);
 	if (!fds)

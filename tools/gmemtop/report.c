@@ -356,3 +356,26 @@ void print_hist(FILE *out, const struct report *r)
 	}
 	fflush(out);
 }
+
+void layout_picture(const struct gmem_fdinfo *info, char *buf, int width)
+{
+	int cell, i;
+
+	for (cell = 0; cell < width; cell++) {
+		unsigned long long lo = info->size * cell / width;
+		unsigned long long hi = info->size * (cell + 1) / width;
+		bool shared = false, private = false;
+
+		for (i = 0; i < info->nr_ranges; i++) {
+			const struct gmem_range *g = &info->ranges[i];
+
+			if (g->end <= lo || g->start >= hi)
+				continue;
+			private |= g->private;
+			shared |= !g->private;
+		}
+		buf[cell] = private && shared ? '+' : private ? '#' :
+			    shared ? '.' : '?';
+	}
+	buf[width] = '\0';
+}

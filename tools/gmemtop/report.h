@@ -9,13 +9,28 @@
 
 #include "gmem.h"
 
+#define FDINFO_MAX_RANGES	64	/* what fdinfo lists at most */
+
+struct gmem_range {
+	unsigned long long start, end;	/* bytes */
+	bool private;
+};
+
 /* What /proc/PID/fdinfo says of a guest_memfd; -1 when unknown. */
 struct gmem_fdinfo {
 	long long size;
 	long long shared_pages;
 	long long private_pages;
 	char layout[256];	/* first ranges, "0x0-0x4000 private, ..." */
+	struct gmem_range ranges[FDINFO_MAX_RANGES];
+	int nr_ranges;		/* listed; more may exist */
 };
+
+/*
+ * A picture of the layout in @width cells: '.' shared, '#' private, '+'
+ * both, '?' beyond the ranges fdinfo lists.
+ */
+void layout_picture(const struct gmem_fdinfo *info, char *buf, int width);
 
 struct file_row {
 	__u64 ino;

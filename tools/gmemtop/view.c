@@ -139,7 +139,14 @@ static void draw_detail(const struct report *r, const struct file_row *row)
 	mvprintw(line++, 0, "guest_memfd ino %llu  VMM %u (%s)  VM %u  size %lld",
 		 (unsigned long long)row->ino, row->now.pid, row->now.comm,
 		 row->now.vm, row->fdinfo.size);
-	mvprintw(line++, 0, "layout: %.*s", COLS > 9 ? COLS - 9 : 0,
+	if (row->fdinfo.size > 0 && COLS > 12) {
+		char picture[COLS];
+
+		layout_picture(&row->fdinfo, picture, COLS - 11);
+		mvprintw(line++, 0, "layout: [%s]", picture);
+		mvprintw(line++, 0, "        . shared  # private  + both  ? not listed");
+	}
+	mvprintw(line++, 0, "ranges: %.*s", COLS > 9 ? COLS - 9 : 0,
 		 row->fdinfo.layout);
 	mvprintw(line++, 0, "conversions: to private %llu, to shared %llu; pages %llu/%llu; EAGAIN %llu",
 		 (unsigned long long)row->now.conversions[1],
