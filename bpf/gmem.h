@@ -99,4 +99,20 @@ struct gmem_event {
 	char comm[GMEM_COMM_LEN];
 };
 
+/*
+ * Without the kvm_gmem events (bpf/gmemstock.bpf.c): per guest_memfd, per
+ * CPU, what fexit on guest_memfd's functions shows.
+ */
+struct gmem_stock_stats {
+	__u32 pid;
+	__u32 pad;
+	char comm[GMEM_COMM_LEN];
+	__u64 faults;		/* host user faults that mapped a page */
+	__u64 sigbus;		/* host user faults refused (private, EOF) */
+	__u64 punch_holes;
+	__u64 punched_bytes;
+	__u64 allocations;
+	__u64 allocated_bytes;
+};
+
 #endif /* GMEM_H */

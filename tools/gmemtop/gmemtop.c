@@ -47,7 +47,7 @@ static const char doc[] =
 "    gmemtop -b --openmetrics 127.0.0.1:9464   # also serve /metrics\n";
 
 enum { OPT_JSON = 1000, OPT_CSV, OPT_ONCE, OPT_OPENMETRICS, OPT_HIST,
-       OPT_SNOOP };
+       OPT_SNOOP, OPT_FENTRY };
 
 static const struct argp_option options[] = {
 	{ "batch", 'b', NULL, 0, "Print a table each interval, no full screen" },
@@ -58,6 +58,8 @@ static const struct argp_option options[] = {
 	  "Latency distribution per guest_memfd each interval (biolatency)" },
 	{ "snoop", OPT_SNOOP, NULL, 0,
 	  "A line per finished conversion (biosnoop); COUNT stops after COUNT" },
+	{ "fentry", OPT_FENTRY, NULL, 0,
+	  "Use what stock kernels offer (fexit on guest_memfd functions)" },
 	{ "openmetrics", OPT_OPENMETRICS, "ADDR:PORT", 0,
 	  "Serve the counters and histograms at http://ADDR:PORT/metrics" },
 	{ "delay", 'd', "SECONDS", 0, "Interval between reports (default 1)" },
@@ -107,6 +109,9 @@ static error_t parse_arg(int key, char *arg, struct argp_state *state)
 		break;
 	case OPT_SNOOP:
 		env.snoop = true;
+		break;
+	case OPT_FENTRY:
+		env.fentry = true;
 		break;
 	case OPT_OPENMETRICS:
 		if (metrics_parse_addr(arg, &env.metrics_addr)) {
@@ -181,6 +186,14 @@ static double now_s(void)
 	return ts.tv_sec + ts.tv_nsec / 1e9;
 }
 
+static bool has_kvm_gmem_events(void)
+{
+	struct stat st;
+
+	return !stat("/sys/kernel/tracing/events/kvm_gmem", &st) ||
+	       !stat("/sys/kernel/debug/tracing/events/kvm_gmem", &st);
+}
+
 /* Why the tool cannot run here, in words a VMM engineer can act on. */
 static int check_environment(void)
 {
@@ -196,8 +209,7 @@ static int check_environment(void)
 			"CONFIG_DEBUG_INFO_BTF=y\n");
 		return EXIT_NO_BTF;
 	}
-	if (stat("/sys/kernel/tracing/events/kvm_gmem", &st) &&
-	    stat("/sys/kernel/debug/tracing/events/kvm_gmem", &st)) {
+	if (!has_kvm_gmem_events() && !stock_supported()) {
 		fprintf(stderr, "gmemtop: this kernel has no kvm_gmem trace events.\n"
 			"  They come with the guest_memfd in-place conversion series of\n"
 			"  this project: build and boot it with 'make kernel' and\n"
@@ -272,6 +284,11 @@ int main(int argc, char **argv)
 		return err;
 
 	libbpf_set_print(libbpf_print);
+	if (env.fentry || !has_kvm_gmem_events()) {
+		signal(SIGINT, on_signal);
+		signal(SIGTERM, on_signal);
+		return stock_run(&exiting);
+	}
 	skel = gmemtop_bpf__open();
 	if (!skel) {
 		fprintf(stderr, "gmemtop: failed to open the BPF programs\n");

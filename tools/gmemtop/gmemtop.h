@@ -26,6 +26,7 @@ struct env {
 	enum format format;
 	enum sort_key sort;
 	bool snoop;
+	bool fentry;		/* the fallback even if the events exist */
 	bool openmetrics;
 	struct sockaddr_in metrics_addr;
 };
@@ -47,6 +48,9 @@ void report_reset(struct report_state *state);
 void report_print(FILE *out, const struct report *r);
 
 int view_run(struct report_state *state, volatile sig_atomic_t *exiting);
+/* Kernels with guest_memfd but without the kvm_gmem events. */
+bool stock_supported(void);
+int stock_run(volatile sig_atomic_t *exiting);
 /* --snoop: a line (or JSON object) per finished conversion. */
 int snoop_run(struct gmemtop_bpf *skel, volatile sig_atomic_t *exiting);
 
