@@ -170,6 +170,18 @@ void print_csv_header(FILE *out)
 		"p50_ns,p99_ns,max_ns\n");
 }
 
+/* Quoted, with quotes doubled, as RFC 4180 has it. */
+static void print_csv_string(FILE *out, const char *s)
+{
+	fputc('"', out);
+	for (; *s; s++) {
+		if (*s == '"')
+			fputc('"', out);
+		fputc(*s, out);
+	}
+	fputc('"', out);
+}
+
 void print_csv(FILE *out, const struct report *r)
 {
 	int i;
@@ -180,9 +192,11 @@ void print_csv(FILE *out, const struct report *r)
 		struct file_figures fig;
 
 		file_figures(row, r->interval, &fig);
-		fprintf(out, "%.3f,%u,%s,%u,%llu,%lld,%lld,%llu,%llu,%llu,%llu,"
-			"%llu,%llu,%llu,%llu,%llu,%llu\n", r->elapsed, s->pid,
-			s->comm, s->vm, (unsigned long long)row->ino,
+		fprintf(out, "%.3f,%u,", r->elapsed, s->pid);
+		print_csv_string(out, s->comm);
+		fprintf(out, ",%u,%llu,%lld,%lld,%llu,%llu,%llu,%llu,"
+			"%llu,%llu,%llu,%llu,%llu,%llu\n",
+			s->vm, (unsigned long long)row->ino,
 			row->fdinfo.shared_pages, row->fdinfo.private_pages,
 			(unsigned long long)s->conversions[1],
 			(unsigned long long)s->conversions[0],

@@ -1,0 +1,62 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * Prints one synthetic report in every output format, for
+ * tests/host/gmemtop-formats.test to check with json, csv and promtool:
+ *   formats_test json|csv|table|hist|openmetrics
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "metrics.h"
+
+static struct file_row row = {
+	.ino = 4242,
+	.now = {
+		.pid = 77, .vm = 3, .comm = "vmm \"q\"\\x",
+		.ioctls = 12, .conversions = { 4, 6 }, .pages = { 40, 60 },
+		.eagain = 2, .errors = 1, .invalidations = 10,
+		.invalidated_gfns = 100, .lat_sum_ns = 10 * 300000,
+		.lat_max_ns = 900000,
+		.phase_ns = { 1000, 2000, 3000, 4000, 5000, 6000, 7000 },
+	},
+	.then = { .conversions = { 2, 3 }, .pages = { 20, 30 }, .eagain = 1 },
+	.fdinfo = { .size = 65536, .shared_pages = 12, .private_pages = 4,
+		    .layout = "0x0-0x4000 private, 0x4000-0x10000 shared" },
+};
+
+static struct hotspot_row spot = {
+	.key = { .ino = 4242, .offset = 0x5000 },
+	.spot = { .count = 2, .refcount = 3, .expected = 2, .cause = 3 },
+};
+
+int main(int argc, char **argv)
+{
+	struct report r = {
+		.files = &row, .nr_files = 1, .hotspots = &spot,
+		.nr_hotspots = 1, .dropped = 5, .interval = 2.0,
+		.elapsed = 10.0,
+	};
+	int i;
+
+	/* Ten conversions: 100 us, and 1 ms for the slowest. */
+	for (i = 0; i < 9; i++)
+		row.now.hist[gmem_hist_bucket(100000)]++;
+	row.now.hist[gmem_hist_bucket(1000000)]++;
+
+	if (argc != 2)
+		return 2;
+	if (!strcmp(argv[1], "json"))
+		print_json(stdout, &r);
+	else if (!strcmp(argv[1], "csv")) {
+		print_csv_header(stdout);
+		print_csv(stdout, &r);
+	} else if (!strcmp(argv[1], "table"))
+		print_table(stdout, &r);
+	else if (!strcmp(argv[1], "hist"))
+		print_hist(stdout, &r);
+	else if (!strcmp(argv[1], "openmetrics"))
+		print_openmetrics(stdout, &r);
+	else
+		return 2;
+	return 0;
+}
