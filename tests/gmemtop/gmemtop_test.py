@@ -27,6 +27,8 @@ import urllib.request
 TOP = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(
     __file__))))
 sys.path.insert(0, os.path.join(TOP, "tests", "trace"))
+sys.path.insert(0, os.path.join(TOP, "tests"))
+import tap  # noqa: E402
 from gmem_trace_test import tokens  # noqa: E402
 
 GMEMTOP = os.path.join(TOP, "tools", "gmemtop", "gmemtop")
@@ -73,11 +75,6 @@ def ground_truth(events):
     return want, hotspots
 
 
-def start_gmemtop(*args):
-    return subprocess.Popen([GMEMTOP, *args], stdout=subprocess.PIPE,
-                            text=True)
-
-
 def check_json_equals_ground_truth():
     out, last = run_under_gmemtop(OPS)
     truth = json.loads(out)
@@ -103,18 +100,27 @@ def check_json_equals_ground_truth():
     return None
 
 
-def run_under_gmemtop(command):
-    """Runs @command while gmemtop watches; returns (its stdout, gmemtop's
-    last JSON report)."""
-    top = start_gmemtop("--json", "-d", "0.5")
-    time.sleep(2)		# loaded and attached
-    out = subprocess.run(command, check=True, capture_output=True,
-                         text=True).stdout
-    time.sleep(1)
-    top.send_signal(signal.SIGINT)
-    report, _ = top.communicate(timeout=30)
+def watch(gmemtop_args, command):
+    """Runs @command while gmemtop (with @gmemtop_args) watches; returns
+    the command's stdout and gmemtop's stdout and stderr."""
+    top = subprocess.Popen([GMEMTOP, *gmemtop_args], stdout=subprocess.PIPE,
+                           stderr=subprocess.PIPE, text=True)
+    try:
+        time.sleep(2)		# loaded and attached
+        out = subprocess.run(command, check=True, capture_output=True,
+                             text=True).stdout
+        time.sleep(1)		# one more report
+    finally:
+        top.send_signal(signal.SIGINT)
+    report, err = top.communicate(timeout=30)
     if top.returncode:
-        raise RuntimeError(f"gmemtop exited {top.returncode}")
+        raise RuntimeError(f"gmemtop exited {top.returncode}: {err}")
+    return out, report, err
+
+
+def run_under_gmemtop(command):
+    """@command's stdout and gmemtop's last JSON report."""
+    out, report, _ = watch(["--json", "-d", "0.5"], command)
     return out, json.loads(report.strip().splitlines()[-1])
 
 
@@ -182,15 +188,8 @@ def check_openmetrics_passes_promtool_and_counts_right():
 
 def check_snoop_lists_every_conversion():
     """--snoop --json: one record per ioctl, in order, with its result."""
-    snoop = subprocess.Popen([GMEMTOP, "--snoop", "--json"],
-                             stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                             text=True)
-    time.sleep(2)
-    truth = json.loads(subprocess.run(OPS, check=True, capture_output=True,
-                                      text=True).stdout)
-    time.sleep(1)
-    snoop.send_signal(signal.SIGINT)
-    out, err = snoop.communicate(timeout=30)
+    ops, out, err = watch(["--snoop", "--json"], OPS)
+    truth = json.loads(ops)
     got = [(r["offset"], r["size"], r["ret"], r["error_offset"], r["changed"])
            for r in map(json.loads, out.splitlines())
            if r["ino"] == truth["ino"]]
@@ -227,15 +226,8 @@ def check_hist_counts_every_conversion():
 
 def check_fentry_fallback_counts_faults_and_fallocate():
     """--fentry: what a stock kernel still shows, against ground truth."""
-    top = subprocess.Popen([GMEMTOP, "--fentry", "--json", "-d", "0.5"],
-                           stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                           text=True)
-    time.sleep(2)
-    truth = json.loads(subprocess.run(OPS, check=True, capture_output=True,
-                                      text=True).stdout)
-    time.sleep(1)
-    top.send_signal(signal.SIGINT)
-    out, err = top.communicate(timeout=30)
+    ops, out, err = watch(["--fentry", "--json", "-d", "0.5"], OPS)
+    truth = json.loads(ops)
     if "Not available: conversions" not in err:
         return f"no notice of what is missing: {err!r}"
     rows = [f for f in json.loads(out.strip().splitlines()[-1])["files"]
@@ -318,20 +310,7 @@ def main():
          check_fentry_fallback_counts_faults_and_fallocate),
         ("view_answers_keys", check_view_answers_keys),
     ]
-    print("TAP version 13")
-    print(f"1..{len(checks)}")
-    failed = 0
-    for i, (name, check) in enumerate(checks, 1):
-        try:
-            problem = check()
-        except Exception as e:  # a crash is a failure, not an abort
-            problem = f"{type(e).__name__}: {e}"
-        if problem:
-            failed += 1
-            print(f"# {name}: {problem}")
-        print(f"{'not ' if problem else ''}ok {i} {name}")
-    return 1 if failed else 0
-
+    return tap.run(checks)
 
 if __name__ == "__main__":
     sys.exit(main())

@@ -86,8 +86,9 @@ static inline void gmem_catch_sigbus(void)
 	TEST_ASSERT(!sigaction(SIGBUS, &sa, NULL), "sigaction(SIGBUS)");
 }
 
-/* Reads *@p into *@val; false if the access raised SIGBUS. */
-static inline bool gmem_host_read(volatile uint8_t *p, uint8_t *val)
+/* Reads *@p into *@val, or writes *@val to it; false on SIGBUS. */
+static inline bool gmem_host_access(volatile uint8_t *p, uint8_t *val,
+				    bool write)
 {
 	sigjmp_buf env;
 
@@ -96,23 +97,22 @@ static inline bool gmem_host_read(volatile uint8_t *p, uint8_t *val)
 		gmem_sigbus_jmp = NULL;
 		return false;
 	}
-	*val = *p;
+	if (write)
+		*p = *val;
+	else
+		*val = *p;
 	gmem_sigbus_jmp = NULL;
 	return true;
 }
 
+static inline bool gmem_host_read(volatile uint8_t *p, uint8_t *val)
+{
+	return gmem_host_access(p, val, false);
+}
+
 static inline bool gmem_host_write(volatile uint8_t *p, uint8_t val)
 {
-	sigjmp_buf env;
-
-	gmem_sigbus_jmp = &env;
-	if (sigsetjmp(env, 1)) {
-		gmem_sigbus_jmp = NULL;
-		return false;
-	}
-	*p = val;
-	gmem_sigbus_jmp = NULL;
-	return true;
+	return gmem_host_access(p, &val, true);
 }
 
 /* A KVM_X86_SW_PROTECTED_VM whose data memslot is an mmap()ed guest_memfd. */

@@ -19,7 +19,9 @@ import sys
 import tempfile
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 import gmem_ops  # noqa: E402
+import tap  # noqa: E402
 from gmem_ops import PAGE, PRIVATE, SHARED, MODE_PRESERVE  # noqa: E402
 
 TRACEFS = "/sys/kernel/tracing"
@@ -240,20 +242,7 @@ def main():
             ("fdinfo_bounds_its_range_list",
              check_fdinfo_bounds_its_range_list),
         ]
-        print("TAP version 13")
-        print(f"1..{len(checks)}")
-        failed = 0
-        for i, (name, check) in enumerate(checks, 1):
-            try:
-                problem = check()
-            except Exception as e:  # a crash is a failure, not an abort
-                problem = f"{type(e).__name__}: {e}"
-            if problem:
-                failed += 1
-                print(f"# {name}: {problem}")
-            print(f"{'not ' if problem else ''}ok {i} {name}")
-    return 1 if failed else 0
-
+        return tap.run(checks)
 
 if __name__ == "__main__":
     sys.exit(main())

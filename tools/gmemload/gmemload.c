@@ -34,6 +34,7 @@
 
 #include "kvm_util.h"
 #include "processor.h"
+#include "gmem.h"
 
 /* The x86 selftests headers make PAGE_SIZE unsigned long long. */
 #define PAGE_BYTES		((uint64_t)PAGE_SIZE)
@@ -426,22 +427,6 @@ static bool any_hold_active(void)
 
 /* ---- the conversion ioctl ---- */
 
-static int set_attributes(int fd, uint64_t offset, uint64_t size,
-			  uint64_t attributes, uint64_t flags,
-			  uint64_t *error_offset)
-{
-	struct kvm_memory_attributes2 args = {
-		.offset = offset,
-		.size = size,
-		.attributes = attributes,
-		.flags = flags,
-	};
-	int r = ioctl(fd, KVM_SET_MEMORY_ATTRIBUTES2, &args);
-
-	*error_offset = args.error_offset;
-	return r ? -errno : 0;
-}
-
 static void count_eagain(struct vm_ctx *v, uint64_t offset, uint64_t size,
 			 uint64_t error_offset)
 {
@@ -466,7 +451,7 @@ static int set_attributes_retrying(struct vm_ctx *v, uint64_t offset,
 	int r;
 
 	for (;;) {
-		r = set_attributes(v->fd, offset, size, attributes, flags,
+		r = gmem_set_attrs(v->fd, offset, size, attributes, flags,
 				   &error_offset);
 		v->n.ioctls++;
 		if (r != -EAGAIN)
