@@ -211,7 +211,7 @@ void print_csv(FILE *out, const struct report *r)
 }
 
 /* comm is the only string; keep it to safe characters. */
-static void print_json_string(FILE *out, const char *s)
+void print_json_string(FILE *out, const char *s)
 {
 	fputc('"', out);
 	for (; *s; s++)

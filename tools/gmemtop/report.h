@@ -80,6 +80,7 @@ void print_table(FILE *out, const struct report *r);
 void print_csv_header(FILE *out);
 void print_csv(FILE *out, const struct report *r);
 void print_json(FILE *out, const struct report *r);
+void print_json_string(FILE *out, const char *s);
 void print_hist(FILE *out, const struct report *r);
 
 #endif

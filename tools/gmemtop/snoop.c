@@ -7,6 +7,7 @@
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
 #include <stdlib.h>
+#include <string.h>
 #include <time.h>
 
 #include "gmemtop.h"
@@ -16,14 +17,17 @@ static long nr_events;
 
 static void print_event_json(const struct gmem_event *e)
 {
+	char comm[GMEM_COMM_LEN + 1] = "";
 	unsigned int p;
 
-	printf("{\"ts_ns\":%llu,\"pid\":%u,\"tid\":%u,\"comm\":\"%.16s\","
-	       "\"vm\":%u,\"ino\":%llu,\"offset\":%llu,\"size\":%llu,"
+	memcpy(comm, e->comm, GMEM_COMM_LEN);
+	printf("{\"ts_ns\":%llu,\"pid\":%u,\"tid\":%u,\"comm\":",
+	       (unsigned long long)e->ts_ns, e->pid, e->tid);
+	print_json_string(stdout, comm);
+	printf(",\"vm\":%u,\"ino\":%llu,\"offset\":%llu,\"size\":%llu,"
 	       "\"attributes\":%llu,\"mode\":%llu,\"ret\":%d,"
 	       "\"error_offset\":%llu,\"changed\":%llu,\"lat_ns\":%llu,"
-	       "\"phases_ns\":{", (unsigned long long)e->ts_ns, e->pid, e->tid,
-	       e->comm, e->vm, (unsigned long long)e->ino,
+	       "\"phases_ns\":{", e->vm, (unsigned long long)e->ino,
 	       (unsigned long long)e->offset, (unsigned long long)e->size,
 	       (unsigned long long)e->attrs, (unsigned long long)e->mode,
 	       e->ret, (unsigned long long)e->error_offset,
@@ -35,19 +39,27 @@ static void print_event_json(const struct gmem_event *e)
 	printf("}}\n");
 }
 
+/* 0x-prefixed even for zero, unlike %#llx. */
+static const char *hex(char *buf, size_t len, unsigned long long v)
+{
+	snprintf(buf, len, "0x%llx", v);
+	return buf;
+}
+
 static void print_event_line(const struct gmem_event *e)
 {
 	static const char *const modes[] = { "-", "zero", "preserve" };
-	char stamp[16];
+	char stamp[16], offset[24], error_offset[24];
 	time_t now = time(NULL);
 
 	strftime(stamp, sizeof(stamp), "%H:%M:%S", localtime(&now));
-	printf("%-8s %-14.14s %7u %4u %8llu %#12llx %10llu %-8s %-8s %4d %#12llx %9.1f\n",
+	printf("%-8s %-14.14s %7u %4u %8llu %12s %10llu %-8s %-8s %4d %12s %9.1f\n",
 	       stamp, e->comm, e->pid, e->vm, (unsigned long long)e->ino,
-	       (unsigned long long)e->offset, (unsigned long long)e->size,
-	       e->attrs ? "private" : "shared",
+	       hex(offset, sizeof(offset), e->offset),
+	       (unsigned long long)e->size, e->attrs ? "private" : "shared",
 	       e->mode < 3 ? modes[e->mode] : "?", e->ret,
-	       (unsigned long long)e->error_offset, e->lat_ns / 1e3);
+	       hex(error_offset, sizeof(error_offset), e->error_offset),
+	       e->lat_ns / 1e3);
 }
 
 static int handle_event(void *ctx, void *data, size_t size)
