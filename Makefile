@@ -5,7 +5,7 @@ SHELL := /bin/bash
 KTREE = $(shell scripts/kernel path)
 
 .PHONY: help deps kernel headers kernel-tree kernel-export kernel-build-dev \
-	patches tools tests check demo install clean
+	patches tools tests check demo bench install clean
 
 help:
 	@echo "make deps              install the Debian packages the project needs"
@@ -19,6 +19,7 @@ help:
 	@echo "make tests             build the tests against the built tree"
 	@echo "make check             everything above, then run all tests"
 	@echo "make demo              boot the kernel and show guest_memfd live"
+	@echo "make bench             what watching conversions costs, per tool"
 
 deps:
 	@scripts/deps
@@ -50,6 +51,9 @@ check: deps
 
 demo: tests
 	@tests/vm/run --append kvm.vm_memory_attributes=0 -- tools/demo
+
+bench: tests
+	@tests/vm/run --append kvm.vm_memory_attributes=0 -- tests/bench/overhead.py
 
 install: tools
 	@$(MAKE) -s -C tools/gmemtop install
