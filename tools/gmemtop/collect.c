@@ -242,15 +242,15 @@ static int take_hotspots(struct report_state *state, struct report *r)
 	return 0;
 }
 
-static __u64 take_dropped(struct report_state *state)
+__u64 dropped_records(struct gmemtop_bpf *skel)
 {
-	__u64 *counts = calloc(state->nr_cpus, sizeof(*counts)), sum = 0;
+	int nr_cpus = libbpf_num_possible_cpus(), c;
+	__u64 *counts = calloc(nr_cpus, sizeof(*counts)), sum = 0;
 	__u32 zero = 0;
-	int c;
 
-	if (counts && !bpf_map_lookup_elem(bpf_map__fd(state->skel->maps.dropped),
+	if (counts && !bpf_map_lookup_elem(bpf_map__fd(skel->maps.dropped),
 					   &zero, counts))
-		for (c = 0; c < state->nr_cpus; c++)
+		for (c = 0; c < nr_cpus; c++)
 			sum += counts[c];
 	free(counts);
 	return sum;
@@ -263,7 +263,7 @@ struct report *report_take(struct report_state *state, double interval,
 
 	if (take_files(state, r) || take_hotspots(state, r))
 		return NULL;
-	r->dropped = take_dropped(state);
+	r->dropped = dropped_records(state->skel);
 	r->interval = interval;
 	r->elapsed = elapsed;
 	report_sort(r, env.sort);

@@ -5,7 +5,6 @@
  * the counters and histograms; this half reads them every interval.
  */
 #include <argp.h>
-#include <dirent.h>
 #include <errno.h>
 #include <signal.h>
 #include <stdlib.h>
@@ -178,7 +177,7 @@ static void on_signal(int sig)
 	exiting = 1;
 }
 
-static double now_s(void)
+double now_s(void)
 {
 	struct timespec ts;
 

@@ -48,6 +48,10 @@ void report_reset(struct report_state *state);
 void report_print(FILE *out, const struct report *r);
 
 int view_run(struct report_state *state, volatile sig_atomic_t *exiting);
+/* Seconds on the monotonic clock. */
+double now_s(void);
+/* Snoop records the ring buffer had no room for, over all CPUs. */
+__u64 dropped_records(struct gmemtop_bpf *skel);
 /* Kernels with guest_memfd but without the kvm_gmem events. */
 bool stock_supported(void);
 int stock_run(volatile sig_atomic_t *exiting);

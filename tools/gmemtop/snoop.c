@@ -77,21 +77,6 @@ static int handle_event(void *ctx, void *data, size_t size)
 	return env.count >= 0 && nr_events >= env.count ? -1 : 0;
 }
 
-static unsigned long long dropped(struct gmemtop_bpf *skel)
-{
-	int nr_cpus = libbpf_num_possible_cpus(), c;
-	unsigned long long *counts, sum = 0;
-	__u32 zero = 0;
-
-	counts = calloc(nr_cpus, sizeof(*counts));
-	if (counts && !bpf_map_lookup_elem(bpf_map__fd(skel->maps.dropped),
-					   &zero, counts))
-		for (c = 0; c < nr_cpus; c++)
-			sum += counts[c];
-	free(counts);
-	return sum;
-}
-
 int snoop_run(struct gmemtop_bpf *skel, volatile sig_atomic_t *exiting)
 {
 	struct ring_buffer *rb;
@@ -116,7 +101,7 @@ int snoop_run(struct gmemtop_bpf *skel, volatile sig_atomic_t *exiting)
 	}
 	fflush(stdout);
 	fprintf(stderr, "gmemtop: %ld conversions, %llu records dropped\n",
-		nr_events, dropped(skel));
+		nr_events, (unsigned long long)dropped_records(skel));
 	ring_buffer__free(rb);
 	return err < 0 && err != -EINTR && !(env.count >= 0 &&
 					     nr_events >= env.count) ?

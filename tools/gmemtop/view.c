@@ -246,8 +246,7 @@ static bool handle_key(int key, struct view *v, struct report_state *state,
 int view_run(struct report_state *state, volatile sig_atomic_t *exiting)
 {
 	struct view v = {};
-	struct timespec t0, t1;
-	double start, last;
+	double start = now_s(), last = start;
 	bool running = true;
 
 	initscr();
@@ -255,16 +254,12 @@ int view_run(struct report_state *state, volatile sig_atomic_t *exiting)
 	noecho();
 	keypad(stdscr, TRUE);
 	curs_set(0);
-	clock_gettime(CLOCK_MONOTONIC, &t0);
-	start = last = t0.tv_sec + t0.tv_nsec / 1e9;
 
 	while (running && !*exiting) {
 		struct report *r;
-		double now;
+		double now = now_s();
 		int key;
 
-		clock_gettime(CLOCK_MONOTONIC, &t1);
-		now = t1.tv_sec + t1.tv_nsec / 1e9;
 		r = report_take(state, now - last, now - start);
 		last = now;
 		if (!r)
