@@ -16,7 +16,8 @@ gmem_debian_version()
 GMEM_KVER=$(gmem_debian_version)
 GMEM_TREE=$GMEM_CACHE/linux-$GMEM_KVER
 GMEM_SRC=$GMEM_TREE/src		# git tree: Debian's source + our series
-GMEM_BUILD=$GMEM_TREE/build	# O= output of the kernel build
+GMEM_BUILD=$GMEM_TREE/build	# O= output of the test kernel's build
+GMEM_BUILD_DEBUG=$GMEM_TREE/build-debug	# ... and the debug kernel's
 GMEM_HDR=$GMEM_TREE/usr		# headers_install output (UAPI headers)
 GMEM_SELFTESTS=$GMEM_TREE/kselftest	# the tree's KVM selftests
 GMEM_BZIMAGE=$GMEM_BUILD/arch/x86/boot/bzImage
