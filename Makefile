@@ -4,12 +4,13 @@
 SHELL := /bin/bash
 KTREE = $(shell scripts/kernel path)
 
-.PHONY: help deps kernel headers kernel-tree kernel-export kernel-build-dev \
-	patches tools tests check demo bench install clean
+.PHONY: help deps kernel kernel-debug headers kernel-tree kernel-export kernel-build-dev \
+	patches tools tests check check-debug demo bench install clean
 
 help:
 	@echo "make deps              install the Debian packages the project needs"
-	@echo "make kernel            build the 6.12 kernel with kernel/series (cached)"
+	@echo "make kernel            build the 6.12 test kernel with kernel/series (cached)"
+	@echo "make kernel-debug      the same with KVM as modules and the kernel's checkers"
 	@echo "make headers           same as kernel: UAPI headers + KVM selftests lib"
 	@echo "make kernel-tree       git tree to edit the series, one commit per patch"
 	@echo "make kernel-export     write that tree's commits back to kernel/"
@@ -18,6 +19,7 @@ help:
 	@echo "make tools             build the BPF programs, gmemtop and gmemload"
 	@echo "make tests             build the tests against the built tree"
 	@echo "make check             everything above, then run all tests"
+	@echo "make check-debug       the in-VM tests on the debug kernel (KASAN, lockdep, ...)"
 	@echo "make demo              boot the kernel and show guest_memfd live"
 	@echo "make bench             what watching conversions costs, per tool"
 
@@ -25,7 +27,10 @@ deps:
 	@scripts/deps
 
 kernel headers: deps
-	@scripts/kernel build
+	@scripts/kernel build test
+
+kernel-debug: deps
+	@scripts/kernel build debug
 
 kernel-tree: deps
 	@scripts/kernel tree
@@ -47,7 +52,10 @@ tests: tools
 	@$(MAKE) -s -C tests/kvm KTREE=$(KTREE)
 
 check: deps
-	@tests/check
+	@tests/check test
+
+check-debug: deps
+	@tests/check debug
 
 demo: tests
 	@tests/vm/run --append kvm.vm_memory_attributes=0 -- tools/demo

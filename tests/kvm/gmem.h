@@ -115,7 +115,40 @@ static inline bool gmem_host_write(volatile uint8_t *p, uint8_t val)
 	return gmem_host_access(p, &val, true);
 }
 
-/* A KVM_X86_SW_PROTECTED_VM whose data memslot is an mmap()ed guest_memfd. */
+/*
+ * The value of @key in the fdinfo of guest_memfd @fd, copied to @buf (of
+ * @len bytes); false if there is no such line.
+ */
+static inline bool gmem_fdinfo(int fd, const char *key, char *buf, size_t len)
+{
+	char path[64], line[256];
+	size_t klen = strlen(key);
+	bool found = false;
+	FILE *f;
+
+	snprintf(path, sizeof(path), "/proc/self/fdinfo/%d", fd);
+	f = fopen(path, "r");
+	TEST_ASSERT(f, "open %s", path);
+	while (!found && fgets(line, sizeof(line), f)) {
+		if (strncmp(line, key, klen) || line[klen] != ':')
+			continue;
+		snprintf(buf, len, "%s", line + klen + 1 + strspn(line + klen + 1, " \t"));
+		buf[strcspn(buf, "\n")] = 0;
+		found = true;
+	}
+	fclose(f);
+	return found;
+}
+
+static inline unsigned long gmem_fdinfo_ulong(int fd, const char *key)
+{
+	char buf[64];
+
+	TEST_ASSERT(gmem_fdinfo(fd, key, buf, sizeof(buf)), "fdinfo: no %s", key);
+	return strtoul(buf, NULL, 0);
+}
+
+/* A VM whose data memslot is an mmap()ed guest_memfd. */
 struct gmem_vm {
 	struct kvm_vm *vm;
 	struct kvm_vcpu *vcpus[KVM_MAX_VCPUS];
@@ -125,36 +158,64 @@ struct gmem_vm {
 };
 
 /*
- * Create the VM with @nr_vcpus running @guest_code, a guest_memfd of @size
- * bytes created with @flags (GUEST_MEMFD_FLAG_MMAP is implied) bound at
- * GMEM_DATA_GPA and identity-mapped in the guest, and the host mapping put
- * where the selftests library expects the slot's memory so that
- * addr_gpa2hva() works too.
+ * Create a VM of @type with @nr_vcpus running @guest_code, and a guest_memfd
+ * of @size bytes created with @flags (GUEST_MEMFD_FLAG_MMAP is implied),
+ * bound at GMEM_DATA_GPA in @nr_slots memslots of equal size (slots
+ * GMEM_DATA_SLOT and up, at consecutive GPAs and file offsets), and
+ * identity-mapped in the guest.  The host maps the whole file at g->mem,
+ * and each slot's part where the selftests library expects the slot's
+ * memory, so that addr_gpa2hva() works too.
  */
-static inline void gmem_vm_create(struct gmem_vm *g, int nr_vcpus,
-				  void *guest_code, size_t size, uint64_t flags)
+static inline void gmem_vm_create_slots(struct gmem_vm *g, unsigned long type,
+					int nr_vcpus, void *guest_code,
+					size_t size, uint64_t flags,
+					int nr_slots)
 {
 	const struct vm_shape shape = {
 		.mode = VM_MODE_DEFAULT,
-		.type = KVM_X86_SW_PROTECTED_VM,
+		.type = type,
 	};
+	size_t slot_size = size / nr_slots;
+	size_t npages = slot_size / getpagesize();
 	struct userspace_mem_region *region;
-	size_t npages = size / getpagesize();
-	void *mem;
+	void *mem = NULL;
+	int i;
 
+	TEST_ASSERT(slot_size * nr_slots == size && npages * getpagesize() == slot_size,
+		    "%d slots do not divide %zu bytes in pages", nr_slots, size);
 	g->size = size;
 	g->vm = __vm_create_with_vcpus(shape, nr_vcpus, 0, guest_code, g->vcpus);
 	g->fd = vm_create_guest_memfd(g->vm, size, flags | GUEST_MEMFD_FLAG_MMAP);
-	vm_mem_add(g->vm, VM_MEM_SRC_ANONYMOUS, GMEM_DATA_GPA, GMEM_DATA_SLOT,
-		   npages, KVM_MEM_GUEST_MEMFD, g->fd, 0);
-	virt_map(g->vm, GMEM_DATA_GPA, GMEM_DATA_GPA, npages);
+	for (i = 0; i < nr_slots; i++) {
+		vm_mem_add(g->vm, VM_MEM_SRC_ANONYMOUS,
+			   GMEM_DATA_GPA + i * slot_size, GMEM_DATA_SLOT + i,
+			   npages, KVM_MEM_GUEST_MEMFD, g->fd, i * slot_size);
+		region = memslot2region(g->vm, GMEM_DATA_SLOT + i);
+		mem = mmap(region->host_mem, slot_size, PROT_READ | PROT_WRITE,
+			   MAP_SHARED | MAP_FIXED, g->fd, i * slot_size);
+		TEST_ASSERT(mem == region->host_mem, "mmap(guest_memfd)");
+	}
+	virt_map(g->vm, GMEM_DATA_GPA, GMEM_DATA_GPA, size / getpagesize());
 
-	region = memslot2region(g->vm, GMEM_DATA_SLOT);
-	mem = mmap(region->host_mem, size, PROT_READ | PROT_WRITE,
-		   MAP_SHARED | MAP_FIXED, g->fd, 0);
-	TEST_ASSERT(mem == region->host_mem, "mmap(guest_memfd)");
-	g->mem = mem;
+	g->mem = nr_slots == 1 ? mem :
+		 mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_SHARED, g->fd, 0);
+	TEST_ASSERT(g->mem != MAP_FAILED, "mmap(guest_memfd)");
 	gmem_catch_sigbus();
+}
+
+static inline void gmem_vm_create_type(struct gmem_vm *g, unsigned long type,
+				       int nr_vcpus, void *guest_code,
+				       size_t size, uint64_t flags)
+{
+	gmem_vm_create_slots(g, type, nr_vcpus, guest_code, size, flags, 1);
+}
+
+/* The same with a KVM_X86_SW_PROTECTED_VM, which can convert in place. */
+static inline void gmem_vm_create(struct gmem_vm *g, int nr_vcpus,
+				  void *guest_code, size_t size, uint64_t flags)
+{
+	gmem_vm_create_type(g, KVM_X86_SW_PROTECTED_VM, nr_vcpus, guest_code,
+			    size, flags);
 }
 
 static inline void gmem_vm_free(struct gmem_vm *g)

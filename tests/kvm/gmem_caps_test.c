@@ -1,7 +1,8 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
- * What each kvm.vm_memory_attributes mode offers: capabilities, guest_memfd
- * flags, and which of the two attribute ioctls works.
+ * What each kvm.vm_memory_attributes mode offers a software-protected VM,
+ * and /dev/kvm: capabilities, guest_memfd flags, and which of the two
+ * attribute ioctls works.  Default VMs are in gmem_default_vm_test.
  */
 #include "gmem.h"
 #include "kselftest_harness.h"
@@ -43,13 +44,20 @@ TEST_F(caps, capabilities_follow_the_mode)
 	}
 }
 
-TEST_F(caps, default_vm_has_no_content_modes)
+/* Without a VM: what a VM type that converts in place would report. */
+TEST_F(caps, dev_kvm_reports_what_a_capable_vm_type_gets)
 {
-	struct kvm_vm *vm = vm_create_barebones();
-
-	EXPECT_EQ(vm_check_cap(vm, KVM_CAP_GUEST_MEMFD_MEMORY_ATTRIBUTES), 0);
-	EXPECT_EQ(vm_check_cap(vm, KVM_CAP_MEMORY_ATTRIBUTES2_FLAGS), 0);
-	kvm_vm_free(vm);
+	EXPECT_EQ(kvm_check_cap(KVM_CAP_GUEST_MEMFD), 1);
+	EXPECT_EQ(kvm_check_cap(KVM_CAP_GUEST_MEMFD_FLAGS), ALL_FLAGS);
+	if (self->per_vm) {
+		EXPECT_EQ(kvm_check_cap(KVM_CAP_GUEST_MEMFD_MEMORY_ATTRIBUTES), 0);
+		EXPECT_EQ(kvm_check_cap(KVM_CAP_MEMORY_ATTRIBUTES2_FLAGS), 0);
+	} else {
+		EXPECT_EQ(kvm_check_cap(KVM_CAP_GUEST_MEMFD_MEMORY_ATTRIBUTES),
+			  PRIVATE);
+		EXPECT_EQ(kvm_check_cap(KVM_CAP_MEMORY_ATTRIBUTES2_FLAGS),
+			  MODE_ZERO | MODE_PRESERVE);
+	}
 }
 
 TEST_F(caps, guest_memfd_accepts_exactly_the_reported_flags)

@@ -211,13 +211,140 @@ TEST_F(gmem, hole_punch_keeps_attributes_and_resets_shared_memory)
 	ASSERT_TRUE(all_zero(page_at(&self->g, 0), page));
 }
 
-TEST_F(gmem, range_already_converted_is_left_alone)
+/* Bytes of @p that still hold what fill(@seed) wrote there. */
+static size_t unchanged(struct gmem_vm *g, int first, int nr, uint8_t seed)
 {
-	fill(page_at(&self->g, 0), page, 3);
+	return count_matching(page_at(g, first), nr * page, seed);
+}
 
-	/* Without a content mode a real conversion would scramble the page. */
-	ASSERT_EQ(gmem_set_attrs(self->g.fd, 0, PG(NR_PAGES), SHARED, MODE_NONE, NULL), 0);
-	ASSERT_EQ(count_matching(page_at(&self->g, 0), page, 3), page);
+/*
+ * Upstream v5: a request changes only the attributes that differ, but its
+ * content mode applies to the whole range, whether all, some or none of
+ * it changes attributes.
+ */
+TEST_F(gmem, content_mode_applies_to_the_whole_range)
+{
+	struct gmem_vm *g = &self->g;
+
+	/* None changes: all shared already. */
+	fill(page_at(g, 0), 4 * page, 3);
+	gmem_convert(g->fd, 0, PG(2), SHARED, MODE_PRESERVE);
+	ASSERT_EQ(unchanged(g, 0, 4, 3), 4 * page);
+	gmem_convert(g->fd, 0, PG(2), SHARED, MODE_ZERO);
+	ASSERT_TRUE(all_zero(page_at(g, 0), 2 * page));
+	ASSERT_EQ(count_matching(page_at(g, 2), 2 * page, 3 + 2 * page * 7),
+		  2 * page);
+	ASSERT_EQ(shared_map(g), 0xffff);
+
+	/* Some change: page 5 private, [4, 8) to shared. */
+	fill(page_at(g, 4), 4 * page, 8);
+	gmem_convert(g->fd, PG(5), PG(1), PRIVATE, MODE_PRESERVE);
+	gmem_convert(g->fd, PG(4), PG(4), SHARED, MODE_ZERO);
+	ASSERT_TRUE(all_zero(page_at(g, 4), 4 * page));
+	ASSERT_EQ(shared_map(g), 0xffff);
+
+	/* None changes, all private: unspecified still scrambles. */
+	fill(page_at(g, 8), 2 * page, 21);
+	gmem_convert(g->fd, PG(8), PG(2), PRIVATE, MODE_PRESERVE);
+	gmem_convert(g->fd, PG(8), PG(2), PRIVATE, MODE_NONE);
+	gmem_convert(g->fd, PG(8), PG(2), SHARED, MODE_PRESERVE);
+	ASSERT_EQ(unchanged(g, 8, 2, 21), 0);
+}
+
+/* Past the argument checks, error_offset says where a request failed. */
+TEST_F(gmem, error_offset_on_every_failure_after_the_checks)
+{
+	struct kvm_memory_attributes2 args = {
+		.offset = PG(3), .size = PG(2), .attributes = PRIVATE,
+		.flags = MODE_ZERO,
+	};
+
+	ASSERT_EQ(ioctl(self->g.fd, KVM_SET_MEMORY_ATTRIBUTES2, &args), -1);
+	ASSERT_EQ(errno, EOPNOTSUPP);
+	ASSERT_EQ(args.error_offset, PG(3));
+
+	/* Argument checks fail before anything is written back. */
+	args.error_offset = 0;
+	args.size = PG(NR_PAGES);
+	ASSERT_EQ(ioctl(self->g.fd, KVM_SET_MEMORY_ATTRIBUTES2, &args), -1);
+	ASSERT_EQ(errno, EINVAL);
+	ASSERT_EQ(args.error_offset, 0);
+}
+
+/* Maximal runs of equal attributes among the NR_PAGES pages in @map. */
+static unsigned long runs(uint32_t shared)
+{
+	unsigned long n = 1;
+	int i;
+
+	for (i = 1; i < NR_PAGES; i++)
+		n += ((shared >> i) & 1) != ((shared >> (i - 1)) & 1);
+	return n;
+}
+
+/*
+ * The attribute tree merges equal neighbours on every store: it holds one
+ * entry per run of equal attributes, whatever order pages were converted
+ * in, and one entry once the file is all shared again.
+ */
+TEST_F(gmem, attribute_tree_holds_one_entry_per_run)
+{
+	static const int order[NR_PAGES] = {
+		0, 2, 4, 6, 8, 10, 12, 14, 15, 13, 11, 9, 7, 5, 3, 1,
+	};
+	uint32_t shared = 0xffff;
+	int i;
+
+	for (i = 0; i < NR_PAGES; i++) {
+		gmem_convert(self->g.fd, PG(order[i]), PG(1), PRIVATE, MODE_NONE);
+		shared &= ~(1u << order[i]);
+		ASSERT_EQ(gmem_fdinfo_ulong(self->g.fd, "gmem_attr_entries"),
+			  runs(shared)) TH_LOG("after page %d", order[i]);
+	}
+	for (i = NR_PAGES - 1; i >= 0; i--) {
+		gmem_convert(self->g.fd, PG(order[i]), PG(1), SHARED, MODE_NONE);
+		shared |= 1u << order[i];
+		ASSERT_EQ(gmem_fdinfo_ulong(self->g.fd, "gmem_attr_entries"),
+			  runs(shared)) TH_LOG("after page %d", order[i]);
+	}
+	ASSERT_EQ(gmem_fdinfo_ulong(self->g.fd, "gmem_attr_entries"), 1);
+	ASSERT_EQ(gmem_fdinfo_ulong(self->g.fd, "gmem_ranges"), 1);
+}
+
+/* fdinfo's summary covers the whole file in cells of equal size. */
+TEST_F(gmem, fdinfo_summary_shows_the_whole_layout)
+{
+	char summary[128];
+
+	gmem_convert(self->g.fd, PG(4), PG(4), PRIVATE, MODE_NONE);
+	gmem_convert(self->g.fd, PG(9), PG(1), PRIVATE, MODE_NONE);
+	ASSERT_TRUE(gmem_fdinfo(self->g.fd, "gmem_summary", summary, sizeof(summary)));
+	/* 16 pages: one page per cell. */
+	ASSERT_STREQ(summary, "ssssppppspssssss");
+	ASSERT_EQ(gmem_fdinfo_ulong(self->g.fd, "gmem_summary_cell"), page);
+}
+
+TEST_F(gmem, fdinfo_summary_marks_mixed_cells)
+{
+	int fd = vm_create_guest_memfd(self->g.vm, 130 * page,
+				       GUEST_MEMFD_FLAG_MMAP |
+				       GUEST_MEMFD_FLAG_INIT_SHARED);
+	char summary[128], want[64];
+
+	/* 130 pages in cells of 3: 44 cells, the last one of a single page. */
+	gmem_convert(fd, PG(1), PG(1), PRIVATE, MODE_NONE);
+	gmem_convert(fd, PG(6), PG(6), PRIVATE, MODE_NONE);
+	gmem_convert(fd, PG(129), PG(1), PRIVATE, MODE_NONE);
+	memset(want, 's', 44);
+	want[0] = 'm';
+	want[2] = want[3] = 'p';
+	want[43] = 'p';
+	want[44] = 0;
+
+	ASSERT_EQ(gmem_fdinfo_ulong(fd, "gmem_summary_cell"), 3 * page);
+	ASSERT_TRUE(gmem_fdinfo(fd, "gmem_summary", summary, sizeof(summary)));
+	ASSERT_STREQ(summary, want);
+	close(fd);
 }
 
 TEST_F(gmem, unspecified_mode_scrambles_every_byte)

@@ -3,10 +3,11 @@
  * Guest-driven conversions on several vCPUs at once: each vCPU asks for its
  * own pages to become private or shared with KVM_HC_MAP_GPA_RANGE, and the
  * host converts them in place with KVM_SET_MEMORY_ATTRIBUTES2 on one shared
- * guest_memfd.  Data must follow every step; the host must never read a
- * private page.  Needs kvm.vm_memory_attributes=0.
+ * guest_memfd, bound in one or several memslots.  Data must follow every
+ * step; the host must never read a private page.  Needs
+ * kvm.vm_memory_attributes=0.
  *
- *   gmem_guest_conversion_test [-n VCPUS] [-i ITERATIONS]
+ *   gmem_guest_conversion_test [-n VCPUS] [-m MEMSLOTS] [-i ITERATIONS]
  */
 #include <pthread.h>
 
@@ -154,13 +155,16 @@ static void *run_vcpu(void *arg)
 int main(int argc, char *argv[])
 {
 	struct vcpu_thread threads[KVM_MAX_VCPUS];
-	int nr_vcpus = 4, opt, i;
+	int nr_vcpus = 4, nr_slots = 1, opt, i;
 	struct gmem_vm g;
 
-	while ((opt = getopt(argc, argv, "n:i:")) != -1) {
+	while ((opt = getopt(argc, argv, "n:m:i:")) != -1) {
 		switch (opt) {
 		case 'n':
 			nr_vcpus = atoi_positive("vCPUs", optarg);
+			break;
+		case 'm':
+			nr_slots = atoi_positive("memslots", optarg);
 			break;
 		case 'i':
 			nr_iterations = atoi_positive("iterations", optarg);
@@ -173,9 +177,9 @@ int main(int argc, char *argv[])
 	TEST_REQUIRE(kvm_check_cap(KVM_CAP_EXIT_HYPERCALL) &
 		     BIT(KVM_HC_MAP_GPA_RANGE));
 
-	gmem_vm_create(&g, nr_vcpus, guest_code,
-		       nr_vcpus * PAGES_PER_VCPU * PAGE,
-		       GUEST_MEMFD_FLAG_INIT_SHARED);
+	gmem_vm_create_slots(&g, KVM_X86_SW_PROTECTED_VM, nr_vcpus, guest_code,
+			     nr_vcpus * PAGES_PER_VCPU * PAGE,
+			     GUEST_MEMFD_FLAG_INIT_SHARED, nr_slots);
 	vm_enable_cap(g.vm, KVM_CAP_EXIT_HYPERCALL, BIT(KVM_HC_MAP_GPA_RANGE));
 	sync_global_to_guest(g.vm, nr_iterations);
 
