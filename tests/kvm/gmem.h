@@ -189,6 +189,43 @@ static inline void gmem_fdinfo_text(int fd, char *buf, size_t len)
 	close(f);
 }
 
+/*
+ * The bounds of a randomized test, from its command line:
+ * -s SEED, -i COUNT (steps, phases...), -t SECONDS, -v.  The caller sets
+ * the defaults; seconds 0 means no time limit.
+ */
+struct gmem_run_opts {
+	uint32_t seed;
+	long count;
+	long seconds;
+	bool verbose;
+};
+
+static inline void gmem_parse_run_opts(int argc, char *argv[],
+				       struct gmem_run_opts *o)
+{
+	int opt;
+
+	while ((opt = getopt(argc, argv, "s:i:t:v")) != -1) {
+		switch (opt) {
+		case 's':
+			o->seed = strtoul(optarg, NULL, 0);
+			break;
+		case 'i':
+			o->count = atoi_positive("-i", optarg);
+			break;
+		case 't':
+			o->seconds = atoi_positive("-t", optarg);
+			break;
+		case 'v':
+			o->verbose = true;
+			break;
+		default:
+			exit(KSFT_FAIL);
+		}
+	}
+}
+
 /* A VM whose data memslot is an mmap()ed guest_memfd. */
 struct gmem_vm {
 	struct kvm_vm *vm;

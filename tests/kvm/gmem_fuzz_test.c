@@ -49,8 +49,8 @@ struct model {
 
 static struct model m;
 static struct guest_random_state rng;
-static uint32_t seed = 1;
-static long step, nr_steps = 400;
+static uint32_t seed;
+static long step, nr_steps;
 static bool verbose;
 static int gmem_fd, gup_fd = -1;
 static uint8_t *mem;		/* the guest_memfd, mmap()ed */
@@ -578,28 +578,15 @@ static void check_coverage(void)
 
 int main(int argc, char *argv[])
 {
-	time_t deadline = 0;
+	struct gmem_run_opts o = { .seed = 1, .count = 400 };
+	time_t deadline;
 	struct kvm_vm *vm;
-	int opt;
 
-	while ((opt = getopt(argc, argv, "s:i:t:v")) != -1) {
-		switch (opt) {
-		case 's':
-			seed = strtoul(optarg, NULL, 0);
-			break;
-		case 'i':
-			nr_steps = atoi_positive("steps", optarg);
-			break;
-		case 't':
-			deadline = time(NULL) + atoi_positive("seconds", optarg);
-			break;
-		case 'v':
-			verbose = true;
-			break;
-		default:
-			exit(KSFT_FAIL);
-		}
-	}
+	gmem_parse_run_opts(argc, argv, &o);
+	seed = o.seed;
+	nr_steps = o.count;
+	verbose = o.verbose;
+	deadline = o.seconds ? time(NULL) + o.seconds : 0;
 	TEST_REQUIRE(!gmem_vm_attributes_mode());
 	printf("seed %u, at most %ld steps\n", seed, nr_steps);
 

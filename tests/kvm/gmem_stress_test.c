@@ -525,31 +525,18 @@ static void print_stats(int phases)
 
 int main(int argc, char *argv[])
 {
-	int seconds = 10, max_phases = 1000, phase, opt, i;
+	struct gmem_run_opts o = {
+		.seed = time(NULL), .count = 1000, .seconds = 10,
+	};
 	time_t deadline;
+	int phase, i;
 
-	seed = time(NULL);
-	while ((opt = getopt(argc, argv, "t:i:s:v")) != -1) {
-		switch (opt) {
-		case 't':
-			seconds = atoi_positive("seconds", optarg);
-			break;
-		case 'i':
-			max_phases = atoi_positive("phases", optarg);
-			break;
-		case 's':
-			seed = strtoul(optarg, NULL, 0);
-			break;
-		case 'v':
-			verbose = true;
-			break;
-		default:
-			exit(KSFT_FAIL);
-		}
-	}
+	gmem_parse_run_opts(argc, argv, &o);
+	seed = o.seed;
+	verbose = o.verbose;
 	TEST_REQUIRE(!gmem_vm_attributes_mode());
-	printf("seed %u, %d s, at most %d phases of %d s\n", seed, seconds,
-	       max_phases, PHASE_SECONDS);
+	printf("seed %u, %ld s, at most %ld phases of %d s\n", seed, o.seconds,
+	       o.count, PHASE_SECONDS);
 
 	init_shared_state();
 	gmem_vm_create(&g, NR_VCPUS, guest_code, FILE_SIZE,
@@ -560,8 +547,8 @@ int main(int argc, char *argv[])
 	if (gup_fd < 0)
 		printf("no gup_test: no long-term pins\n");
 
-	deadline = time(NULL) + seconds;
-	for (phase = 0; phase < max_phases && time(NULL) < deadline; phase++) {
+	deadline = time(NULL) + o.seconds;
+	for (phase = 0; phase < o.count && time(NULL) < deadline; phase++) {
 		run_phase(phase);
 		if (verbose)
 			print_stats(phase + 1);
