@@ -313,11 +313,51 @@ static struct kvm_memory_attributes2 *fuzz_argp(struct kvm_memory_attributes2 *a
 		return bad_ptr;
 	case 2:
 		*writable = false;
+		mprotect(ro_ptr, getpagesize(), PROT_READ | PROT_WRITE);
 		memcpy(ro_ptr, a, sizeof(*a));
+		mprotect(ro_ptr, getpagesize(), PROT_READ);
 		return ro_ptr;
 	default:
 		return a;
 	}
+}
+
+/* Half valid ranges, half edge cases; the other fields mostly valid. */
+static void fuzz_args(struct kvm_memory_attributes2 *a)
+{
+	if (chance(50)) {
+		a->offset = rnd(NR_PAGES) * PAGE;
+		a->size = (1 + rnd(NR_PAGES - a->offset / PAGE)) * PAGE;
+	} else {
+		a->offset = fuzz_offset();
+		a->size = fuzz_size(a->offset);
+	}
+	a->attributes = fuzz_attributes();
+	a->flags = fuzz_flags();
+	if (chance(4))
+		a->error_offset = 1 + guest_random_u64(&rng) % FILE_SIZE;
+	if (chance(4))
+		a->reserved[rnd(ARRAY_SIZE(a->reserved))] = 1ULL << rnd(64);
+}
+
+/*
+ * The kernel may write error_offset, and only on the failures that report
+ * one; every other field must come back as it went in.
+ */
+static void check_written_back(const struct kvm_memory_attributes2 *in,
+			       struct kvm_memory_attributes2 *out, int err,
+			       uint64_t error_offset)
+{
+	if (err == EAGAIN || err == EOPNOTSUPP)
+		FUZZ_ASSERT(out->error_offset == error_offset,
+			    "error_offset %#llx, want %#lx", out->error_offset,
+			    error_offset);
+	else
+		FUZZ_ASSERT(out->error_offset == in->error_offset,
+			    "error_offset written: %#llx", out->error_offset);
+	out->error_offset = in->error_offset;
+	FUZZ_ASSERT(!memcmp(out, in, sizeof(*in)),
+		    "the kernel changed an input field");
 }
 
 static void step_set_attributes(void)
@@ -327,30 +367,14 @@ static void step_set_attributes(void)
 	int outcome, want, got;
 	bool writable;
 
-	if (chance(50)) {
-		a.offset = rnd(NR_PAGES) * PAGE;
-		a.size = (1 + rnd(NR_PAGES - a.offset / PAGE)) * PAGE;
-	} else {
-		a.offset = fuzz_offset();
-		a.size = fuzz_size(a.offset);
-	}
-	a.attributes = fuzz_attributes();
-	a.flags = fuzz_flags();
-	if (chance(4))
-		a.error_offset = 1 + guest_random_u64(&rng) % FILE_SIZE;
-	if (chance(4))
-		a.reserved[rnd(ARRAY_SIZE(a.reserved))] = 1ULL << rnd(64);
+	fuzz_args(&a);
 	in = a;
-
-	/* ro_ptr is mapped read-only: make it writable just to fill it. */
-	mprotect(ro_ptr, getpagesize(), PROT_READ | PROT_WRITE);
 	argp = fuzz_argp(&a, &writable);
-	mprotect(ro_ptr, getpagesize(), PROT_READ);
 
 	outcome = expected_result(&a, &error_offset);
-	want = outcome;
 	if (argp == NULL || argp == bad_ptr)
-		want = outcome = EFAULT;
+		outcome = EFAULT;
+	want = outcome;
 	/* A failure that reports error_offset cannot report it here. */
 	if (!writable && (want == EAGAIN || want == EOPNOTSUPP))
 		want = EFAULT;
@@ -365,19 +389,8 @@ static void step_set_attributes(void)
 		    "error_offset %#llx: got %s, want %s", in.offset, in.size,
 		    in.attributes, in.flags, in.error_offset, strerror(got),
 		    strerror(want));
-
-	if (argp == &a) {
-		if (want == EAGAIN || want == EOPNOTSUPP)
-			FUZZ_ASSERT(a.error_offset == error_offset,
-				    "error_offset %#llx, want %#lx",
-				    a.error_offset, error_offset);
-		else
-			FUZZ_ASSERT(a.error_offset == in.error_offset,
-				    "error_offset written: %#llx", a.error_offset);
-		a.error_offset = in.error_offset;
-		FUZZ_ASSERT(!memcmp(&a, &in, sizeof(a)),
-			    "the kernel changed an input field");
-	}
+	if (argp == &a)
+		check_written_back(&in, &a, want, error_offset);
 
 	/* What happened, whether or not it could be reported. */
 	if (!outcome)
