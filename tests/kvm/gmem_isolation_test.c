@@ -11,6 +11,7 @@
 #include <linux/stddef.h>	/* before io_uring.h: tools/ has its own types.h */
 #include <linux/io_uring.h>
 #include <linux/loop.h>
+#include <sys/sendfile.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/uio.h>
@@ -145,16 +146,49 @@ TEST_F(iso, file_io_on_the_guest_memfd_fails)
 	EXPECT_TRUE(secret_intact(self->fd, self->page));
 }
 
-/* /proc/self/fd/N must not open a second file on the same guest_memfd. */
+/*
+ * Neither /proc/self/fd/N nor /proc/self/map_files may open a second file
+ * on the guest_memfd: its state lives and dies with its only file.
+ */
 TEST_F(iso, guest_memfd_cannot_be_reopened_through_proc)
 {
-	char path[64];
+	char fd_path[64], map_path[128];
 
-	snprintf(path, sizeof(path), "/proc/self/fd/%d", self->fd);
-	EXPECT_EQ(open(path, O_RDWR), -1);
+	snprintf(fd_path, sizeof(fd_path), "/proc/self/fd/%d", self->fd);
+	snprintf(map_path, sizeof(map_path), "/proc/self/map_files/%lx-%lx",
+		 (uintptr_t)self->mem, (uintptr_t)(self->mem + NR_PAGES * PAGE));
+	EXPECT_EQ(open(fd_path, O_RDWR), -1);
 	EXPECT_EQ(errno, ENXIO);
-	EXPECT_EQ(open(path, O_RDONLY), -1);
+	EXPECT_EQ(open(fd_path, O_RDONLY), -1);
 	EXPECT_EQ(errno, ENXIO);
+	EXPECT_EQ(open(map_path, O_RDWR), -1);
+	EXPECT_EQ(errno, ENXIO);
+}
+
+/* Copying out of the guest_memfd in the kernel: no path exists. */
+TEST_F(iso, no_in_kernel_copy_out_of_the_guest_memfd)
+{
+	int memfd = memfd_create("gmem-iso", 0), pipefd[2];
+	loff_t off = 0;
+	uint8_t buf[PAGE];
+
+	ASSERT_GE(memfd, 0);
+	ASSERT_EQ(pipe(pipefd), 0);
+	/* The file has no position to read from (no FMODE_PREAD)... */
+	EXPECT_EQ(sendfile(memfd, self->fd, &off, PAGE), -1);
+	EXPECT_EQ(errno, ESPIPE);
+	/* ...and no way to read from the current one. */
+	EXPECT_EQ(sendfile(memfd, self->fd, NULL, PAGE), -1);
+	EXPECT_EQ(errno, EINVAL);
+	EXPECT_EQ(splice(self->fd, NULL, pipefd[1], NULL, PAGE, 0), -1);
+	EXPECT_EQ(errno, EINVAL);
+	EXPECT_EQ(copy_file_range(self->fd, NULL, memfd, NULL, PAGE, 0), -1);
+	EXPECT_EQ(errno, EXDEV);
+	EXPECT_EQ(pread(memfd, buf, PAGE, 0), 0);
+	close(pipefd[0]);
+	close(pipefd[1]);
+	close(memfd);
+	EXPECT_TRUE(secret_intact(self->fd, self->page));
 }
 
 /* A private page as the user buffer of a syscall on another file. */
