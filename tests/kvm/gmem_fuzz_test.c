@@ -21,7 +21,7 @@
 
 #include "gmem.h"
 
-#define NR_PAGES	32
+#define NR_PAGES	80	/* > FDINFO_CELLS: summary cells of 2 pages */
 #define PAGE		4096ULL
 #define FILE_SIZE	(NR_PAGES * PAGE)
 #define MAX_PINS	4
@@ -119,7 +119,33 @@ static void check_page(int i)
 			    "page %d lost its data (tag %#x)", i, m.tag[i]);
 }
 
-/* The gmem_* lines of fdinfo that the model determines, as fdinfo prints them. */
+/* fdinfo lists this many ranges, and counts the others. */
+#define FDINFO_MAX_RANGES	64
+/* fdinfo's summary shows the file in at most this many cells. */
+#define FDINFO_CELLS		64
+
+/* Each cell: 's' all shared, 'p' all private, 'm' both. */
+static size_t model_summary(char *buf, size_t len)
+{
+	int cell_pages = DIV_ROUND_UP(NR_PAGES, FDINFO_CELLS), c, i;
+	size_t n = snprintf(buf, len, "gmem_summary_cell:\t%llu\ngmem_summary:\t",
+			    cell_pages * PAGE);
+
+	for (c = 0; c * cell_pages < NR_PAGES; c++) {
+		int kinds = 0;
+
+		for (i = c * cell_pages; i < (c + 1) * cell_pages && i < NR_PAGES; i++)
+			kinds |= m.private[i] ? 2 : 1;
+		n += snprintf(buf + n, len - n, "%c", "?spm"[kinds]);
+	}
+	return n + snprintf(buf + n, len - n, "\n");
+}
+
+/*
+ * The gmem_* lines of fdinfo that the model determines, as fdinfo prints
+ * them.  The attribute tree merges equal neighbours: it holds one entry
+ * per maximal range.
+ */
 static void model_fdinfo(char *buf, size_t len)
 {
 	int i, first = 0, nr_ranges = 0, nr_private = 0;
@@ -128,16 +154,22 @@ static void model_fdinfo(char *buf, size_t len)
 	for (i = 1; i <= NR_PAGES; i++) {
 		if (i < NR_PAGES && m.private[i] == m.private[first])
 			continue;
-		n += snprintf(buf + n, len - n, "gmem_range:\t0x%llx-0x%llx %s\n",
-			      first * PAGE, i * PAGE,
-			      m.private[first] ? "private" : "shared");
-		nr_ranges++;
+		if (++nr_ranges <= FDINFO_MAX_RANGES)
+			n += snprintf(buf + n, len - n,
+				      "gmem_range:\t0x%llx-0x%llx %s\n",
+				      first * PAGE, i * PAGE,
+				      m.private[first] ? "private" : "shared");
 		first = i;
 	}
+	n += snprintf(buf + n, len - n, "gmem_ranges:\t%d\ngmem_attr_entries:\t%d\n",
+		      nr_ranges, nr_ranges);
+	if (nr_ranges > FDINFO_MAX_RANGES)
+		n += snprintf(buf + n, len - n, "gmem_ranges_not_shown:\t%d\n",
+			      nr_ranges - FDINFO_MAX_RANGES);
+	n += model_summary(buf + n, len - n);
 	for (i = 0; i < NR_PAGES; i++)
 		nr_private += m.private[i];
 	snprintf(buf + n, len - n,
-		 "gmem_ranges:\t%d\n"
 		 "gmem_shared_pages:\t%d\n"
 		 "gmem_private_pages:\t%d\n"
 		 "gmem_conversions_to_private:\t%lu\n"
@@ -145,7 +177,7 @@ static void model_fdinfo(char *buf, size_t len)
 		 "gmem_pages_to_private:\t%lu\n"
 		 "gmem_pages_to_shared:\t%lu\n"
 		 "gmem_eagain:\t%lu\n",
-		 nr_ranges, NR_PAGES - nr_private, nr_private,
+		 NR_PAGES - nr_private, nr_private,
 		 m.conversions[1], m.conversions[0],
 		 m.pages_converted[1], m.pages_converted[0], m.eagain);
 }
@@ -156,7 +188,7 @@ static void kernel_fdinfo(char *buf, size_t len)
 	static const char *const ignored[] = {
 		"gmem_size:", "gmem_flags:", "gmem_vm_pid:", "gmem_vm_id:",
 	};
-	char raw[8192], *line, *save;
+	char raw[16384], *line, *save;
 	size_t n = 0;
 	int k;
 
@@ -176,7 +208,7 @@ static void kernel_fdinfo(char *buf, size_t len)
 
 static void check_state(void)
 {
-	char want[4096], got[4096];
+	char want[8192], got[8192];
 	int i;
 
 	model_fdinfo(want, sizeof(want));

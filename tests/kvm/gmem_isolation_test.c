@@ -11,6 +11,7 @@
 #include <linux/stddef.h>	/* before io_uring.h: tools/ has its own types.h */
 #include <linux/io_uring.h>
 #include <linux/loop.h>
+#include <linux/membarrier.h>
 #include <sys/sendfile.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
@@ -571,6 +572,36 @@ TEST_F(iso, trace_events_and_fdinfo_carry_no_contents)
 
 	gmem_fdinfo_text(self->fd, text, sizeof(text));
 	EXPECT_FALSE(text_leaks(text)) TH_LOG("fdinfo holds the pattern");
+}
+
+/*
+ * A guest_memfd's statistics are its own: one created where another was
+ * just freed (the same memory, most likely) starts from zero, and shows
+ * nothing of what the other guest did.
+ */
+TEST_F(iso, new_guest_memfd_inherits_nothing_from_an_old_one)
+{
+	static const char *const counters[] = {
+		"gmem_conversions_to_private", "gmem_conversions_to_shared",
+		"gmem_pages_to_private", "gmem_pages_to_shared", "gmem_eagain",
+	};
+	int round, k, fd;
+
+	for (round = 0; round < 8; round++) {
+		fd = vm_create_guest_memfd(self->vm, NR_PAGES * PAGE,
+					   GUEST_MEMFD_FLAG_INIT_SHARED);
+		for (k = 0; k < ARRAY_SIZE(counters); k++) {
+			ASSERT_EQ(gmem_fdinfo_ulong(fd, counters[k]), 0)
+				TH_LOG("round %d: %s", round, counters[k]);
+		}
+		EXPECT_EQ(gmem_fdinfo_ulong(fd, "gmem_private_pages"), 0);
+		gmem_convert(fd, 0, 2 * PAGE, PRIVATE, MODE_NONE);
+		gmem_convert(fd, PAGE, PAGE, SHARED, MODE_ZERO);
+		close(fd);
+		/* Inodes are freed after an RCU grace period: wait for one. */
+		syscall(__NR_membarrier, MEMBARRIER_CMD_GLOBAL, 0, 0);
+		usleep(20000);
+	}
 }
 
 /* gmemtop, next to this test in the tree. */
