@@ -7,6 +7,7 @@
 #ifndef GMEM_TEST_H
 #define GMEM_TEST_H
 
+#include <fcntl.h>
 #include <setjmp.h>
 #include <signal.h>
 #include <stdbool.h>
@@ -146,6 +147,83 @@ static inline unsigned long gmem_fdinfo_ulong(int fd, const char *key)
 
 	TEST_ASSERT(gmem_fdinfo(fd, key, buf, sizeof(buf)), "fdinfo: no %s", key);
 	return strtoul(buf, NULL, 0);
+}
+
+/*
+ * A page-sized pattern that names its @tag in every 32-bit word, so that
+ * a byte-exact comparison also tells whose data a page holds.
+ */
+static inline void gmem_pattern(void *p, size_t len, uint32_t tag)
+{
+	uint32_t *w = p;
+	size_t i;
+
+	for (i = 0; i < len / sizeof(*w); i++)
+		w[i] = tag ^ (uint32_t)(i * 2654435761u);
+}
+
+static inline bool gmem_pattern_ok(const void *p, size_t len, uint32_t tag)
+{
+	const uint32_t *w = p;
+	size_t i;
+
+	for (i = 0; i < len / sizeof(*w); i++)
+		if (w[i] != (tag ^ (uint32_t)(i * 2654435761u)))
+			return false;
+	return true;
+}
+
+/* The text of /proc/self/fdinfo/@fd, NUL-terminated, in @buf. */
+static inline void gmem_fdinfo_text(int fd, char *buf, size_t len)
+{
+	char path[64];
+	ssize_t n;
+	int f;
+
+	snprintf(path, sizeof(path), "/proc/self/fdinfo/%d", fd);
+	f = open(path, O_RDONLY);
+	TEST_ASSERT(f >= 0, "open %s", path);
+	n = read(f, buf, len - 1);
+	TEST_ASSERT(n > 0 && n < len - 1, "read %s", path);
+	buf[n] = 0;
+	close(f);
+}
+
+/*
+ * The bounds of a randomized test, from its command line:
+ * -s SEED, -i COUNT (steps, phases...), -t SECONDS, -v.  The caller sets
+ * the defaults; seconds 0 means no time limit.
+ */
+struct gmem_run_opts {
+	uint32_t seed;
+	long count;
+	long seconds;
+	bool verbose;
+};
+
+static inline void gmem_parse_run_opts(int argc, char *argv[],
+				       struct gmem_run_opts *o)
+{
+	int opt;
+
+	while ((opt = getopt(argc, argv, "s:i:t:v")) != -1) {
+		switch (opt) {
+		case 's':
+			o->seed = strtoul(optarg, NULL, 0);
+			break;
+		case 'i':
+			o->count = atoi_positive("-i", optarg);
+			break;
+		case 't':
+			o->seconds = atoi_positive("-t", optarg);
+			break;
+		case 'v':
+			o->verbose = true;
+			break;
+		default:
+			exit(KSFT_FAIL);
+		}
+	}
 }
 
 /* A VM whose data memslot is an mmap()ed guest_memfd. */

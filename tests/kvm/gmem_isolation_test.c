@@ -1,0 +1,727 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * A private page of a guest_memfd is out of the host's reach: no mapping,
+ * no process, no file or block I/O path, no pin and no diagnostic output
+ * may read or write it.  Each test makes page 0 private over a recognizable
+ * pattern and tries one way in.  Needs kvm.vm_memory_attributes=0.
+ */
+#include <elf.h>
+#include <linux/falloc.h>
+#include <linux/fs.h>
+#include <linux/stddef.h>	/* before io_uring.h: tools/ has its own types.h */
+#include <linux/io_uring.h>
+#include <linux/loop.h>
+#include <linux/membarrier.h>
+#include <sys/sendfile.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <sys/uio.h>
+#include <sys/wait.h>
+
+#include "gmem.h"
+#include "kselftest_harness.h"
+
+#define NR_PAGES	4
+#define PAGE		4096ULL
+
+/* ASCII, so that it is as greppable in text output as in binary. */
+static const char secret[8] = "GMEMLEAK";
+
+static void fill_secret(uint8_t *p, size_t len)
+{
+	size_t i;
+
+	for (i = 0; i < len; i++)
+		p[i] = secret[i % sizeof(secret)];
+}
+
+static bool holds_secret(const void *p, size_t len)
+{
+	return memmem(p, len, secret, sizeof(secret)) != NULL;
+}
+
+static bool all_zero(const uint8_t *p, size_t len)
+{
+	return !p[0] && !memcmp(p, p + 1, len - 1);
+}
+
+/*
+ * Runs @fn(@arg) in a child process; true if it exited 0.  The child
+ * reports its own failures on stderr.
+ */
+static bool in_child(bool (*fn)(void *), void *arg)
+{
+	int status;
+	pid_t pid = fork();
+
+	TEST_ASSERT(pid >= 0, "fork");
+	if (!pid)
+		_exit(fn(arg) ? 0 : 1);
+	TEST_ASSERT(waitpid(pid, &status, 0) == pid, "waitpid");
+	return WIFEXITED(status) && !WEXITSTATUS(status);
+}
+
+FIXTURE(iso) {
+	struct kvm_vm *vm;
+	int fd;
+	uint8_t *mem;		/* the whole file, mapped before conversion */
+	uint8_t *page;		/* page 0: the secret, private */
+};
+
+FIXTURE_SETUP(iso)
+{
+	if (gmem_vm_attributes_mode())
+		SKIP(return, "kvm.vm_memory_attributes=1: per-VM attributes");
+
+	self->vm = vm_create_barebones_type(KVM_X86_SW_PROTECTED_VM);
+	self->fd = vm_create_guest_memfd(self->vm, NR_PAGES * PAGE,
+					 GUEST_MEMFD_FLAG_MMAP |
+					 GUEST_MEMFD_FLAG_INIT_SHARED);
+	self->mem = mmap(NULL, NR_PAGES * PAGE, PROT_READ | PROT_WRITE,
+			 MAP_SHARED, self->fd, 0);
+	ASSERT_NE(self->mem, MAP_FAILED);
+	self->page = self->mem;
+	gmem_catch_sigbus();
+
+	fill_secret(self->mem, NR_PAGES * PAGE);
+	gmem_convert(self->fd, 0, PAGE, PRIVATE, MODE_PRESERVE);
+}
+
+FIXTURE_TEARDOWN(iso)
+{
+	if (!self->vm)
+		return;
+	munmap(self->mem, NR_PAGES * PAGE);
+	close(self->fd);
+	kvm_vm_free(self->vm);
+}
+
+/* Back to shared with PRESERVE: the secret must have survived intact. */
+static bool secret_intact(int fd, uint8_t *page)
+{
+	uint8_t want[PAGE];
+
+	gmem_convert(fd, 0, PAGE, SHARED, MODE_PRESERVE);
+	fill_secret(want, PAGE);
+	return !memcmp(page, want, PAGE);
+}
+
+static bool mapping_locked_out(volatile uint8_t *p)
+{
+	uint8_t v;
+
+	return !gmem_host_read(p, &v) && !gmem_host_write(p, 0) &&
+	       !gmem_host_read(p + PAGE - 1, &v);
+}
+
+TEST_F(iso, no_mapping_reaches_a_private_page)
+{
+	uint8_t *late = mmap(NULL, PAGE, PROT_READ | PROT_WRITE, MAP_SHARED,
+			     self->fd, 0);
+
+	ASSERT_NE(late, MAP_FAILED);
+	EXPECT_TRUE(mapping_locked_out(self->page))
+		TH_LOG("the mapping made and faulted before the conversion");
+	EXPECT_TRUE(mapping_locked_out(late))
+		TH_LOG("a mapping made after the conversion");
+	EXPECT_TRUE(in_child((bool (*)(void *))mapping_locked_out, self->page))
+		TH_LOG("a forked child's inherited mapping");
+	munmap(late, PAGE);
+	EXPECT_TRUE(secret_intact(self->fd, self->page));
+}
+
+TEST_F(iso, file_io_on_the_guest_memfd_fails)
+{
+	uint8_t buf[PAGE];
+
+	memset(buf, 0, sizeof(buf));
+	EXPECT_EQ(read(self->fd, buf, PAGE), -1);
+	EXPECT_EQ(errno, EINVAL);
+	EXPECT_EQ(pread(self->fd, buf, PAGE, 0), -1);
+	EXPECT_EQ(errno, ESPIPE);
+	EXPECT_TRUE(all_zero(buf, PAGE));
+	EXPECT_EQ(write(self->fd, buf, PAGE), -1);
+	EXPECT_EQ(errno, EINVAL);
+	EXPECT_EQ(pwrite(self->fd, buf, PAGE, 0), -1);
+	EXPECT_EQ(errno, ESPIPE);
+	EXPECT_TRUE(secret_intact(self->fd, self->page));
+}
+
+/*
+ * Neither /proc/self/fd/N nor /proc/self/map_files may open a second file
+ * on the guest_memfd: its state lives and dies with its only file.
+ */
+TEST_F(iso, guest_memfd_cannot_be_reopened_through_proc)
+{
+	char fd_path[64], map_path[128];
+
+	snprintf(fd_path, sizeof(fd_path), "/proc/self/fd/%d", self->fd);
+	snprintf(map_path, sizeof(map_path), "/proc/self/map_files/%lx-%lx",
+		 (uintptr_t)self->mem, (uintptr_t)(self->mem + NR_PAGES * PAGE));
+	EXPECT_EQ(open(fd_path, O_RDWR), -1);
+	EXPECT_EQ(errno, ENXIO);
+	EXPECT_EQ(open(fd_path, O_RDONLY), -1);
+	EXPECT_EQ(errno, ENXIO);
+	EXPECT_EQ(open(map_path, O_RDWR), -1);
+	EXPECT_EQ(errno, ENXIO);
+}
+
+/* Copying out of the guest_memfd in the kernel: no path exists. */
+TEST_F(iso, no_in_kernel_copy_out_of_the_guest_memfd)
+{
+	int memfd = memfd_create("gmem-iso", 0), pipefd[2];
+	loff_t off = 0;
+	uint8_t buf[PAGE];
+
+	ASSERT_GE(memfd, 0);
+	ASSERT_EQ(pipe(pipefd), 0);
+	/* The file has no position to read from (no FMODE_PREAD)... */
+	EXPECT_EQ(sendfile(memfd, self->fd, &off, PAGE), -1);
+	EXPECT_EQ(errno, ESPIPE);
+	/* ...and no way to read from the current one. */
+	EXPECT_EQ(sendfile(memfd, self->fd, NULL, PAGE), -1);
+	EXPECT_EQ(errno, EINVAL);
+	EXPECT_EQ(splice(self->fd, NULL, pipefd[1], NULL, PAGE, 0), -1);
+	EXPECT_EQ(errno, EINVAL);
+	EXPECT_EQ(copy_file_range(self->fd, NULL, memfd, NULL, PAGE, 0), -1);
+	EXPECT_EQ(errno, EXDEV);
+	EXPECT_EQ(pread(memfd, buf, PAGE, 0), 0);
+	close(pipefd[0]);
+	close(pipefd[1]);
+	close(memfd);
+	EXPECT_TRUE(secret_intact(self->fd, self->page));
+}
+
+/* A private page as the user buffer of a syscall on another file. */
+TEST_F(iso, private_page_is_no_syscall_buffer)
+{
+	int memfd = memfd_create("gmem-iso", 0);
+	uint8_t buf[PAGE];
+
+	ASSERT_GE(memfd, 0);
+	memset(buf, 0x11, sizeof(buf));
+	ASSERT_EQ(pwrite(memfd, buf, PAGE, 0), PAGE);
+
+	EXPECT_EQ(pread(memfd, self->page, PAGE, 0), -1);	/* host writes */
+	EXPECT_EQ(errno, EFAULT);
+	EXPECT_EQ(pwrite(memfd, self->page, PAGE, PAGE), -1);	/* host reads */
+	EXPECT_EQ(errno, EFAULT);
+	EXPECT_EQ(pread(memfd, buf, PAGE, PAGE), 0);
+	close(memfd);
+	EXPECT_TRUE(secret_intact(self->fd, self->page));
+}
+
+struct remote {
+	pid_t pid;
+	uint8_t *addr;
+};
+
+/* From a child: the parent's private page through its pid. */
+static bool remote_locked_out(void *arg)
+{
+	struct remote *r = arg;
+	uint8_t buf[PAGE];
+	struct iovec local = { .iov_base = buf, .iov_len = PAGE };
+	struct iovec remote = { .iov_base = r->addr, .iov_len = PAGE };
+	char path[64];
+	bool ok = true;
+	int mem;
+
+	memset(buf, 0, sizeof(buf));
+	if (process_vm_readv(r->pid, &local, 1, &remote, 1, 0) != -1 ||
+	    errno != EFAULT)
+		ok = !fprintf(stderr, "process_vm_readv: %m\n");
+	if (process_vm_writev(r->pid, &local, 1, &remote, 1, 0) != -1 ||
+	    errno != EFAULT)
+		ok = !fprintf(stderr, "process_vm_writev: %m\n");
+
+	snprintf(path, sizeof(path), "/proc/%d/mem", r->pid);
+	mem = open(path, O_RDWR);
+	if (mem < 0)
+		return !fprintf(stderr, "open %s: %m\n", path);
+	if (pread(mem, buf, PAGE, (uintptr_t)r->addr) != -1 || errno != EIO)
+		ok = !fprintf(stderr, "read %s: %m\n", path);
+	if (pwrite(mem, buf, PAGE, (uintptr_t)r->addr) != -1 || errno != EIO)
+		ok = !fprintf(stderr, "write %s: %m\n", path);
+	close(mem);
+	return ok && !holds_secret(buf, PAGE);
+}
+
+TEST_F(iso, other_processes_cannot_reach_it_by_pid)
+{
+	struct remote r = { .pid = getpid(), .addr = self->page };
+
+	EXPECT_TRUE(in_child(remote_locked_out, &r));
+	EXPECT_TRUE(remote_locked_out(&r)) TH_LOG("the same, on ourselves");
+	EXPECT_TRUE(secret_intact(self->fd, self->page));
+}
+
+TEST_F(iso, vmsplice_takes_no_reference)
+{
+	struct iovec iov = { .iov_base = self->page, .iov_len = PAGE };
+	int pipefd[2];
+
+	ASSERT_EQ(pipe(pipefd), 0);
+	EXPECT_EQ(vmsplice(pipefd[1], &iov, 1, 0), -1);
+	EXPECT_EQ(errno, EFAULT);
+	EXPECT_EQ(vmsplice(pipefd[1], &iov, 1, SPLICE_F_GIFT), -1);
+	EXPECT_EQ(errno, EFAULT);
+	close(pipefd[0]);
+	close(pipefd[1]);
+	EXPECT_TRUE(secret_intact(self->fd, self->page));
+}
+
+/* A loop device over a memfd: O_DIRECT I/O pins the user buffer itself. */
+static int loop_create(int *backing)
+{
+	int ctl = open("/dev/loop-control", O_RDWR), nr, dev;
+	char path[32];
+
+	if (ctl < 0)
+		return -1;
+	nr = ioctl(ctl, LOOP_CTL_GET_FREE);
+	close(ctl);
+	TEST_ASSERT(nr >= 0, "LOOP_CTL_GET_FREE");
+	*backing = memfd_create("gmem-loop", 0);
+	TEST_ASSERT(*backing >= 0 && !ftruncate(*backing, 16 * PAGE), "memfd");
+	snprintf(path, sizeof(path), "/dev/loop%d", nr);
+	dev = open(path, O_RDWR);
+	TEST_ASSERT(dev >= 0, "open %s", path);
+	TEST_ASSERT(!ioctl(dev, LOOP_SET_FD, *backing), "LOOP_SET_FD");
+	close(dev);
+	dev = open(path, O_RDWR | O_DIRECT);
+	TEST_ASSERT(dev >= 0, "open %s O_DIRECT", path);
+	return dev;
+}
+
+TEST_F(iso, direct_io_cannot_use_a_private_page)
+{
+	uint8_t *shared = self->mem + PAGE;
+	int backing, dev = loop_create(&backing);
+
+	if (dev < 0)
+		SKIP(return, "no /dev/loop-control (CONFIG_BLK_DEV_LOOP)");
+
+	/* The path works on a shared page of the same file... */
+	ASSERT_EQ(pwrite(dev, shared, PAGE, 0), PAGE);
+	ASSERT_EQ(pread(dev, shared, PAGE, PAGE), PAGE);
+	/* ...but not on the private one, in either direction. */
+	EXPECT_EQ(pwrite(dev, self->page, PAGE, 0), -1);
+	EXPECT_EQ(errno, EFAULT);
+	EXPECT_EQ(pread(dev, self->page, PAGE, PAGE), -1);
+	EXPECT_EQ(errno, EFAULT);
+
+	EXPECT_EQ(ioctl(dev, LOOP_CLR_FD), 0);
+	close(dev);
+	close(backing);
+	EXPECT_TRUE(secret_intact(self->fd, self->page));
+}
+
+static int io_uring_register_page(int ring, void *p)
+{
+	struct iovec iov = { .iov_base = p, .iov_len = PAGE };
+
+	return syscall(__NR_io_uring_register, ring, IORING_REGISTER_BUFFERS,
+		       &iov, 1) ? errno : 0;
+}
+
+TEST_F(iso, io_uring_fixed_buffers_pin_only_shared_pages)
+{
+	struct io_uring_params params = {};
+	uint64_t error_offset = 0;
+	int ring = syscall(__NR_io_uring_setup, 4, &params);
+
+	if (ring < 0 && errno == ENOSYS)
+		SKIP(return, "no io_uring (CONFIG_IO_URING)");
+	ASSERT_GE(ring, 0);
+
+	EXPECT_EQ(io_uring_register_page(ring, self->page), EFAULT);
+
+	/* A fixed buffer on a shared page is a long-term pin: no conversion. */
+	ASSERT_EQ(io_uring_register_page(ring, self->mem + 2 * PAGE), 0);
+	EXPECT_EQ(gmem_set_attrs(self->fd, PAGE, 3 * PAGE, PRIVATE,
+				 MODE_PRESERVE, &error_offset), -EAGAIN);
+	EXPECT_EQ(error_offset, 2 * PAGE);
+	ASSERT_EQ(syscall(__NR_io_uring_register, ring,
+			  IORING_UNREGISTER_BUFFERS, NULL, 0), 0);
+	EXPECT_EQ(gmem_set_attrs(self->fd, PAGE, 3 * PAGE, PRIVATE,
+				 MODE_PRESERVE, NULL), 0);
+	close(ring);
+	EXPECT_TRUE(secret_intact(self->fd, self->page));
+}
+
+/* The physical address of the page mapped at @p, from /proc/self/pagemap. */
+static uint64_t phys_addr(void *p)
+{
+	int fd = open("/proc/self/pagemap", O_RDONLY);
+	uint64_t entry = 0;
+
+	TEST_ASSERT(fd >= 0, "open pagemap");
+	TEST_ASSERT(pread(fd, &entry, 8, (uintptr_t)p / PAGE * 8) == 8, "pagemap");
+	close(fd);
+	TEST_ASSERT(entry >> 63 && (entry & ((1ULL << 55) - 1)),
+		    "pagemap: page not present or no PFN (%#lx)", entry);
+	return (entry & ((1ULL << 55) - 1)) * PAGE;
+}
+
+/* The offset in /proc/kcore of physical address @pa (its direct map). */
+static off_t kcore_offset(int kcore, uint64_t pa)
+{
+	Elf64_Ehdr eh;
+	Elf64_Phdr ph;
+	int i;
+
+	TEST_ASSERT(pread(kcore, &eh, sizeof(eh), 0) == sizeof(eh), "kcore");
+	for (i = 0; i < eh.e_phnum; i++) {
+		TEST_ASSERT(pread(kcore, &ph, sizeof(ph),
+				  eh.e_phoff + i * sizeof(ph)) == sizeof(ph),
+			    "kcore phdr");
+		if (ph.p_type == PT_LOAD && ph.p_paddr != -1ULL &&
+		    pa >= ph.p_paddr && pa < ph.p_paddr + ph.p_memsz)
+			return ph.p_offset + pa - ph.p_paddr;
+	}
+	return -1;
+}
+
+TEST_F(iso, kcore_does_not_show_a_private_page)
+{
+	int kcore = open("/proc/kcore", O_RDONLY);
+	uint8_t buf[PAGE];
+	off_t off;
+
+	if (kcore < 0)
+		SKIP(return, "no /proc/kcore (CONFIG_PROC_KCORE)");
+
+	/* Where the page is, found while it is shared and mapped. */
+	ASSERT_TRUE(secret_intact(self->fd, self->page));
+	off = kcore_offset(kcore, phys_addr(self->page));
+	ASSERT_GE(off, 0);
+	ASSERT_EQ(pread(kcore, buf, PAGE, off), PAGE);
+	ASSERT_TRUE(holds_secret(buf, PAGE)) TH_LOG("wrong kcore offset");
+
+	gmem_convert(self->fd, 0, PAGE, PRIVATE, MODE_PRESERVE);
+	memset(buf, 0, sizeof(buf));
+	EXPECT_TRUE(pread(kcore, buf, PAGE, off) != PAGE ||
+		    !holds_secret(buf, PAGE))
+		TH_LOG("/proc/kcore reads a private page");
+	close(kcore);
+}
+
+struct zero_check {
+	int fd;
+	uint8_t *addr;
+};
+
+/* Every way the host can read the page reads zeros. */
+static bool reads_zeros(void *arg)
+{
+	struct zero_check *z = arg;
+	uint8_t buf[PAGE], *late;
+	struct iovec local = { .iov_base = buf, .iov_len = PAGE };
+	struct iovec remote = { .iov_base = z->addr, .iov_len = PAGE };
+	bool ok = all_zero(z->addr, PAGE);
+	int mem = open("/proc/self/mem", O_RDONLY);
+
+	memset(buf, 0xff, sizeof(buf));
+	ok &= pread(mem, buf, PAGE, (uintptr_t)z->addr) == PAGE &&
+	      all_zero(buf, PAGE);
+	close(mem);
+	memset(buf, 0xff, sizeof(buf));
+	ok &= process_vm_readv(getpid(), &local, 1, &remote, 1, 0) == PAGE &&
+	      all_zero(buf, PAGE);
+	late = mmap(NULL, PAGE, PROT_READ, MAP_SHARED, z->fd, 0);
+	ok &= late != MAP_FAILED && all_zero(late, PAGE);
+	munmap(late, PAGE);
+	return ok;
+}
+
+TEST_F(iso, zero_mode_leaves_nothing_to_read)
+{
+	struct zero_check z = { .fd = self->fd, .addr = self->page };
+
+	gmem_convert(self->fd, 0, PAGE, SHARED, MODE_ZERO);
+	EXPECT_TRUE(reads_zeros(&z));
+	EXPECT_TRUE(in_child(reads_zeros, &z));
+	EXPECT_FALSE(all_zero(self->mem + PAGE, PAGE)) TH_LOG("past the range");
+}
+
+/* ------------------------------------------------------------------ */
+/* Diagnostics carry no contents: trace events, fdinfo, gmemtop.      */
+
+#define TRACE_INSTANCE	"/sys/kernel/tracing/instances/gmem_isolation"
+
+static bool write_file(const char *path, const char *s)
+{
+	int fd = open(path, O_WRONLY);
+	bool ok = fd >= 0 && write(fd, s, strlen(s)) == strlen(s);
+
+	if (fd >= 0)
+		close(fd);
+	return ok;
+}
+
+/* Up to @len bytes of @path (non-blocking), NUL-terminated; the length. */
+static size_t read_file(const char *path, char *buf, size_t len)
+{
+	int fd = open(path, O_RDONLY | O_NONBLOCK);
+	size_t n = 0;
+	ssize_t r;
+
+	if (fd < 0)
+		return 0;
+	while (n < len - 1 && (r = read(fd, buf + n, len - 1 - n)) > 0)
+		n += r;
+	close(fd);
+	buf[n] = 0;
+	return n;
+}
+
+/*
+ * The secret as text output could show it: raw, or one of its 32- or
+ * 64-bit words in hex or decimal.
+ */
+static bool text_leaks(const char *text)
+{
+	uint64_t w64;
+	uint32_t w32[2];
+	char forms[6][32];
+	int i;
+
+	memcpy(&w64, secret, 8);
+	memcpy(w32, secret, 8);
+	snprintf(forms[0], 32, "%.8s", secret);
+	snprintf(forms[1], 32, "%lx", w64);
+	snprintf(forms[2], 32, "%lu", w64);
+	snprintf(forms[3], 32, "%x", w32[0]);
+	snprintf(forms[4], 32, "%x", w32[1]);
+	snprintf(forms[5], 32, "%u", w32[0]);
+	for (i = 0; i < ARRAY_SIZE(forms); i++)
+		if (strcasestr(text, forms[i]))
+			return true;
+	return false;
+}
+
+/* Everything guest_memfd traces: faults, conversions, EAGAIN, punches. */
+static void secret_workload(int fd, uint8_t *mem)
+{
+	struct iovec iov = { .iov_base = mem + PAGE, .iov_len = PAGE };
+	int pipefd[2], i;
+	char buf[PAGE];
+
+	for (i = 0; i < 3; i++) {
+		fill_secret(mem + PAGE, 3 * PAGE);
+		gmem_convert(fd, PAGE, 3 * PAGE, PRIVATE, MODE_PRESERVE);
+		gmem_convert(fd, PAGE, 3 * PAGE, SHARED, MODE_PRESERVE);
+		gmem_convert(fd, PAGE, PAGE, PRIVATE, MODE_NONE);
+		gmem_convert(fd, PAGE, PAGE, SHARED, MODE_ZERO);
+	}
+	fill_secret(mem + PAGE, PAGE);
+	TEST_ASSERT(!pipe(pipefd) && vmsplice(pipefd[1], &iov, 1, 0) == PAGE,
+		    "vmsplice");
+	TEST_ASSERT(gmem_set_attrs(fd, PAGE, PAGE, PRIVATE, MODE_PRESERVE,
+				   NULL) == -EAGAIN, "EAGAIN");
+	TEST_ASSERT(read(pipefd[0], buf, PAGE) == PAGE, "read pipe");
+	close(pipefd[0]);
+	close(pipefd[1]);
+	TEST_ASSERT(!fallocate(fd, FALLOC_FL_KEEP_SIZE | FALLOC_FL_PUNCH_HOLE,
+			       3 * PAGE, PAGE), "punch");
+	TEST_ASSERT(!fallocate(fd, FALLOC_FL_KEEP_SIZE, 3 * PAGE, PAGE),
+		    "allocate");
+	fill_secret(mem + 3 * PAGE, PAGE);
+}
+
+TEST_F(iso, trace_events_and_fdinfo_carry_no_contents)
+{
+	static char text[1 << 20];
+	char path[128];
+	long cpu;
+
+	if (access("/sys/kernel/tracing/events/kvm_gmem", F_OK))
+		SKIP(return, "no kvm_gmem trace events");
+	rmdir(TRACE_INSTANCE);
+	ASSERT_EQ(mkdir(TRACE_INSTANCE, 0755), 0);
+	ASSERT_TRUE(write_file(TRACE_INSTANCE "/events/kvm_gmem/enable", "1"));
+
+	secret_workload(self->fd, self->mem);
+
+	/* Positive control: the scan finds the secret where it is. */
+	ASSERT_TRUE(write_file(TRACE_INSTANCE "/trace_marker", "marker GMEMLEAK"));
+	ASSERT_NE(read_file(TRACE_INSTANCE "/trace", text, sizeof(text)), 0);
+	ASSERT_NE(strstr(text, "kvm_gmem_set_attributes_end"), NULL);
+	ASSERT_NE(strstr(text, "kvm_gmem_refcount_fail"), NULL);
+	*strstr(text, "marker GMEMLEAK") = 0;
+	EXPECT_FALSE(text_leaks(text)) TH_LOG("trace text holds the pattern");
+
+	for (cpu = 0; cpu < sysconf(_SC_NPROCESSORS_ONLN); cpu++) {
+		size_t n;
+
+		snprintf(path, sizeof(path),
+			 TRACE_INSTANCE "/per_cpu/cpu%ld/trace_pipe_raw", cpu);
+		n = read_file(path, text, sizeof(text));
+		/* Only the marker may hold the secret, once. */
+		if (holds_secret(text, n)) {
+			char *hit = memmem(text, n, secret, sizeof(secret));
+
+			EXPECT_EQ(memmem(hit + 1, text + n - hit - 1, secret,
+					 sizeof(secret)), NULL)
+				TH_LOG("cpu%ld ring buffer holds the pattern", cpu);
+		}
+	}
+	write_file(TRACE_INSTANCE "/events/kvm_gmem/enable", "0");
+	EXPECT_EQ(rmdir(TRACE_INSTANCE), 0);
+
+	gmem_fdinfo_text(self->fd, text, sizeof(text));
+	EXPECT_FALSE(text_leaks(text)) TH_LOG("fdinfo holds the pattern");
+}
+
+/*
+ * A guest_memfd's statistics are its own: one created where another was
+ * just freed (the same memory, most likely) starts from zero, and shows
+ * nothing of what the other guest did.
+ */
+TEST_F(iso, new_guest_memfd_inherits_nothing_from_an_old_one)
+{
+	static const char *const counters[] = {
+		"gmem_conversions_to_private", "gmem_conversions_to_shared",
+		"gmem_pages_to_private", "gmem_pages_to_shared", "gmem_eagain",
+	};
+	int round, k, fd;
+
+	for (round = 0; round < 8; round++) {
+		fd = vm_create_guest_memfd(self->vm, NR_PAGES * PAGE,
+					   GUEST_MEMFD_FLAG_INIT_SHARED);
+		for (k = 0; k < ARRAY_SIZE(counters); k++) {
+			ASSERT_EQ(gmem_fdinfo_ulong(fd, counters[k]), 0)
+				TH_LOG("round %d: %s", round, counters[k]);
+		}
+		EXPECT_EQ(gmem_fdinfo_ulong(fd, "gmem_private_pages"), 0);
+		gmem_convert(fd, 0, 2 * PAGE, PRIVATE, MODE_NONE);
+		gmem_convert(fd, PAGE, PAGE, SHARED, MODE_ZERO);
+		close(fd);
+		/* Inodes are freed after an RCU grace period: wait for one. */
+		syscall(__NR_membarrier, MEMBARRIER_CMD_GLOBAL, 0, 0);
+		usleep(20000);
+	}
+}
+
+/* gmemtop, next to this test in the tree. */
+static void gmemtop_path(char *path, size_t len)
+{
+	char exe[PATH_MAX - 64];
+	ssize_t n = readlink("/proc/self/exe", exe, sizeof(exe) - 1);
+
+	TEST_ASSERT(n > 0, "readlink");
+	exe[n] = 0;
+	*strrchr(exe, '/') = 0;
+	snprintf(path, len, "%s/../../tools/gmemtop/gmemtop", exe);
+}
+
+/* Starts gmemtop with @args, its stdout and stderr into @out. */
+static pid_t gmemtop_start(const char *path, char *const args[], int out)
+{
+	pid_t pid = fork();
+
+	TEST_ASSERT(pid >= 0, "fork");
+	if (!pid) {
+		dup2(out, 1);
+		dup2(out, 2);
+		execv(path, args);
+		_exit(127);
+	}
+	return pid;
+}
+
+TEST_F(iso, gmemtop_output_carries_no_contents)
+{
+	char path[PATH_MAX], *snoop[] = { "gmemtop", "--snoop", "--json", NULL };
+	char *batch[] = { "gmemtop", "-b", "-d", "0.5", NULL };
+	static char text[1 << 20];
+	int out[2], status, i;
+	char ino[32];
+	struct stat st;
+	pid_t pid[2];
+
+	gmemtop_path(path, sizeof(path));
+	if (access(path, X_OK))
+		SKIP(return, "gmemtop is not built (make -C tools/gmemtop)");
+
+	ASSERT_EQ(fstat(self->fd, &st), 0);
+	snprintf(ino, sizeof(ino), "%lu", st.st_ino);
+
+	for (i = 0; i < 2; i++) {
+		out[i] = memfd_create("gmemtop-out", 0);
+		ASSERT_GE(out[i], 0);
+		pid[i] = gmemtop_start(path, i ? batch : snoop, out[i]);
+	}
+	sleep(3);		/* loaded and attached */
+	secret_workload(self->fd, self->mem);
+	sleep(1);		/* one more report */
+
+	for (i = 0; i < 2; i++) {
+		kill(pid[i], SIGINT);
+		ASSERT_EQ(waitpid(pid[i], &status, 0), pid[i]);
+		EXPECT_TRUE(WIFEXITED(status) && !WEXITSTATUS(status));
+		memset(text, 0, sizeof(text));
+		ASSERT_GE(pread(out[i], text, sizeof(text) - 1, 0), 0);
+		/* Positive control: it did watch this guest_memfd. */
+		EXPECT_NE(strstr(text, ino), NULL)
+			TH_LOG("gmemtop %s did not see inode %s:\n%s",
+			       i ? "-b" : "--snoop", ino, text);
+		EXPECT_FALSE(text_leaks(text)) TH_LOG("gmemtop output: %s", text);
+		close(out[i]);
+	}
+}
+
+/* ------------------------------------------------------------------ */
+/* Memory failure                                                     */
+
+/*
+ * Poisons the page mapped at @p: 0, or the errno of MADV_HWPOISON.  A
+ * dirty page's mappers are killed with SIGBUS, which is no failure here.
+ */
+static int poison_page(uint8_t *p)
+{
+	sigjmp_buf env;
+	int r = 0;
+
+	gmem_sigbus_jmp = &env;
+	if (!sigsetjmp(env, 1))
+		r = madvise(p, PAGE, MADV_HWPOISON) ? errno : 0;
+	gmem_sigbus_jmp = NULL;
+	return r;
+}
+
+TEST_F(iso, poisoned_page_fails_conversion_and_is_never_read)
+{
+	uint64_t error_offset = 0;
+	uint8_t v;
+	int r;
+
+	/* The sysctl exists exactly when MADV_HWPOISON does. */
+	if (access("/proc/sys/vm/memory_failure_early_kill", F_OK))
+		SKIP(return, "no CONFIG_MEMORY_FAILURE");
+	gmem_convert(self->fd, 0, PAGE, SHARED, MODE_PRESERVE);
+	r = poison_page(self->mem + 2 * PAGE);
+	ASSERT_EQ(r, 0) TH_LOG("MADV_HWPOISON: %s", strerror(r));
+
+	EXPECT_FALSE(gmem_host_read(self->mem + 2 * PAGE, &v));
+
+	/* Zeroing needs the page's contents: it is an error, not a #MC. */
+	EXPECT_EQ(gmem_set_attrs(self->fd, PAGE, 3 * PAGE, SHARED, MODE_ZERO,
+				 &error_offset), -EHWPOISON);
+	EXPECT_EQ(error_offset, 2 * PAGE);
+
+	/* Scrambling on the way to private, likewise. */
+	error_offset = 0;
+	EXPECT_EQ(gmem_set_attrs(self->fd, PAGE, 3 * PAGE, PRIVATE, MODE_NONE,
+				 &error_offset), -EHWPOISON);
+	EXPECT_EQ(error_offset, 2 * PAGE);
+
+	/* Nothing changed: the neighbours are shared and hold their data. */
+	EXPECT_TRUE(gmem_host_read(self->mem + PAGE, &v));
+	EXPECT_TRUE(gmem_host_read(self->mem + 3 * PAGE, &v));
+	EXPECT_FALSE(gmem_host_read(self->mem + 2 * PAGE, &v));
+	EXPECT_TRUE(secret_intact(self->fd, self->page));
+}
+
+TEST_HARNESS_MAIN
