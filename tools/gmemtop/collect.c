@@ -134,7 +134,8 @@ static void read_fdinfo_file(const char *path, struct gmem_fdinfo *info)
 	while (fgets(line, sizeof(line), f)) {
 		if (sscanf(line, "gmem_size: %lld", &info->size) == 1 ||
 		    sscanf(line, "gmem_shared_pages: %lld", &info->shared_pages) == 1 ||
-		    sscanf(line, "gmem_private_pages: %lld", &info->private_pages) == 1)
+		    sscanf(line, "gmem_private_pages: %lld", &info->private_pages) == 1 ||
+		    parse_fdinfo_summary(line, info))
 			continue;
 		if (sscanf(line, "gmem_range: %199[^\n]", value) == 1) {
 			add_range(info->layout, sizeof(info->layout), value);
@@ -154,6 +155,7 @@ static void read_fdinfo(pid_t pid, __u64 ino, struct gmem_fdinfo *info)
 
 	info->size = info->shared_pages = info->private_pages = -1;
 	info->layout[0] = '\0';
+	info->summary[0] = '\0';
 	info->nr_ranges = 0;
 	snprintf(dir, sizeof(dir), "/proc/%d/fd", pid);
 	fds = opendir(dir);
@@ -196,6 +198,7 @@ static int take_files(struct report_state *state, struct report *r)
 		memset(row, 0, sizeof(*row));
 		row->ino = key;
 		sum_cpus(state->percpu, state->nr_cpus, &row->now);
+		read_process_name(row->now.pid, row->now.comm);
 		old = find_prev(state, key);
 		if (old)
 			row->then = old->now;
@@ -266,7 +269,6 @@ struct report *report_take(struct report_state *state, double interval,
 	r->dropped = dropped_records(state->skel);
 	r->interval = interval;
 	r->elapsed = elapsed;
-	report_sort(r, env.sort);
 	if (metrics)
 		metrics_update(metrics, r);
 
@@ -293,24 +295,4 @@ void report_reset(struct report_state *state)
 			bpf_map_delete_elem(fd, key);
 	}
 	state->nr_prev = 0;
-}
-
-void report_print(FILE *out, const struct report *r)
-{
-	if (!r)
-		return;
-	switch (env.format) {
-	case FORMAT_JSON:
-		print_json(out, r);
-		break;
-	case FORMAT_CSV:
-		print_csv(out, r);
-		break;
-	case FORMAT_HIST:
-		print_hist(out, r);
-		break;
-	default:
-		print_table(out, r);
-		break;
-	}
 }

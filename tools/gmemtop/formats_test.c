@@ -2,7 +2,7 @@
 /*
  * Prints one synthetic report in every output format, for
  * tests/host/gmemtop-formats.test to check with json, csv and promtool:
- *   formats_test json|csv|table|hist|openmetrics
+ *   formats_test json|csv|table|hist|openmetrics|stock-json|stock-table
  */
 #include <stdlib.h>
 #include <string.h>
@@ -29,13 +29,25 @@ static struct hotspot_row spot = {
 	.spot = { .count = 2, .refcount = 3, .expected = 2, .cause = 3 },
 };
 
+/* A process name may hold any byte but NUL: quotes, controls, non-ASCII. */
+static struct stock_row stock_row = {
+	.ino = 4243,
+	.stats = {
+		.pid = 78, .comm = "q\"b\\\x01\t\xff", .faults = 5,
+		.sigbus = 1, .punch_holes = 2, .punched_bytes = 8192,
+		.allocations = 3, .allocated_bytes = 12288,
+	},
+};
+
 int main(int argc, char **argv)
 {
 	struct report r = {
 		.files = &row, .nr_files = 1, .hotspots = &spot,
 		.nr_hotspots = 1, .dropped = 5, .interval = 2.0,
-		.elapsed = 10.0,
+		.elapsed = 10.0, .timestamp = 1764109261.5,
 	};
+	struct stock_report stock = { .files = &stock_row, .nr_files = 1,
+				      .timestamp = 1764109261.5 };
 	int i;
 
 	/* Ten conversions: 100 us, and 1 ms for the slowest. */
@@ -56,6 +68,10 @@ int main(int argc, char **argv)
 		print_hist(stdout, &r);
 	else if (!strcmp(argv[1], "openmetrics"))
 		print_openmetrics(stdout, &r);
+	else if (!strcmp(argv[1], "stock-json"))
+		print_stock_json(stdout, &stock);
+	else if (!strcmp(argv[1], "stock-table"))
+		print_stock_table(stdout, &stock);
 	else
 		return 2;
 	return 0;

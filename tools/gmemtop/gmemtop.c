@@ -6,22 +6,24 @@
  */
 #include <argp.h>
 #include <errno.h>
+#include <limits.h>
+#include <libgen.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
-#include <time.h>
 #include <unistd.h>
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
 
+#include "clock.h"
 #include "gmemtop.h"
 #include "gmemtop.skel.h"
 #include "metrics.h"
 
 struct metrics_server *metrics;
 
-struct env env = {
+static struct env env = {
 	.delay = 1.0,
 	.count = -1,
 	.sort = SORT_RATE,
@@ -30,7 +32,7 @@ struct env env = {
 static volatile sig_atomic_t exiting;
 
 const char *argp_program_version = "gmemtop 0.1";
-static const char doc[] =
+static const char gmemtop_doc[] =
 "Watch guest_memfd conversions live, per VM and per guest_memfd.\n"
 "\n"
 "USAGE: gmemtop [OPTIONS] [DELAY [COUNT]]\n"
@@ -44,6 +46,27 @@ static const char doc[] =
 "    gmemtop --hist 10 1     # latency distribution over ten seconds\n"
 "    gmemtop --snoop -p 1234 # every conversion of one VMM as it ends\n"
 "    gmemtop -b --openmetrics 127.0.0.1:9464   # also serve /metrics\n";
+
+/* gmemlat and gmemsnoop: the same program under the names of its modes. */
+static const char gmemlat_doc[] =
+"Summarize guest_memfd conversion latency as a histogram, per guest_memfd.\n"
+"\n"
+"USAGE: gmemlat [OPTIONS] [INTERVAL [COUNT]]\n"
+"\n"
+"EXAMPLES:\n"
+"    gmemlat                 # until Ctrl-C, then the distributions\n"
+"    gmemlat 1 10            # every second, ten times\n"
+"    gmemlat -p 1234 5       # one VMM, every five seconds\n";
+
+static const char gmemsnoop_doc[] =
+"Trace guest_memfd conversions: a line per finished conversion.\n"
+"\n"
+"USAGE: gmemsnoop [OPTIONS] [COUNT]\n"
+"\n"
+"EXAMPLES:\n"
+"    gmemsnoop               # every conversion until Ctrl-C\n"
+"    gmemsnoop -p 1234       # the conversions of one VMM\n"
+"    gmemsnoop --json 100    # a hundred JSON records, then exit\n";
 
 enum { OPT_JSON = 1000, OPT_CSV, OPT_ONCE, OPT_OPENMETRICS, OPT_HIST,
        OPT_SNOOP, OPT_FENTRY };
@@ -67,20 +90,39 @@ static const struct argp_option options[] = {
 	{ "vm", 'V', "ID", 0, "Only the VM with this id" },
 	{ "sort", 's', "KEY", 0, "Sort by rate (default), eagain, p99, pid, ino" },
 	{ "verbose", 'v', NULL, 0, "Show libbpf's debug output" },
+	{ NULL, 'h', NULL, OPTION_HIDDEN, "Give this help list" },
 	{},
 };
 
 static int parse_number(const char *arg, const char *what, double min,
-			double *value)
+			double max, double *value)
 {
 	char *end;
 
 	errno = 0;
 	*value = strtod(arg, &end);
-	if (errno || end == arg || *end || *value < min) {
+	if (errno || end == arg || *end || !(*value >= min && *value <= max)) {
 		fprintf(stderr, "gmemtop: invalid %s: '%s'\n", what, arg);
 		return -EINVAL;
 	}
+	return 0;
+}
+
+/* [DELAY [COUNT]], or only [COUNT] when snooping. */
+static error_t parse_positional(const char *arg, struct argp_state *state)
+{
+	unsigned int count_at = env.snoop ? 0 : 1;
+	double v;
+
+	if (state->arg_num == 0 && !env.snoop) {
+		if (parse_number(arg, "delay", DELAY_MIN, DELAY_MAX, &env.delay))
+			argp_usage(state);
+		return 0;
+	}
+	if (state->arg_num != count_at ||
+	    parse_number(arg, "count", 1, LONG_MAX, &v))
+		argp_usage(state);
+	env.count = v;
 	return 0;
 }
 
@@ -121,21 +163,21 @@ static error_t parse_arg(int key, char *arg, struct argp_state *state)
 		env.openmetrics = true;
 		break;
 	case 'd':
-		if (parse_number(arg, "delay", 0.01, &env.delay))
+		if (parse_number(arg, "delay", DELAY_MIN, DELAY_MAX, &env.delay))
 			argp_usage(state);
 		break;
 	case 'n':
-		if (parse_number(arg, "count", 1, &v))
+		if (parse_number(arg, "count", 1, LONG_MAX, &v))
 			argp_usage(state);
 		env.count = v;
 		break;
 	case 'p':
-		if (parse_number(arg, "pid", 1, &v))
+		if (parse_number(arg, "pid", 1, INT_MAX, &v))
 			argp_usage(state);
 		env.pid = v;
 		break;
 	case 'V':
-		if (parse_number(arg, "VM id", 1, &v))
+		if (parse_number(arg, "VM id", 1, UINT32_MAX, &v))
 			argp_usage(state);
 		env.vm = v;
 		break;
@@ -148,16 +190,11 @@ static error_t parse_arg(int key, char *arg, struct argp_state *state)
 	case 'v':
 		env.verbose = true;
 		break;
-	case ARGP_KEY_ARG:
-		if (state->arg_num == 0 &&
-		    !parse_number(arg, "delay", 0.01, &env.delay))
-			break;
-		if (state->arg_num == 1 && !parse_number(arg, "count", 1, &v)) {
-			env.count = v;
-			break;
-		}
-		argp_usage(state);
+	case 'h':
+		argp_state_help(state, stdout, ARGP_HELP_STD_HELP);
 		break;
+	case ARGP_KEY_ARG:
+		return parse_positional(arg, state);
 	default:
 		return ARGP_ERR_UNKNOWN;
 	}
@@ -177,12 +214,21 @@ static void on_signal(int sig)
 	exiting = 1;
 }
 
-double now_s(void)
+/*
+ * SIGINT, SIGTERM and SIGHUP end every mode the same way: after a last
+ * report, with the BPF programs detached.  Without SA_RESTART, so that
+ * they cut short the wait for the next interval.  A closed pipe is seen
+ * as a write error (EPIPE) rather than as a killing SIGPIPE.
+ */
+static void handle_signals(void)
 {
-	struct timespec ts;
+	struct sigaction sa = { .sa_handler = on_signal };
 
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return ts.tv_sec + ts.tv_nsec / 1e9;
+	sigemptyset(&sa.sa_mask);
+	sigaction(SIGINT, &sa, NULL);
+	sigaction(SIGTERM, &sa, NULL);
+	sigaction(SIGHUP, &sa, NULL);
+	signal(SIGPIPE, SIG_IGN);
 }
 
 static bool has_kvm_gmem_events(void)
@@ -198,10 +244,8 @@ static int check_environment(void)
 {
 	struct stat st;
 
-	if (geteuid()) {
-		fprintf(stderr, "gmemtop: must run as root (it loads BPF programs)\n");
-		return EXIT_NOT_ROOT;
-	}
+	if (!may_trace())
+		return no_privilege();
 	if (stat("/sys/kernel/btf/vmlinux", &st)) {
 		fprintf(stderr, "gmemtop: this kernel has no BTF "
 			"(/sys/kernel/btf/vmlinux); build it with "
@@ -218,76 +262,71 @@ static int check_environment(void)
 	return 0;
 }
 
+/* The full-screen view wants a terminal on both sides. */
+static bool full_screen(void)
+{
+	return !env.batch && !env.snoop && env.format == FORMAT_TABLE &&
+	       isatty(STDOUT_FILENO);
+}
+
+static struct report *take(struct report_state *state, double start,
+			   double *last)
+{
+	double now = monotonic_s();
+	struct report *r = report_take(state, now - *last, now - start);
+
+	*last = now;
+	if (r) {
+		report_sort(r, env.sort);
+		r->timestamp = wall_s();
+	}
+	return r;
+}
+
+/* Batch modes: a report each interval, and a last one when interrupted. */
+static int run_batch(struct report_state *state)
+{
+	double start = monotonic_s(), last = start;
+	struct report *r;
+	long done = 0;
+
+	if (env.format == FORMAT_CSV)
+		print_csv_header(stdout);
+	if (env.format == FORMAT_HIST && env.delay == 0)
+		printf("Tracing guest_memfd conversions... Hit Ctrl-C to end.\n");
+	while (!exiting && (env.count < 0 || done < env.count)) {
+		sleep_interval(env.delay, &exiting);
+		r = take(state, start, &last);
+		if (!r)
+			return EXIT_FAILURE;
+		if (!report_print(stdout, r, env.format))
+			return 0;	/* the reader has gone */
+		done++;
+	}
+	return 0;
+}
+
 static int run(struct gmemtop_bpf *skel)
 {
 	struct report_state *state;
-	double start = now_s(), last = start;
-	long done = 0;
-	int err = 0;
+	int err;
 
 	state = report_state_new(skel);
 	if (!state)
 		return EXIT_FAILURE;
-
-	if (!env.batch && env.format == FORMAT_TABLE && isatty(STDOUT_FILENO)) {
-		err = view_run(state, &exiting);
-		report_state_free(state);
-		return err;
-	}
-
-	if (env.format == FORMAT_CSV)
-		print_csv_header(stdout);
-	while (!exiting && (env.count < 0 || done < env.count)) {
-		struct report *r;
-		double now;
-
-		usleep(env.delay * 1e6);
-		now = now_s();
-		r = report_take(state, now - last, now - start);
-		if (!r) {
-			err = EXIT_FAILURE;
-			break;
-		}
-		last = now;
-		report_print(stdout, r);
-		done++;
-	}
-	/* Interrupted: one last report, so that nothing counted is lost. */
-	if (exiting && !err) {
-		double now = now_s();
-
-		report_print(stdout, report_take(state, now - last,
-						 now - start));
-	}
+	if (full_screen())
+		err = view_run(state, &env, &exiting);
+	else
+		err = run_batch(state);
 	report_state_free(state);
 	return err;
 }
 
-int main(int argc, char **argv)
+static int load(struct gmemtop_bpf **skelp)
 {
-	static const struct argp argp = {
-		.options = options,
-		.parser = parse_arg,
-		.doc = doc,
-	};
 	struct gmemtop_bpf *skel;
 	int err;
 
-	argp_err_exit_status = EXIT_USAGE;
-	err = argp_parse(&argp, argc, argv, 0, NULL, NULL);
-	if (err)
-		return EXIT_USAGE;
-
-	err = check_environment();
-	if (err)
-		return err;
-
-	libbpf_set_print(libbpf_print);
-	if (env.fentry || !has_kvm_gmem_events()) {
-		signal(SIGINT, on_signal);
-		signal(SIGTERM, on_signal);
-		return stock_run(&exiting);
-	}
 	skel = gmemtop_bpf__open();
 	if (!skel) {
 		fprintf(stderr, "gmemtop: failed to open the BPF programs\n");
@@ -301,11 +340,66 @@ int main(int argc, char **argv)
 	if (!err)
 		err = gmemtop_bpf__attach(skel);
 	if (err) {
+		gmemtop_bpf__destroy(skel);
+		if (err == -EPERM || err == -EACCES)
+			return no_privilege();
 		fprintf(stderr, "gmemtop: failed to load or attach: %s\n",
 			strerror(-err));
-		gmemtop_bpf__destroy(skel);
 		return EXIT_FAILURE;
 	}
+	*skelp = skel;
+	return 0;
+}
+
+/* gmemlat and gmemsnoop are gmemtop in one mode, with its own help. */
+static const char *set_defaults(const char *argv0)
+{
+	char *name = basename((char *)argv0);
+
+	if (!strcmp(name, "gmemlat")) {
+		env.batch = true;
+		env.format = FORMAT_HIST;
+		env.delay = 0;
+		return gmemlat_doc;
+	}
+	if (!strcmp(name, "gmemsnoop")) {
+		env.snoop = true;
+		return gmemsnoop_doc;
+	}
+	return gmemtop_doc;
+}
+
+int main(int argc, char **argv)
+{
+	struct argp argp = {
+		.options = options,
+		.parser = parse_arg,
+		.doc = set_defaults(argv[0]),
+	};
+	struct gmemtop_bpf *skel = NULL;
+	int err;
+
+	argp_err_exit_status = EXIT_USAGE;
+	if (argp_parse(&argp, argc, argv, 0, NULL, NULL))
+		return EXIT_USAGE;
+	if (full_screen() && !isatty(STDIN_FILENO)) {
+		fprintf(stderr, "gmemtop: the full-screen view reads its keys "
+			"from a terminal and stdin is not one; use -b, --json "
+			"or --csv\n");
+		return EXIT_USAGE;
+	}
+
+	err = check_environment();
+	if (err)
+		return err;
+
+	libbpf_set_print(libbpf_print);
+	handle_signals();
+	if (env.fentry || !has_kvm_gmem_events())
+		return stock_run(&env, &exiting);
+	err = load(&skel);
+	if (err)
+		return err;
 
 	if (env.openmetrics) {
 		metrics = metrics_start(&env.metrics_addr);
@@ -317,9 +411,7 @@ int main(int argc, char **argv)
 		}
 	}
 
-	signal(SIGINT, on_signal);
-	signal(SIGTERM, on_signal);
-	err = env.snoop ? snoop_run(skel, &exiting) : run(skel);
+	err = env.snoop ? snoop_run(skel, &env, &exiting) : run(skel);
 	metrics_stop(metrics);
 	gmemtop_bpf__destroy(skel);
 	return err;

@@ -9,13 +9,18 @@
 #include "report.h"
 
 /* Exit codes, documented in gmemtop.8. */
-#define EXIT_USAGE	2
-#define EXIT_NOT_ROOT	3
-#define EXIT_NO_BTF	4
-#define EXIT_NO_EVENTS	5
+#define EXIT_USAGE		2
+#define EXIT_NO_PRIVILEGE	3
+#define EXIT_NO_BTF		4
+#define EXIT_NO_EVENTS		5
 
-enum format { FORMAT_TABLE, FORMAT_JSON, FORMAT_CSV, FORMAT_HIST };
+/* Bounds of -d, and of the view's '-' and '+' (it stays interactive). */
+#define DELAY_MIN	0.01
+#define DELAY_MAX	3600.0
+#define VIEW_DELAY_MIN	0.1
+#define VIEW_DELAY_MAX	60.0
 
+/* The command line, read once; every mode is handed it. */
 struct env {
 	pid_t pid;
 	__u32 vm;
@@ -31,7 +36,6 @@ struct env {
 	struct sockaddr_in metrics_addr;
 };
 
-extern struct env env;
 /* Set with --openmetrics: every report taken is also published there. */
 extern struct metrics_server *metrics;
 
@@ -40,22 +44,38 @@ struct report_state;
 
 struct report_state *report_state_new(struct gmemtop_bpf *skel);
 void report_state_free(struct report_state *state);
-/* Reads the maps; @interval is the time since the previous call. */
+/*
+ * Reads the maps; @interval is the time since the previous call.  The
+ * rows come in the maps' order: report_sort() them.
+ */
 struct report *report_take(struct report_state *state, double interval,
 			   double elapsed);
 /* Forget everything counted so far (the view's 'r' key). */
 void report_reset(struct report_state *state);
-void report_print(FILE *out, const struct report *r);
 
-int view_run(struct report_state *state, volatile sig_atomic_t *exiting);
-/* Seconds on the monotonic clock. */
-double now_s(void);
-/* Snoop records the ring buffer had no room for, over all CPUs. */
-__u64 dropped_records(struct gmemtop_bpf *skel);
+/*
+ * The modes.  Each returns an exit status, and stops early once
+ * *@exiting is set (by SIGINT, SIGTERM or SIGHUP) or its output is gone.
+ */
+int view_run(struct report_state *state, const struct env *env,
+	     volatile sig_atomic_t *exiting);
+/* --snoop: a line (or JSON object) per finished conversion. */
+int snoop_run(struct gmemtop_bpf *skel, const struct env *env,
+	      volatile sig_atomic_t *exiting);
 /* Kernels with guest_memfd but without the kvm_gmem events. */
 bool stock_supported(void);
-int stock_run(volatile sig_atomic_t *exiting);
-/* --snoop: a line (or JSON object) per finished conversion. */
-int snoop_run(struct gmemtop_bpf *skel, volatile sig_atomic_t *exiting);
+int stock_run(const struct env *env, volatile sig_atomic_t *exiting);
+
+/* Snoop records the ring buffer had no room for, over all CPUs. */
+__u64 dropped_records(struct gmemtop_bpf *skel);
+/* Whether this process may load tracing programs; no_privilege() says not. */
+bool may_trace(void);
+/* Prints why, and returns EXIT_NO_PRIVILEGE. */
+int no_privilege(void);
+/*
+ * The name of process @pid (its main thread's comm) into @comm, or
+ * @comm left as it is when the process is gone.
+ */
+void read_process_name(pid_t pid, char comm[GMEM_COMM_LEN]);
 
 #endif

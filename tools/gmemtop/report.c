@@ -5,6 +5,7 @@
 #include <time.h>
 
 #include "hist.h"
+#include "json.h"
 #include "report.h"
 
 static const char *const causes[GMEM_NR_CAUSES] = {
@@ -144,10 +145,11 @@ void print_table(FILE *out, const struct report *r)
 	for (i = 0; i < r->nr_files; i++) {
 		const struct file_row *row = &r->files[i];
 		struct file_figures fig;
+		char comm[GMEM_COMM_LEN];
 
 		file_figures(row, r->interval, &fig);
 		fprintf(out, "%7u %-12.12s %4u %8llu", row->now.pid,
-			row->now.comm, row->now.vm,
+			printable(comm, row->now.comm), row->now.vm,
 			(unsigned long long)row->ino);
 		print_mib(out, row->fdinfo.shared_pages);
 		print_mib(out, row->fdinfo.private_pages);
@@ -210,113 +212,131 @@ void print_csv(FILE *out, const struct report *r)
 	fflush(out);
 }
 
-/* comm is the only string; keep it to safe characters. */
-void print_json_string(FILE *out, const char *s)
+static void print_json_hist(struct json *j, const __u32 *hist)
 {
-	fputc('"', out);
-	for (; *s; s++)
-		fputc(*s >= ' ' && *s != '"' && *s != '\\' && *s < 127 ? *s : '?',
-		      out);
-	fputc('"', out);
-}
-
-static void print_json_hist(FILE *out, const __u32 *hist)
-{
-	const char *sep = "";
 	unsigned int b;
 
-	fputs("\"histogram\":[", out);
+	json_open(j, "histogram", '[');
 	for (b = 0; b < GMEM_HIST_BUCKETS; b++) {
 		if (!hist[b])
 			continue;
-		fprintf(out, "%s[%llu,%u]", sep, gmem_hist_low(b), hist[b]);
-		sep = ",";
+		json_open(j, NULL, '[');
+		json_uint(j, NULL, gmem_hist_low(b));
+		json_uint(j, NULL, hist[b]);
+		json_close(j, ']');
 	}
-	fputs("]", out);
+	json_close(j, ']');
 }
 
-static void print_json_hotspots(FILE *out, const struct report *r, __u64 ino)
+static void print_json_hotspots(struct json *j, const struct report *r,
+				__u64 ino)
 {
-	const char *sep = "";
 	int i;
 
-	fputs("\"hotspots\":[", out);
+	json_open(j, "hotspots", '[');
 	for (i = 0; i < r->nr_hotspots; i++) {
 		const struct hotspot_row *h = &r->hotspots[i];
 
 		if (h->key.ino != ino)
 			continue;
-		fprintf(out, "%s{\"offset\":%llu,\"count\":%llu,\"refcount\":%d,"
-			"\"expected\":%d,\"pinned\":%u,\"cause\":\"%s\"}", sep,
-			(unsigned long long)h->key.offset,
-			(unsigned long long)h->spot.count, h->spot.refcount,
-			h->spot.expected, h->spot.pinned,
-			cause_name(h->spot.cause));
-		sep = ",";
+		json_open(j, NULL, '{');
+		json_uint(j, "offset", h->key.offset);
+		json_uint(j, "count", h->spot.count);
+		json_int(j, "refcount", h->spot.refcount);
+		json_int(j, "expected", h->spot.expected);
+		json_uint(j, "pinned", h->spot.pinned);
+		json_string(j, "cause", cause_name(h->spot.cause), (size_t)-1);
+		json_close(j, '}');
 	}
-	fputs("]", out);
+	json_close(j, ']');
 }
 
-static void print_json_file(FILE *out, const struct report *r,
+static void print_json_counters(struct json *j, const struct gmem_file_stats *s)
+{
+	json_uint(j, "ioctls", s->ioctls);
+	json_uint(j, "conversions_to_private", s->conversions[1]);
+	json_uint(j, "conversions_to_shared", s->conversions[0]);
+	json_uint(j, "pages_to_private", s->pages[1]);
+	json_uint(j, "pages_to_shared", s->pages[0]);
+	json_uint(j, "eagain", s->eagain);
+	json_uint(j, "errors", s->errors);
+	json_uint(j, "invalidations", s->invalidations);
+	json_uint(j, "invalidated_gfns", s->invalidated_gfns);
+}
+
+static void print_json_rates(struct json *j, const struct file_figures *fig)
+{
+	json_open(j, "rates", '{');
+	json_double(j, "to_private", fig->to_private_per_s, 3);
+	json_double(j, "to_shared", fig->to_shared_per_s, 3);
+	json_double(j, "pages", fig->pages_per_s, 3);
+	json_double(j, "eagain", fig->eagain_per_s, 3);
+	json_double(j, "invalidations", fig->invalidations_per_s, 3);
+	json_close(j, '}');
+}
+
+static void print_json_latency(struct json *j, const struct gmem_file_stats *s,
+			       const struct file_figures *fig)
+{
+	json_open(j, "latency_ns", '{');
+	json_uint(j, "count", fig->samples);
+	json_uint(j, "sum", s->lat_sum_ns);
+	json_uint(j, "p50", fig->p50_ns);
+	json_uint(j, "p99", fig->p99_ns);
+	json_uint(j, "max", fig->max_ns);
+	json_close(j, '}');
+	print_json_phases(j, s->phase_ns);
+	print_json_hist(j, s->hist);
+}
+
+static void print_json_file(struct json *j, const struct report *r,
 			    const struct file_row *row)
 {
 	const struct gmem_file_stats *s = &row->now;
 	struct file_figures fig;
-	unsigned int p;
 
 	file_figures(row, r->interval, &fig);
-	fprintf(out, "{\"ino\":%llu,\"pid\":%u,\"vm\":%u,\"comm\":",
-		(unsigned long long)row->ino, s->pid, s->vm);
-	print_json_string(out, s->comm);
-	fprintf(out, ",\"size\":%lld,\"shared_pages\":%lld,"
-		"\"private_pages\":%lld,\"layout\":",
-		row->fdinfo.size, row->fdinfo.shared_pages,
-		row->fdinfo.private_pages);
-	print_json_string(out, row->fdinfo.layout);
-	fprintf(out, ",\"ioctls\":%llu,\"conversions_to_private\":%llu,"
-		"\"conversions_to_shared\":%llu,\"pages_to_private\":%llu,"
-		"\"pages_to_shared\":%llu,\"eagain\":%llu,\"errors\":%llu,"
-		"\"invalidations\":%llu,\"invalidated_gfns\":%llu,",
-		(unsigned long long)s->ioctls,
-		(unsigned long long)s->conversions[1],
-		(unsigned long long)s->conversions[0],
-		(unsigned long long)s->pages[1], (unsigned long long)s->pages[0],
-		(unsigned long long)s->eagain, (unsigned long long)s->errors,
-		(unsigned long long)s->invalidations,
-		(unsigned long long)s->invalidated_gfns);
-	fprintf(out, "\"rates\":{\"to_private\":%.3f,\"to_shared\":%.3f,"
-		"\"pages\":%.3f,\"eagain\":%.3f,\"invalidations\":%.3f},",
-		fig.to_private_per_s, fig.to_shared_per_s, fig.pages_per_s,
-		fig.eagain_per_s, fig.invalidations_per_s);
-	fprintf(out, "\"latency_ns\":{\"count\":%llu,\"sum\":%llu,\"p50\":%llu,"
-		"\"p99\":%llu,\"max\":%llu},", fig.samples,
-		(unsigned long long)s->lat_sum_ns, fig.p50_ns, fig.p99_ns,
-		fig.max_ns);
-	fputs("\"phases_ns\":{", out);
-	for (p = 0; p < GMEM_NR_PHASES; p++)
-		fprintf(out, "%s\"%s\":%llu", p ? "," : "", phase_name(p),
-			(unsigned long long)s->phase_ns[p]);
-	fputs("},", out);
-	print_json_hist(out, s->hist);
-	fputc(',', out);
-	print_json_hotspots(out, r, row->ino);
-	fputc('}', out);
+	json_open(j, NULL, '{');
+	json_uint(j, "ino", row->ino);
+	json_uint(j, "pid", s->pid);
+	json_uint(j, "vm", s->vm);
+	json_string(j, "comm", s->comm, sizeof(s->comm));
+	json_int(j, "size", row->fdinfo.size);
+	json_int(j, "shared_pages", row->fdinfo.shared_pages);
+	json_int(j, "private_pages", row->fdinfo.private_pages);
+	json_string(j, "layout", row->fdinfo.layout,
+		    sizeof(row->fdinfo.layout));
+	print_json_counters(j, s);
+	print_json_rates(j, &fig);
+	print_json_latency(j, s, &fig);
+	print_json_hotspots(j, r, row->ino);
+	json_close(j, '}');
 }
 
 void print_json(FILE *out, const struct report *r)
 {
+	struct json j;
 	int i;
 
-	fprintf(out, "{\"time\":%.3f,\"interval\":%.3f,\"dropped\":%llu,"
-		"\"files\":[", r->elapsed, r->interval,
-		(unsigned long long)r->dropped);
-	for (i = 0; i < r->nr_files; i++) {
-		if (i)
-			fputc(',', out);
-		print_json_file(out, r, &r->files[i]);
-	}
-	fputs("]}\n", out);
-	fflush(out);
+	json_begin(&j, out, r->timestamp);
+	json_double(&j, "time", r->elapsed, 3);
+	json_double(&j, "interval", r->interval, 3);
+	json_uint(&j, "dropped", r->dropped);
+	json_open(&j, "files", '[');
+	for (i = 0; i < r->nr_files; i++)
+		print_json_file(&j, r, &r->files[i]);
+	json_close(&j, ']');
+	json_end(&j);
+}
+
+void print_json_phases(struct json *j, const __u64 *phase_ns)
+{
+	unsigned int p;
+
+	json_open(j, "phases_ns", '{');
+	for (p = 0; p < GMEM_NR_PHASES; p++)
+		json_uint(j, phase_name(p), phase_ns[p]);
+	json_close(j, '}');
 }
 
 static void print_bar(FILE *out, unsigned long long n, unsigned long long most)
@@ -334,6 +354,7 @@ static void print_bar(FILE *out, unsigned long long n, unsigned long long most)
 void print_hist(FILE *out, const struct report *r)
 {
 	unsigned long long rows[HIST_ROWS], most, total;
+	char comm[GMEM_COMM_LEN];
 	int i, b, first, last;
 	unsigned int p;
 
@@ -351,8 +372,8 @@ void print_hist(FILE *out, const struct report *r)
 			most = rows[b] > most ? rows[b] : most;
 		}
 		fprintf(out, "\nguest_memfd ino %llu  VMM %u (%s)  VM %u\n",
-			(unsigned long long)r->files[i].ino, s->pid, s->comm,
-			s->vm);
+			(unsigned long long)r->files[i].ino, s->pid,
+			printable(comm, s->comm), s->vm);
 		fprintf(out, "%24s : %-8s distribution\n", "usecs", "count");
 		for (b = first; first >= 0 && b <= last; b++) {
 			fprintf(out, "%10.1f -> %-10.1f : %-8llu ",
@@ -371,25 +392,178 @@ void print_hist(FILE *out, const struct report *r)
 	fflush(out);
 }
 
+/* Flushed, and no write failed: EPIPE once the reader of a pipe is gone. */
+static bool output_ok(FILE *out)
+{
+	return !fflush(out) && !ferror(out);
+}
+
+bool report_print(FILE *out, const struct report *r, enum format format)
+{
+	switch (format) {
+	case FORMAT_JSON:
+		print_json(out, r);
+		break;
+	case FORMAT_CSV:
+		print_csv(out, r);
+		break;
+	case FORMAT_HIST:
+		print_hist(out, r);
+		break;
+	default:
+		print_table(out, r);
+		break;
+	}
+	return output_ok(out);
+}
+
+bool stock_print(FILE *out, const struct stock_report *r, enum format format)
+{
+	if (format == FORMAT_JSON)
+		print_stock_json(out, r);
+	else
+		print_stock_table(out, r);
+	return output_ok(out);
+}
+
+/* The kernel names it like its other lines; the bare name is also taken. */
+bool parse_fdinfo_summary(const char *line, struct gmem_fdinfo *info)
+{
+	char cells[FDINFO_SUMMARY_CELLS + 2];
+
+	if (!strncmp(line, "gmem_", 5))
+		line += 5;
+	if (sscanf(line, "summary: %65s", cells) != 1 ||
+	    strlen(cells) != FDINFO_SUMMARY_CELLS ||
+	    strspn(cells, "spm") != FDINFO_SUMMARY_CELLS)
+		return false;
+	memcpy(info->summary, cells, sizeof(info->summary));
+	return true;
+}
+
+/* What is known of bytes [lo, hi): shared, private or both. */
+struct layout_cell {
+	bool shared, private;
+};
+
+/* From the ranges fdinfo listed; they cover the file up to the returned end. */
+static unsigned long long from_ranges(const struct gmem_fdinfo *info,
+				      unsigned long long lo,
+				      unsigned long long hi,
+				      struct layout_cell *cell)
+{
+	unsigned long long covered = 0;
+	int i;
+
+	for (i = 0; i < info->nr_ranges; i++) {
+		const struct gmem_range *g = &info->ranges[i];
+
+		if (g->end > covered)
+			covered = g->end;
+		if (g->end <= lo || g->start >= hi)
+			continue;
+		cell->private |= g->private;
+		cell->shared |= !g->private;
+	}
+	return covered;
+}
+
+static void from_summary(const struct gmem_fdinfo *info, unsigned long long lo,
+			 unsigned long long hi, struct layout_cell *cell)
+{
+	unsigned long long size = info->size;
+	int k;
+
+	for (k = 0; info->summary[0] && k < FDINFO_SUMMARY_CELLS; k++) {
+		if (size * (k + 1) / FDINFO_SUMMARY_CELLS <= lo ||
+		    size * k / FDINFO_SUMMARY_CELLS >= hi)
+			continue;
+		cell->private |= info->summary[k] != 's';
+		cell->shared |= info->summary[k] != 'p';
+	}
+}
+
+/*
+ * The ranges are exact but stop after FDINFO_MAX_RANGES; the summary
+ * covers the rest, at 1/64 of the file.
+ */
 void layout_picture(const struct gmem_fdinfo *info, char *buf, int width)
 {
-	int cell, i;
+	int c;
 
-	for (cell = 0; cell < width; cell++) {
-		unsigned long long lo = info->size * cell / width;
-		unsigned long long hi = info->size * (cell + 1) / width;
-		bool shared = false, private = false;
+	for (c = 0; c < width; c++) {
+		unsigned long long lo = info->size * c / width;
+		unsigned long long hi = info->size * (c + 1) / width;
+		struct layout_cell cell = {};
+		unsigned long long covered;
 
-		for (i = 0; i < info->nr_ranges; i++) {
-			const struct gmem_range *g = &info->ranges[i];
-
-			if (g->end <= lo || g->start >= hi)
-				continue;
-			private |= g->private;
-			shared |= !g->private;
-		}
-		buf[cell] = private && shared ? '+' : private ? '#' :
-			    shared ? '.' : '?';
+		covered = from_ranges(info, lo, hi, &cell);
+		if (hi > covered)
+			from_summary(info, lo > covered ? lo : covered, hi,
+				     &cell);
+		buf[c] = cell.private && cell.shared ? '+' :
+			 cell.private ? '#' : cell.shared ? '.' : '?';
 	}
 	buf[width] = '\0';
+}
+
+const char *printable(char buf[GMEM_COMM_LEN], const char *comm)
+{
+	int i;
+
+	for (i = 0; i < GMEM_COMM_LEN - 1 && comm[i]; i++)
+		buf[i] = comm[i] >= ' ' && comm[i] < 0x7f ? comm[i] : '?';
+	buf[i] = '\0';
+	return buf;
+}
+
+void print_stock_table(FILE *out, const struct stock_report *r)
+{
+	int i;
+
+	fprintf(out, "%7s %-14s %8s %10s %10s %10s %12s %10s %12s\n", "PID",
+		"COMM", "INO", "FAULTS", "SIGBUS", "PUNCHES", "PUNCHED_B",
+		"ALLOCS", "ALLOCATED_B");
+	for (i = 0; i < r->nr_files; i++) {
+		const struct gmem_stock_stats *s = &r->files[i].stats;
+		char comm[GMEM_COMM_LEN];
+
+		fprintf(out, "%7u %-14.14s %8llu %10llu %10llu %10llu %12llu %10llu %12llu\n",
+			s->pid, printable(comm, s->comm),
+			(unsigned long long)r->files[i].ino,
+			(unsigned long long)s->faults,
+			(unsigned long long)s->sigbus,
+			(unsigned long long)s->punch_holes,
+			(unsigned long long)s->punched_bytes,
+			(unsigned long long)s->allocations,
+			(unsigned long long)s->allocated_bytes);
+	}
+	fflush(out);
+}
+
+void print_stock_json(FILE *out, const struct stock_report *r)
+{
+	struct json j;
+	int i;
+
+	json_begin(&j, out, r->timestamp);
+	json_bool(&j, "kvm_gmem_events", false);
+	json_open(&j, "files", '[');
+	for (i = 0; i < r->nr_files; i++) {
+		const struct gmem_stock_stats *s = &r->files[i].stats;
+
+		json_open(&j, NULL, '{');
+		json_uint(&j, "ino", r->files[i].ino);
+		json_uint(&j, "pid", s->pid);
+		json_string(&j, "comm", s->comm, sizeof(s->comm));
+		json_uint(&j, "faults", s->faults);
+		json_uint(&j, "sigbus", s->sigbus);
+		json_uint(&j, "punch_holes", s->punch_holes);
+		json_uint(&j, "punched_bytes", s->punched_bytes);
+		json_uint(&j, "allocations", s->allocations);
+		json_uint(&j, "allocated_bytes", s->allocated_bytes);
+		json_close(&j, '}');
+	}
+	json_close(&j, ']');
+	json_end(&j);
 }

@@ -10,6 +10,7 @@
 #include "gmem.h"
 
 #define FDINFO_MAX_RANGES	64	/* what fdinfo lists at most */
+#define FDINFO_SUMMARY_CELLS	64	/* cells of gmem_summary, each size/64 */
 
 struct gmem_range {
 	unsigned long long start, end;	/* bytes */
@@ -24,11 +25,23 @@ struct gmem_fdinfo {
 	char layout[256];	/* first ranges, "0x0-0x4000 private, ..." */
 	struct gmem_range ranges[FDINFO_MAX_RANGES];
 	int nr_ranges;		/* listed; more may exist */
+	/*
+	 * The whole file in FDINFO_SUMMARY_CELLS cells, 's' shared, 'p'
+	 * private, 'm' mixed; "" from kernels that do not write it.
+	 */
+	char summary[FDINFO_SUMMARY_CELLS + 1];
 };
 
 /*
+ * Takes fdinfo's summary line ("gmem_summary:\t" and 64 cells) into
+ * @info; false, @info unchanged, for any other line or a malformed one.
+ */
+bool parse_fdinfo_summary(const char *line, struct gmem_fdinfo *info);
+
+/*
  * A picture of the layout in @width cells: '.' shared, '#' private, '+'
- * both, '?' beyond the ranges fdinfo lists.
+ * both.  From the summary where the kernel writes one, else from the
+ * ranges, '?' beyond those fdinfo lists.
  */
 void layout_picture(const struct gmem_fdinfo *info, char *buf, int width);
 
@@ -52,7 +65,10 @@ struct report {
 	__u64 dropped;
 	double interval;	/* seconds since the previous report */
 	double elapsed;		/* seconds since the start */
+	double timestamp;	/* wall clock: seconds since the epoch */
 };
+
+enum format { FORMAT_TABLE, FORMAT_JSON, FORMAT_CSV, FORMAT_HIST };
 
 enum sort_key { SORT_RATE, SORT_EAGAIN, SORT_P99, SORT_PID, SORT_INO };
 
@@ -73,14 +89,37 @@ int parse_sort_key(const char *name, enum sort_key *key);
 const char *cause_name(unsigned int cause);
 const char *phase_name(unsigned int phase);
 
+/* @comm (up to GMEM_COMM_LEN bytes) for a terminal: '?' for controls. */
+const char *printable(char buf[GMEM_COMM_LEN], const char *comm);
+
 /* "12.5", or "-" when fdinfo could not be read. */
 const char *format_mib(char *buf, size_t len, long long pages);
 
+/* @r in @format; false once @out cannot be written (its reader is gone). */
+bool report_print(FILE *out, const struct report *r, enum format format);
 void print_table(FILE *out, const struct report *r);
 void print_csv_header(FILE *out);
 void print_csv(FILE *out, const struct report *r);
 void print_json(FILE *out, const struct report *r);
-void print_json_string(FILE *out, const char *s);
+struct json;
+/* "phases_ns":{"lock":N,...}, for the report and for snoop records. */
+void print_json_phases(struct json *j, const __u64 *phase_ns);
 void print_hist(FILE *out, const struct report *r);
+
+/* Without the kvm_gmem events: what fexit on guest_memfd shows. */
+struct stock_row {
+	__u64 ino;
+	struct gmem_stock_stats stats;	/* summed over CPUs */
+};
+
+struct stock_report {
+	struct stock_row *files;
+	int nr_files;
+	double timestamp;	/* wall clock: seconds since the epoch */
+};
+
+void print_stock_table(FILE *out, const struct stock_report *r);
+void print_stock_json(FILE *out, const struct stock_report *r);
+bool stock_print(FILE *out, const struct stock_report *r, enum format format);
 
 #endif

@@ -1,42 +1,72 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
- * gmemtop --snoop: one record per finished KVM_SET_MEMORY_ATTRIBUTES2, in
- * the manner of biosnoop, from the ring buffer that the BPF half fills
- * only in this mode.  Records it had no room for are counted and shown.
+ * gmemtop --snoop (gmemsnoop): one record per finished
+ * KVM_SET_MEMORY_ATTRIBUTES2, in the manner of biosnoop, from the ring
+ * buffer that the BPF half fills only in this mode.  Records it had no
+ * room for are counted and reported as they happen.
+ *
+ * Times are the events' own: ts_ns is bpf_ktime_get_ns() when the ioctl
+ * ended, CLOCK_MONOTONIC; the wall-clock time shown is derived from it.
  */
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
+#include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
+#include "clock.h"
 #include "gmemtop.h"
 #include "gmemtop.skel.h"
+#include "json.h"
 
-static long nr_events;
+struct snoop {
+	const struct env *env;
+	long nr_events;
+	double boot_wall;	/* the wall clock when CLOCK_MONOTONIC was 0 */
+	__u64 dropped;		/* reported so far */
+	pid_t vmm_pid;		/* the last VMM named, and its name */
+	char vmm_comm[GMEM_COMM_LEN];
+};
 
-static void print_event_json(const struct gmem_event *e)
+static double event_wall_s(const struct snoop *s, const struct gmem_event *e)
 {
-	char comm[GMEM_COMM_LEN + 1] = "";
-	unsigned int p;
+	return s->boot_wall + e->ts_ns / 1e9;
+}
 
-	memcpy(comm, e->comm, GMEM_COMM_LEN);
-	printf("{\"ts_ns\":%llu,\"pid\":%u,\"tid\":%u,\"comm\":",
-	       (unsigned long long)e->ts_ns, e->pid, e->tid);
-	print_json_string(stdout, comm);
-	printf(",\"vm\":%u,\"ino\":%llu,\"offset\":%llu,\"size\":%llu,"
-	       "\"attributes\":%llu,\"mode\":%llu,\"ret\":%d,"
-	       "\"error_offset\":%llu,\"changed\":%llu,\"lat_ns\":%llu,"
-	       "\"phases_ns\":{", e->vm, (unsigned long long)e->ino,
-	       (unsigned long long)e->offset, (unsigned long long)e->size,
-	       (unsigned long long)e->attrs, (unsigned long long)e->mode,
-	       e->ret, (unsigned long long)e->error_offset,
-	       (unsigned long long)e->nr_changed,
-	       (unsigned long long)e->lat_ns);
-	for (p = 0; p < GMEM_NR_PHASES; p++)
-		printf("%s\"%s\":%llu", p ? "," : "", phase_name(p),
-		       (unsigned long long)e->phase_ns[p]);
-	printf("}}\n");
+/* The VMM's name: read again only when the pid changes. */
+static const char *vmm_name(struct snoop *s, const struct gmem_event *e)
+{
+	if (s->vmm_pid != (pid_t)e->pid) {
+		s->vmm_pid = e->pid;
+		memcpy(s->vmm_comm, e->comm, GMEM_COMM_LEN);
+		read_process_name(e->pid, s->vmm_comm);
+	}
+	return s->vmm_comm;
+}
+
+static void print_event_json(struct snoop *s, const struct gmem_event *e)
+{
+	struct json j;
+
+	json_begin(&j, stdout, event_wall_s(s, e));
+	json_uint(&j, "ts_ns", e->ts_ns);
+	json_uint(&j, "pid", e->pid);
+	json_string(&j, "comm", vmm_name(s, e), GMEM_COMM_LEN);
+	json_uint(&j, "tid", e->tid);
+	json_string(&j, "thread", e->comm, GMEM_COMM_LEN);
+	json_uint(&j, "vm", e->vm);
+	json_uint(&j, "ino", e->ino);
+	json_uint(&j, "offset", e->offset);
+	json_uint(&j, "size", e->size);
+	json_uint(&j, "attributes", e->attrs);
+	json_uint(&j, "mode", e->mode);
+	json_int(&j, "ret", e->ret);
+	json_uint(&j, "error_offset", e->error_offset);
+	json_uint(&j, "changed", e->nr_changed);
+	json_uint(&j, "lat_ns", e->lat_ns);
+	print_json_phases(&j, e->phase_ns);
+	json_end(&j);
 }
 
 /* 0x-prefixed even for zero, unlike %#llx. */
@@ -46,15 +76,34 @@ static const char *hex(char *buf, size_t len, unsigned long long v)
 	return buf;
 }
 
-static void print_event_line(const struct gmem_event *e)
+/* HH:MM:SS.uuuuuu, local time. */
+static const char *clock_time(char *buf, size_t len, double wall)
+{
+	time_t secs = wall;
+	struct tm tm;
+	size_t n;
+
+	n = strftime(buf, len, "%H:%M:%S", localtime_r(&secs, &tm));
+	snprintf(buf + n, len - n, ".%06ld", (long)((wall - secs) * 1e6));
+	return buf;
+}
+
+static void print_header(void)
+{
+	printf("%-15s %-14s %7s %4s %8s %12s %10s %-8s %-8s %4s %12s %9s\n",
+	       "TIME", "COMM", "PID", "VM", "INO", "OFFSET", "SIZE", "TO",
+	       "MODE", "RET", "ERROR_OFF", "LAT_us");
+}
+
+static void print_event_line(struct snoop *s, const struct gmem_event *e)
 {
 	static const char *const modes[] = { "-", "zero", "preserve" };
-	char stamp[16], offset[24], error_offset[24];
-	time_t now = time(NULL);
+	char stamp[24], offset[24], error_offset[24], comm[GMEM_COMM_LEN];
 
-	strftime(stamp, sizeof(stamp), "%H:%M:%S", localtime(&now));
-	printf("%-8s %-14.14s %7u %4u %8llu %12s %10llu %-8s %-8s %4d %12s %9.1f\n",
-	       stamp, e->comm, e->pid, e->vm, (unsigned long long)e->ino,
+	printf("%-15s %-14.14s %7u %4u %8llu %12s %10llu %-8s %-8s %4d %12s %9.1f\n",
+	       clock_time(stamp, sizeof(stamp), event_wall_s(s, e)),
+	       printable(comm, vmm_name(s, e)), e->pid, e->vm,
+	       (unsigned long long)e->ino,
 	       hex(offset, sizeof(offset), e->offset),
 	       (unsigned long long)e->size, e->attrs ? "private" : "shared",
 	       e->mode < 3 ? modes[e->mode] : "?", e->ret,
@@ -65,45 +114,59 @@ static void print_event_line(const struct gmem_event *e)
 static int handle_event(void *ctx, void *data, size_t size)
 {
 	const struct gmem_event *e = data;
+	struct snoop *s = ctx;
 
 	if (size < sizeof(*e))
 		return 0;
-	if (env.format == FORMAT_JSON)
-		print_event_json(e);
+	if (s->env->format == FORMAT_JSON)
+		print_event_json(s, e);
 	else
-		print_event_line(e);
-	nr_events++;
+		print_event_line(s, e);
+	s->nr_events++;
 	/* A negative value stops ring_buffer__poll(): the count is reached. */
-	return env.count >= 0 && nr_events >= env.count ? -1 : 0;
+	return s->env->count >= 0 && s->nr_events >= s->env->count ? -1 : 0;
 }
 
-int snoop_run(struct gmemtop_bpf *skel, volatile sig_atomic_t *exiting)
+/* Like biosnoop's lost-events callback: say so when it happens. */
+static void report_drops(struct snoop *s, struct gmemtop_bpf *skel)
 {
+	__u64 dropped = dropped_records(skel);
+
+	if (dropped == s->dropped)
+		return;
+	fprintf(stderr, "gmemtop: %llu records dropped (ring buffer full)\n",
+		(unsigned long long)(dropped - s->dropped));
+	s->dropped = dropped;
+}
+
+int snoop_run(struct gmemtop_bpf *skel, const struct env *env,
+	      volatile sig_atomic_t *exiting)
+{
+	struct snoop s = { .env = env, .boot_wall = wall_s() - monotonic_s() };
 	struct ring_buffer *rb;
 	int err = 0;
 
 	rb = ring_buffer__new(bpf_map__fd(skel->maps.events), handle_event,
-			      NULL, NULL);
+			      &s, NULL);
 	if (!rb) {
 		fprintf(stderr, "gmemtop: cannot open the ring buffer\n");
 		return EXIT_FAILURE;
 	}
-	if (env.format != FORMAT_JSON)
-		printf("%-8s %-14s %7s %4s %8s %12s %10s %-8s %-8s %4s %12s %9s\n",
-		       "TIME", "COMM", "PID", "VM", "INO", "OFFSET", "SIZE", "TO",
-		       "MODE", "RET", "ERROR_OFF", "LAT_us");
-	while (!*exiting) {
+	if (env->format != FORMAT_JSON)
+		print_header();
+	while (!*exiting && err >= 0) {
 		err = ring_buffer__poll(rb, 100);
 		if (err == -EINTR)
-			continue;
-		if (err < 0)
+			err = 0;
+		report_drops(&s, skel);
+		/* A reader that has gone ends the trace (EPIPE), quietly. */
+		if (fflush(stdout) || ferror(stdout))
 			break;
 	}
-	fflush(stdout);
 	fprintf(stderr, "gmemtop: %ld conversions, %llu records dropped\n",
-		nr_events, (unsigned long long)dropped_records(skel));
+		s.nr_events, (unsigned long long)s.dropped);
 	ring_buffer__free(rb);
-	return err < 0 && err != -EINTR && !(env.count >= 0 &&
-					     nr_events >= env.count) ?
+	/* Stopped by the callback: COUNT records printed. */
+	return err < 0 && (env->count < 0 || s.nr_events < env->count) ?
 	       EXIT_FAILURE : 0;
 }

@@ -4,6 +4,7 @@
  * events: fexit on guest_memfd's own functions still shows host faults
  * and fallocate() per guest_memfd.  Says plainly what it cannot show.
  */
+#include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -11,6 +12,7 @@
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
 
+#include "clock.h"
 #include "gmemtop.h"
 #include "gmemstock.skel.h"
 
@@ -57,93 +59,83 @@ static void sum_stock(const struct gmem_stock_stats *cpus, int nr,
 		sum->allocations += s->allocations;
 		sum->allocated_bytes += s->allocated_bytes;
 	}
+	read_process_name(sum->pid, sum->comm);
 }
 
-static void print_stock(const struct gmem_stock_stats *s, __u64 ino,
-			bool first)
+/* Every file's counters, summed over CPUs, into @r. */
+static int take_stock(struct gmemstock_bpf *skel, int nr_cpus,
+		      struct stock_report *r)
 {
-	if (env.format == FORMAT_JSON) {
-		printf("%s{\"ino\":%llu,\"pid\":%u,\"comm\":\"%.16s\","
-		       "\"faults\":%llu,\"sigbus\":%llu,\"punch_holes\":%llu,"
-		       "\"punched_bytes\":%llu,\"allocations\":%llu,"
-		       "\"allocated_bytes\":%llu}", first ? "" : ",",
-		       (unsigned long long)ino, s->pid, s->comm,
-		       (unsigned long long)s->faults,
-		       (unsigned long long)s->sigbus,
-		       (unsigned long long)s->punch_holes,
-		       (unsigned long long)s->punched_bytes,
-		       (unsigned long long)s->allocations,
-		       (unsigned long long)s->allocated_bytes);
-		return;
-	}
-	printf("%7u %-14.14s %8llu %10llu %10llu %10llu %12llu %10llu %12llu\n",
-	       s->pid, s->comm, (unsigned long long)ino,
-	       (unsigned long long)s->faults, (unsigned long long)s->sigbus,
-	       (unsigned long long)s->punch_holes,
-	       (unsigned long long)s->punched_bytes,
-	       (unsigned long long)s->allocations,
-	       (unsigned long long)s->allocated_bytes);
-}
-
-static int print_report(struct gmemstock_bpf *skel, int nr_cpus)
-{
-	struct gmem_stock_stats *cpus, sum;
+	struct gmem_stock_stats *cpus = calloc(nr_cpus, sizeof(*cpus));
 	int fd = bpf_map__fd(skel->maps.stock_files);
 	__u64 key, *prev = NULL;
-	bool first = true;
 
-	cpus = calloc(nr_cpus, sizeof(*cpus));
 	if (!cpus)
 		return -1;
-	if (env.format == FORMAT_JSON)
-		printf("{\"kvm_gmem_events\":false,\"files\":[");
-	else
-		printf("%7s %-14s %8s %10s %10s %10s %12s %10s %12s\n", "PID",
-		       "COMM", "INO", "FAULTS", "SIGBUS", "PUNCHES",
-		       "PUNCHED_B", "ALLOCS", "ALLOCATED_B");
+	r->nr_files = 0;
 	while (!bpf_map_get_next_key(fd, prev, &key)) {
+		struct stock_row *rows;
+
 		prev = &key;
 		if (bpf_map_lookup_elem(fd, &key, cpus))
 			continue;
-		sum_stock(cpus, nr_cpus, &sum);
-		print_stock(&sum, key, first);
-		first = false;
+		rows = realloc(r->files, (r->nr_files + 1) * sizeof(*rows));
+		if (!rows)
+			break;
+		r->files = rows;
+		rows[r->nr_files].ino = key;
+		sum_stock(cpus, nr_cpus, &rows[r->nr_files++].stats);
 	}
-	if (env.format == FORMAT_JSON)
-		printf("]}\n");
-	fflush(stdout);
+	r->timestamp = wall_s();
 	free(cpus);
 	return 0;
 }
 
-int stock_run(volatile sig_atomic_t *exiting)
+static int load_stock(const struct env *env, struct gmemstock_bpf **skelp)
 {
-	int nr_cpus = libbpf_num_possible_cpus(), err;
-	struct gmemstock_bpf *skel;
-	long done = 0;
+	struct gmemstock_bpf *skel = gmemstock_bpf__open();
+	int err;
 
-	fputs(STOCK_NOTICE, stderr);
-	skel = gmemstock_bpf__open();
 	if (!skel)
 		return EXIT_FAILURE;
-	skel->rodata->targ_pid = env.pid;
+	skel->rodata->targ_pid = env->pid;
 	err = gmemstock_bpf__load(skel);
 	if (!err)
 		err = gmemstock_bpf__attach(skel);
 	if (err) {
+		gmemstock_bpf__destroy(skel);
+		if (err == -EPERM || err == -EACCES)
+			return no_privilege();
 		fprintf(stderr, "gmemtop: cannot attach to guest_memfd functions: %s\n",
 			strerror(-err));
-		gmemstock_bpf__destroy(skel);
 		return EXIT_NO_EVENTS;
 	}
-	while (!*exiting && (env.count < 0 || done < env.count)) {
-		usleep(env.delay * 1e6);
-		if (print_report(skel, nr_cpus))
-			break;
-		done++;
-	}
-	if (*exiting)
-		print_report(skel, nr_cpus);
-	gmemstock_bpf__destroy(skel);
+	*skelp = skel;
 	return 0;
+}
+
+/* A report each interval, and a last one when interrupted. */
+int stock_run(const struct env *env, volatile sig_atomic_t *exiting)
+{
+	int nr_cpus = libbpf_num_possible_cpus(), err = 0;
+	struct stock_report r = {};
+	struct gmemstock_bpf *skel = NULL;
+	long done = 0;
+
+	fputs(STOCK_NOTICE, stderr);
+	err = load_stock(env, &skel);
+	if (err)
+		return err;
+	while (!*exiting && (env->count < 0 || done++ < env->count)) {
+		sleep_interval(env->delay, exiting);
+		if (take_stock(skel, nr_cpus, &r)) {
+			err = EXIT_FAILURE;
+			break;
+		}
+		if (!stock_print(stdout, &r, env->format))
+			break;	/* the reader has gone */
+	}
+	free(r.files);
+	gmemstock_bpf__destroy(skel);
+	return err;
 }

@@ -4,10 +4,12 @@
  * letter per command, listed by 'h'.
  */
 #include <curses.h>
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
+#include "clock.h"
 #include "gmemtop.h"
 #include "hist.h"
 
@@ -16,23 +18,56 @@
 	"  Up/Down  select a guest_memfd      Enter/d  its details\n"	\
 	"  s        next sort order           r        reset counters\n"\
 	"  p        filter by VMM pid         v        filter by VM id\n"\
-	"  f        clear the filters         +/-      slower/faster\n"	\
+	"  f        clear the filters         +/-      slower/faster (0.1-60s)\n"\
 	"  h        this help                 q        quit\n\n"	\
 	"Rates are per second over the last interval; latencies are\n"	\
 	"those of successful conversions since the start (or reset).\n"	\
 	"\nPress any key."
 
 struct view {
-	int selected;
-	bool detail;
+	__u64 selected;		/* inode of the selected row, 0 for none */
+	bool detail;		/* of the selected guest_memfd */
 	pid_t pid;		/* filters, 0 for none */
 	__u32 vm;
+	double delay;
+	enum sort_key sort;
 };
 
 static bool shown(const struct view *v, const struct file_row *row)
 {
 	return (!v->pid || row->now.pid == (__u32)v->pid) &&
 	       (!v->vm || row->now.vm == v->vm);
+}
+
+/* Index of the selected row in @r, or -1 when it is gone or hidden. */
+static int selected_row(const struct view *v, const struct report *r)
+{
+	int i;
+
+	for (i = 0; i < r->nr_files; i++)
+		if (r->files[i].ino == v->selected && shown(v, &r->files[i]))
+			return i;
+	return -1;
+}
+
+/*
+ * Moves the selection @step shown rows up (-1) or down (+1); a selection
+ * that is gone or hidden by a filter falls to the first shown row.
+ */
+static void move_selection(struct view *v, const struct report *r, int step)
+{
+	int i = selected_row(v, r), next;
+
+	if (i < 0)
+		step = 1;
+	for (next = i + step; next >= 0 && next < r->nr_files; next += step) {
+		if (shown(v, &r->files[next])) {
+			v->selected = r->files[next].ino;
+			return;
+		}
+	}
+	if (i < 0)
+		v->selected = 0;
 }
 
 static void draw_header(const struct view *v, const struct report *r)
@@ -45,12 +80,24 @@ static void draw_header(const struct view *v, const struct report *r)
 	strftime(stamp, sizeof(stamp), "%H:%M:%S", localtime(&now));
 	attron(A_BOLD);
 	mvprintw(0, 0, "gmemtop %s  interval %.1fs  sort %s  guest_memfds %d"
-		 "  dropped %llu", stamp, env.delay, sorts[env.sort],
+		 "  dropped %llu", stamp, v->delay, sorts[v->sort],
 		 r->nr_files, (unsigned long long)r->dropped);
 	attroff(A_BOLD);
 	if (v->pid || v->vm)
 		printw("  filter pid %d vm %u", v->pid, v->vm);
 	mvprintw(1, 0, "h help  q quit  s sort  d detail  r reset");
+}
+
+/* The first shown row to draw so that the selected one is on screen. */
+static int first_row(const struct view *v, const struct report *r, int room)
+{
+	int i, sel = selected_row(v, r), before = 0;
+
+	for (i = sel; i > 0; i--)
+		before += shown(v, &r->files[i - 1]);
+	for (i = 0; before >= room && i < sel; i++)
+		before -= shown(v, &r->files[i]);
+	return i;
 }
 
 static void draw_table(const struct view *v, const struct report *r)
@@ -63,19 +110,20 @@ static void draw_table(const struct view *v, const struct report *r)
 		 "->SHR/s", "PAGES/s", "P50_us", "P99_us", "MAX_us",
 		 "EAGAIN/s", "INVAL/s");
 	attroff(A_REVERSE);
-	for (i = 0; i < r->nr_files && line < LINES; i++) {
+	for (i = first_row(v, r, LINES - line); i < r->nr_files && line < LINES;
+	     i++) {
 		const struct file_row *row = &r->files[i];
 		struct file_figures fig;
-		char shared[32], private[32];
+		char shared[32], private[32], comm[GMEM_COMM_LEN];
 
 		if (!shown(v, row))
 			continue;
 		file_figures(row, r->interval, &fig);
-		if (i == v->selected)
+		if (row->ino == v->selected)
 			attron(A_STANDOUT);
 		mvprintw(line++, 0, "%7u %-12.12s %4u %8llu %8s %8s %8.1f %8.1f %8.1f %9.1f %9.1f %9.1f %8.1f %8.1f",
-			 row->now.pid, row->now.comm, row->now.vm,
-			 (unsigned long long)row->ino,
+			 row->now.pid, printable(comm, row->now.comm),
+			 row->now.vm, (unsigned long long)row->ino,
 			 format_mib(shared, sizeof(shared),
 				    row->fdinfo.shared_pages),
 			 format_mib(private, sizeof(private),
@@ -132,20 +180,54 @@ static int draw_phases(const struct gmem_file_stats *s, int line)
 	return line;
 }
 
-static void draw_detail(const struct report *r, const struct file_row *row)
+static void draw_layout(const struct gmem_fdinfo *info, int line)
 {
-	int i, line = 3;
+	char picture[COLS > 12 ? COLS : 12];
 
-	mvprintw(line++, 0, "guest_memfd ino %llu  VMM %u (%s)  VM %u  size %lld",
-		 (unsigned long long)row->ino, row->now.pid, row->now.comm,
-		 row->now.vm, row->fdinfo.size);
-	if (row->fdinfo.size > 0 && COLS > 12) {
-		char picture[COLS];
+	if (info->size <= 0 || COLS <= 12)
+		return;
+	layout_picture(info, picture, COLS - 11);
+	mvprintw(line, 0, "layout: [%s]", picture);
+	mvprintw(line + 1, 0, "        . shared  # private  + both%s",
+		 info->summary[0] ? "" : "  ? not listed (no summary)");
+}
 
-		layout_picture(&row->fdinfo, picture, COLS - 11);
-		mvprintw(line++, 0, "layout: [%s]", picture);
-		mvprintw(line++, 0, "        . shared  # private  + both  ? not listed");
+static void draw_hotspots(const struct report *r, __u64 ino, int line)
+{
+	int i;
+
+	mvprintw(line, 0, "EAGAIN hotspots:  %12s %8s %8s %8s %10s", "OFFSET",
+		 "COUNT", "REFS", "EXPECT", "CAUSE");
+	for (i = 0; i < r->nr_hotspots && line + 1 < LINES; i++) {
+		const struct hotspot_row *h = &r->hotspots[i];
+
+		if (h->key.ino != ino)
+			continue;
+		mvprintw(++line, 18, "%#12llx %8llu %8d %8d %10s",
+			 (unsigned long long)h->key.offset,
+			 (unsigned long long)h->spot.count, h->spot.refcount,
+			 h->spot.expected, cause_name(h->spot.cause));
 	}
+}
+
+static void draw_detail(const struct view *v, const struct report *r)
+{
+	int i = selected_row(v, r), line = 3;
+	const struct file_row *row;
+	char comm[GMEM_COMM_LEN];
+
+	if (i < 0) {
+		mvprintw(line, 0, "guest_memfd ino %llu: not tracked now "
+			 "(closed, reset or filtered out); d for the table",
+			 (unsigned long long)v->selected);
+		return;
+	}
+	row = &r->files[i];
+	mvprintw(line++, 0, "guest_memfd ino %llu  VMM %u (%s)  VM %u  size %lld",
+		 (unsigned long long)row->ino, row->now.pid,
+		 printable(comm, row->now.comm), row->now.vm, row->fdinfo.size);
+	draw_layout(&row->fdinfo, line);
+	line += 2;
 	mvprintw(line++, 0, "ranges: %.*s", COLS > 9 ? COLS - 9 : 0,
 		 row->fdinfo.layout);
 	mvprintw(line++, 0, "conversions: to private %llu, to shared %llu; pages %llu/%llu; EAGAIN %llu",
@@ -156,18 +238,7 @@ static void draw_detail(const struct report *r, const struct file_row *row)
 		 (unsigned long long)row->now.eagain);
 	line = draw_phases(&row->now, line + 1);
 	line = draw_histogram(&row->now, line + 1);
-	mvprintw(++line, 0, "EAGAIN hotspots:  %12s %8s %8s %8s %10s", "OFFSET",
-		 "COUNT", "REFS", "EXPECT", "CAUSE");
-	for (i = 0; i < r->nr_hotspots && line + 1 < LINES; i++) {
-		const struct hotspot_row *h = &r->hotspots[i];
-
-		if (h->key.ino != row->ino)
-			continue;
-		mvprintw(++line, 18, "%#12llx %8llu %8d %8d %10s",
-			 (unsigned long long)h->key.offset,
-			 (unsigned long long)h->spot.count, h->spot.refcount,
-			 h->spot.expected, cause_name(h->spot.cause));
-	}
+	draw_hotspots(r, row->ino, line + 1);
 }
 
 static void show_help(void)
@@ -192,36 +263,37 @@ static long prompt_number(const char *what)
 	return strtol(buf, NULL, 10);
 }
 
-/* Returns false to quit. */
-static bool handle_key(int key, struct view *v, struct report_state *state,
-		       int nr_files)
+/* What a key asks for: quit, redraw the last report, or take a new one. */
+enum action { ACTION_QUIT, ACTION_REDRAW, ACTION_RETAKE };
+
+static enum action handle_key(int key, struct view *v,
+				  struct report_state *state,
+				  const struct report *r)
 {
 	switch (key) {
 	case 'q':
-		return false;
+		return ACTION_QUIT;
 	case 'h':
 	case '?':
 		show_help();
 		break;
 	case KEY_UP:
-		if (v->selected > 0)
-			v->selected--;
+		move_selection(v, r, -1);
 		break;
 	case KEY_DOWN:
-		if (v->selected + 1 < nr_files)
-			v->selected++;
+		move_selection(v, r, 1);
 		break;
 	case 'd':
 	case '\n':
 	case KEY_ENTER:
-		v->detail = !v->detail;
+		v->detail = !v->detail && selected_row(v, r) >= 0;
 		break;
 	case 's':
-		env.sort = (env.sort + 1) % (SORT_INO + 1);
+		v->sort = (v->sort + 1) % (SORT_INO + 1);
 		break;
 	case 'r':
 		report_reset(state);
-		break;
+		return ACTION_RETAKE;
 	case 'p':
 		v->pid = prompt_number("VMM pid");
 		break;
@@ -233,53 +305,81 @@ static bool handle_key(int key, struct view *v, struct report_state *state,
 		v->vm = 0;
 		break;
 	case '+':
-		env.delay *= 2;
+		v->delay = fmin(v->delay * 2, VIEW_DELAY_MAX);
 		break;
 	case '-':
-		if (env.delay > 0.2)
-			env.delay /= 2;
+		v->delay = fmax(v->delay / 2, VIEW_DELAY_MIN);
 		break;
 	}
-	return true;
+	return ACTION_REDRAW;
 }
 
-int view_run(struct report_state *state, volatile sig_atomic_t *exiting)
+static void draw(struct view *v, struct report *r)
 {
-	struct view v = {};
-	double start = now_s(), last = start;
-	bool running = true;
+	report_sort(r, v->sort);
+	if (selected_row(v, r) < 0 && !v->detail)
+		move_selection(v, r, 1);
+	erase();
+	draw_header(v, r);
+	if (v->detail)
+		draw_detail(v, r);
+	else
+		draw_table(v, r);
+	refresh();
+}
 
-	initscr();
+/* ncurses on the terminal of stdin and stdout; NULL when it has none. */
+static SCREEN *start_screen(void)
+{
+	SCREEN *screen = newterm(NULL, stdout, stdin);
+
+	if (!screen) {
+		fprintf(stderr, "gmemtop: cannot drive this terminal "
+			"(TERM=%s); use -b\n", getenv("TERM") ?: "");
+		return NULL;
+	}
 	cbreak();
 	noecho();
 	keypad(stdscr, TRUE);
 	curs_set(0);
+	return screen;
+}
 
-	while (running && !*exiting) {
-		struct report *r;
-		double now = now_s();
+/*
+ * A report every delay; a key redraws the last one at once (sort,
+ * selection, filters, resize) without cutting the interval short.
+ */
+int view_run(struct report_state *state, const struct env *env,
+	     volatile sig_atomic_t *exiting)
+{
+	struct view v = { .delay = fmax(env->delay, VIEW_DELAY_MIN),
+			  .sort = env->sort };
+	double start = monotonic_s(), last = start, due = start;
+	enum action action = ACTION_REDRAW;
+	struct report *r = NULL;
+	SCREEN *screen;
+
+	screen = start_screen();
+	if (!screen)
+		return EXIT_FAILURE;
+	while (action != ACTION_QUIT && !*exiting) {
+		double now = monotonic_s();
 		int key;
 
-		r = report_take(state, now - last, now - start);
-		last = now;
-		if (!r)
-			break;
-		if (v.selected >= r->nr_files)
-			v.selected = r->nr_files ? r->nr_files - 1 : 0;
-
-		erase();
-		draw_header(&v, r);
-		if (v.detail && r->nr_files)
-			draw_detail(r, &r->files[v.selected]);
-		else
-			draw_table(&v, r);
-		refresh();
-
-		timeout(env.delay * 1000);
+		if (now >= due || action == ACTION_RETAKE) {
+			r = report_take(state, now - last, now - start);
+			if (!r)
+				break;
+			last = now;
+			due = now + v.delay;
+		}
+		draw(&v, r);
+		timeout(fmax(due - monotonic_s(), 0) * 1000);
 		key = getch();
-		if (key != ERR)
-			running = handle_key(key, &v, state, r->nr_files);
+		action = key == ERR ? ACTION_REDRAW :
+			 handle_key(key, &v, state, r);
 	}
 	endwin();
-	return 0;
+	delscreen(screen);
+	return r ? 0 : EXIT_FAILURE;
 }

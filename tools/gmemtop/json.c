@@ -1,0 +1,98 @@
+// SPDX-License-Identifier: GPL-2.0
+/* The one JSON writer; the escaping rule is in json.h. */
+#include <math.h>
+
+#include "json.h"
+
+static void put_string(FILE *out, const char *s, size_t max)
+{
+	const unsigned char *c = (const unsigned char *)s;
+	size_t i;
+
+	fputc('"', out);
+	for (i = 0; i < max && c[i]; i++) {
+		if (c[i] == '"' || c[i] == '\\')
+			fprintf(out, "\\%c", c[i]);
+		else if (c[i] >= ' ' && c[i] < 0x7f)
+			fputc(c[i], out);
+		else
+			fprintf(out, "\\u%04x", c[i]);
+	}
+	fputc('"', out);
+}
+
+/* The separator and the key of the next member. */
+static void member(struct json *j, const char *key)
+{
+	if (!j->first[j->depth])
+		fputc(',', j->out);
+	j->first[j->depth] = false;
+	if (key) {
+		put_string(j->out, key, (size_t)-1);
+		fputc(':', j->out);
+	}
+}
+
+void json_open(struct json *j, const char *key, char bracket)
+{
+	member(j, key);
+	fputc(bracket, j->out);
+	if (j->depth + 1 < JSON_MAX_DEPTH)
+		j->first[++j->depth] = true;
+}
+
+void json_close(struct json *j, char bracket)
+{
+	fputc(bracket, j->out);
+	if (j->depth > 0)
+		j->depth--;
+}
+
+void json_uint(struct json *j, const char *key, unsigned long long v)
+{
+	member(j, key);
+	fprintf(j->out, "%llu", v);
+}
+
+void json_int(struct json *j, const char *key, long long v)
+{
+	member(j, key);
+	fprintf(j->out, "%lld", v);
+}
+
+void json_double(struct json *j, const char *key, double v, int decimals)
+{
+	member(j, key);
+	if (isfinite(v))
+		fprintf(j->out, "%.*f", decimals, v);
+	else
+		fputs("null", j->out);
+}
+
+void json_bool(struct json *j, const char *key, bool v)
+{
+	member(j, key);
+	fputs(v ? "true" : "false", j->out);
+}
+
+void json_string(struct json *j, const char *key, const char *s, size_t max)
+{
+	member(j, key);
+	put_string(j->out, s, max);
+}
+
+void json_begin(struct json *j, FILE *out, double timestamp)
+{
+	j->out = out;
+	j->depth = 0;
+	j->first[0] = true;
+	json_open(j, NULL, '{');
+	json_uint(j, "version", JSON_VERSION);
+	json_double(j, "timestamp", timestamp, 6);
+}
+
+void json_end(struct json *j)
+{
+	json_close(j, '}');
+	fputc('\n', j->out);
+}
