@@ -238,7 +238,8 @@ static int take_hotspots(struct report_state *state, struct report *r)
 		if (!bpf_map_lookup_elem(fd, &key, &rows[nr].spot))
 			nr++;
 	}
-	qsort(rows, nr, sizeof(*rows), compare_hotspots);
+	if (nr)		/* qsort() of NULL is undefined, even for 0 */
+		qsort(rows, nr, sizeof(*rows), compare_hotspots);
 	free(r->hotspots);
 	r->hotspots = rows;
 	r->nr_hotspots = nr;
@@ -275,7 +276,7 @@ struct report *report_take(struct report_state *state, double interval,
 	free(state->prev);
 	state->prev = malloc(r->nr_files * sizeof(*r->files));
 	state->nr_prev = state->prev ? r->nr_files : 0;
-	if (state->prev)
+	if (state->prev && r->nr_files)
 		memcpy(state->prev, r->files, r->nr_files * sizeof(*r->files));
 	return r;
 }

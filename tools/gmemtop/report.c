@@ -88,7 +88,8 @@ void report_sort(struct report *r, enum sort_key key)
 {
 	sort_by = key;
 	sort_interval = r->interval;
-	qsort(r->files, r->nr_files, sizeof(*r->files), compare_rows);
+	if (r->nr_files)	/* qsort() of NULL is undefined, even for 0 */
+		qsort(r->files, r->nr_files, sizeof(*r->files), compare_rows);
 }
 
 int parse_sort_key(const char *name, enum sort_key *key)
