@@ -163,6 +163,7 @@ int snoop_run(struct gmemtop_bpf *skel, const struct env *env,
 		if (fflush(stdout) || ferror(stdout))
 			break;
 	}
+	report_drops(&s, skel);
 	fprintf(stderr, "gmemtop: %ld conversions, %llu records dropped\n",
 		s.nr_events, (unsigned long long)s.dropped);
 	ring_buffer__free(rb);
