@@ -14,6 +14,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 #include <bpf/bpf.h>
+#include <bpf/btf.h>
 #include <bpf/libbpf.h>
 
 #include "clock.h"
@@ -231,16 +232,25 @@ static void handle_signals(void)
 	signal(SIGPIPE, SIG_IGN);
 }
 
+/*
+ * From the kernel's BTF, as tp_btf programs need, rather than tracefs:
+ * that is root's alone and often not mounted.
+ */
 static bool has_kvm_gmem_events(void)
 {
-	struct stat st;
+	struct btf *btf = btf__load_vmlinux_btf();
+	bool found;
 
-	return !stat("/sys/kernel/tracing/events/kvm_gmem", &st) ||
-	       !stat("/sys/kernel/debug/tracing/events/kvm_gmem", &st);
+	if (!btf)
+		return false;
+	found = btf__find_by_name_kind(btf, "btf_trace_kvm_gmem_set_attributes_end",
+				       BTF_KIND_TYPEDEF) > 0;
+	btf__free(btf);
+	return found;
 }
 
 /* Why the tool cannot run here, in words a VMM engineer can act on. */
-static int check_environment(void)
+static int check_environment(bool events)
 {
 	struct stat st;
 
@@ -252,7 +262,7 @@ static int check_environment(void)
 			"CONFIG_DEBUG_INFO_BTF=y\n");
 		return EXIT_NO_BTF;
 	}
-	if (!has_kvm_gmem_events() && !stock_supported()) {
+	if (!events && !stock_supported()) {
 		fprintf(stderr, "gmemtop: this kernel has no kvm_gmem trace events.\n"
 			"  They come with the guest_memfd in-place conversion series of\n"
 			"  this project: build and boot it with 'make kernel' and\n"
@@ -377,6 +387,7 @@ int main(int argc, char **argv)
 		.doc = set_defaults(argv[0]),
 	};
 	struct gmemtop_bpf *skel = NULL;
+	bool events;
 	int err;
 
 	argp_err_exit_status = EXIT_USAGE;
@@ -389,13 +400,14 @@ int main(int argc, char **argv)
 		return EXIT_USAGE;
 	}
 
-	err = check_environment();
+	libbpf_set_print(libbpf_print);
+	events = has_kvm_gmem_events();
+	err = check_environment(events);
 	if (err)
 		return err;
 
-	libbpf_set_print(libbpf_print);
 	handle_signals();
-	if (env.fentry || !has_kvm_gmem_events())
+	if (env.fentry || !events)
 		return stock_run(&env, &exiting);
 	err = load(&skel);
 	if (err)
