@@ -5,6 +5,7 @@
  * copies a record per conversion to user space.
  */
 #include "vmlinux.h"
+#include <bpf/bpf_core_read.h>
 #include <bpf/bpf_helpers.h>
 #include <bpf/bpf_tracing.h>
 #include "gmem.h"
@@ -172,6 +173,14 @@ static void snoop_conversion(struct gmem_inflight *conv, __u64 ino,
 	bpf_ringbuf_submit(e, 0);
 }
 
+/* The process's name (its main thread's), not the converting thread's. */
+static void process_name(char (*comm)[GMEM_COMM_LEN])
+{
+	struct task_struct *task = (void *)bpf_get_current_task();
+
+	BPF_CORE_READ_STR_INTO(comm, task, group_leader, comm);
+}
+
 SEC("tp_btf/kvm_gmem_set_attributes_end")
 int BPF_PROG(conversion_end, u64 ino, pid_t pid, u32 vm, u64 offset,
 	     u64 size, u64 attrs, u64 mode, unsigned int from, int ret,
@@ -192,7 +201,7 @@ int BPF_PROG(conversion_end, u64 ino, pid_t pid, u32 vm, u64 offset,
 	stats = file_stats(ino, pid, vm);
 	if (stats) {
 		to_private = attrs & KVM_MEMORY_ATTRIBUTE_PRIVATE;
-		bpf_get_current_comm(stats->comm, sizeof(stats->comm));
+		process_name(&stats->comm);
 		stats->ioctls++;
 		if (ret == -EAGAIN)
 			stats->eagain++;
