@@ -50,6 +50,7 @@ tools: kernel
 
 tests: tools
 	@$(MAKE) -s -C tests/kvm KTREE=$(KTREE)
+	@$(MAKE) -s -C tools/gmemtop KTREE=$(KTREE) sanitize
 
 check: deps
 	@tests/check test

@@ -31,7 +31,9 @@ sys.path.insert(0, os.path.join(TOP, "tests"))
 import tap  # noqa: E402
 from gmem_trace_test import tokens  # noqa: E402
 
-GMEMTOP = os.path.join(TOP, "tools", "gmemtop", "gmemtop")
+# GMEMTOP=tools/gmemtop/gmemtop.san: the same under ASan and UBSan.
+GMEMTOP = os.path.abspath(os.environ.get(
+    "GMEMTOP", os.path.join(TOP, "tools", "gmemtop", "gmemtop")))
 GMEMLOAD = [os.path.join(TOP, "tools", "gmemload", "gmemload"), "--quiet",
             "--vms", "2", "--size", "8M", "--pattern", "mixed", "--guest",
             "--hold", "20", "--count", "300", "--seed", "7"]

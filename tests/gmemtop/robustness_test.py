@@ -1,0 +1,353 @@
+#!/usr/bin/env python3
+"""gmemtop, gmemlat and gmemsnoop under abuse, in the VM.
+
+- SIGINT, SIGTERM and SIGHUP end them at once with status 0, batch
+  modes after a last report;
+- a closed pipe ends them quietly with status 0;
+- an event flood into a reader that stalls: records dropped are counted
+  and shown as they happen, printed plus dropped equals every ioctl
+  made, and memory stays bounded;
+- a process with CAP_BPF and CAP_PERFMON but not root runs in full
+  mode; one without them is refused with exit 3;
+- without BTF they say so (exit 4);
+- COMM is the VMM's name, not that of the thread that converted;
+- the full-screen view survives a terminal resize and does not spin;
+- it follows the selected file by inode, and its filters move the
+  selection;
+- after every run no BPF program, link or map of theirs remains.
+
+GMEMTOP=path runs it all with another build (tools/gmemtop/gmemtop.san:
+the same under AddressSanitizer and UBSan).  Prints TAP.  Needs root
+and kvm.vm_memory_attributes=0.
+"""
+import json
+import os
+import re
+import signal
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+
+TOP = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(
+    __file__))))
+sys.path.insert(0, os.path.join(TOP, "tests"))
+sys.path.insert(0, os.path.join(TOP, "tests", "trace"))
+import tap  # noqa: E402
+from gmemtop_test import screen, tmux, watch  # noqa: E402
+
+GMEMTOP = os.path.abspath(os.environ.get(
+    "GMEMTOP", os.path.join(TOP, "tools", "gmemtop", "gmemtop")))
+NAMES = tempfile.mkdtemp()
+for alias in ("gmemlat", "gmemsnoop"):
+    os.symlink(GMEMTOP, os.path.join(NAMES, alias))
+GMEMLAT = os.path.join(NAMES, "gmemlat")
+GMEMSNOOP = os.path.join(NAMES, "gmemsnoop")
+GMEMLOAD = os.path.join(TOP, "tools", "gmemload", "gmemload")
+OPS = [sys.executable, os.path.join(TOP, "tests", "trace", "gmem_ops.py")]
+LOADED = 3		# seconds to load and attach, generously, under TCG
+
+
+def bpf_objects():
+    """Ids of every BPF program, link and map there is."""
+    ids = set()
+    for kind in ("prog", "link", "map"):
+        out = subprocess.run(["bpftool", "-j", kind, "list"], check=True,
+                             capture_output=True, text=True).stdout
+        ids |= {(kind, o["id"]) for o in json.loads(out or "[]")}
+    return ids
+
+
+def loaded(proc):
+    """Waits until @proc has BPF programs loaded (or has exited)."""
+    deadline = time.time() + 30
+    while time.time() < deadline and proc.poll() is None:
+        fds = os.listdir(f"/proc/{proc.pid}/fd")
+        for fd in fds:
+            try:
+                if "bpf-prog" in os.readlink(f"/proc/{proc.pid}/fd/{fd}"):
+                    time.sleep(0.5)	# attached right after loading
+                    return True
+            except OSError:
+                pass
+        time.sleep(0.2)
+    return False
+
+
+def signalled(args, sig):
+    """Runs @args until loaded, sends @sig; (status, stdout, stderr, s)."""
+    proc = subprocess.Popen(args, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)
+    if not loaded(proc):
+        out, err = proc.communicate(timeout=30)
+        return proc.returncode, out, err, None
+    start = time.time()
+    proc.send_signal(sig)
+    out, err = proc.communicate(timeout=30)
+    return proc.returncode, out, err, time.time() - start
+
+
+def check_signals_end_every_mode():
+    """Each signal, each mode: status 0 at once, and the last report."""
+    modes = [
+        ([GMEMTOP, "--json", "-d", "30"], '"version":1'),
+        ([GMEMTOP, "--csv", "-d", "30"], "time,pid,comm"),
+        ([GMEMLAT], "Tracing guest_memfd conversions"),
+        ([GMEMSNOOP], "0 records dropped"),
+        ([GMEMTOP, "--fentry", "--json", "-d", "30"], '"kvm_gmem_events"'),
+    ]
+    for args, expect in modes:
+        for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+            rc, out, err, took = signalled(args, sig)
+            name = f"{os.path.basename(args[0])} {args[1:]} {sig.name}"
+            if took is None:
+                return f"{name}: never loaded (exit {rc}): {err!r}"
+            if rc or took > 5:
+                return f"{name}: exit {rc} after {took:.1f}s: {err!r}"
+            if expect not in out + err:
+                return f"{name}: no '{expect}' in {out!r} {err!r}"
+    return None
+
+
+def check_closed_pipe_ends_quietly():
+    """A reader that goes away ends the run with status 0, no message."""
+    for args, workload in (
+            ([GMEMTOP, "--json", "-d", "0.2"], None),
+            ([GMEMTOP, "-b", "-d", "0.2"], None),
+            ([GMEMSNOOP], OPS)):
+        proc = subprocess.Popen(args, stdout=subprocess.PIPE,
+                                stderr=subprocess.PIPE)
+        if not loaded(proc):
+            return f"{args}: never loaded"
+        proc.stdout.close()		# the reader has gone
+        if workload:
+            subprocess.run(workload, check=True, capture_output=True)
+        try:
+            rc = proc.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            return f"{args}: still running with its reader gone"
+        err = proc.stderr.read().decode()
+        if rc or "Broken pipe" in err or "rror" in err:
+            return f"{args}: exit {rc}: {err!r}"
+    return None
+
+
+def rss_kib(pid):
+    with open(f"/proc/{pid}/status") as f:
+        return int(re.search(r"VmRSS:\s+(\d+)", f.read()).group(1))
+
+
+def check_flood_drops_are_counted_and_shown():
+    """A snooper whose reader stalls: the ring buffer fills, drops are
+    reported as they happen, printed + dropped equals every ioctl
+    gmemload made, and memory stays bounded."""
+    snoop = subprocess.Popen([GMEMSNOOP, "--json"], stdout=subprocess.PIPE,
+                             stderr=subprocess.PIPE, text=True)
+    if not loaded(snoop):
+        return "never loaded"
+    load = subprocess.Popen([GMEMLOAD, "--quiet", "--size", "8M",
+                             "--pattern", "random4k", "--count", "4000",
+                             "--seed", "3"], stdout=subprocess.PIPE,
+                            text=True)
+    truth_text, _ = load.communicate(timeout=600)
+    rss = rss_kib(snoop.pid)
+    # Now read everything, and stop it once it has caught up.
+    threading.Timer(10, snoop.send_signal, [signal.SIGINT]).start()
+    out, err = snoop.communicate(timeout=120)
+    truth = json.loads(truth_text)
+    ioctls = truth["totals"]["ioctls"]
+    records = [json.loads(line) for line in out.splitlines()]
+    m = re.search(r"(\d+) conversions, (\d+) records dropped", err)
+    if not m:
+        return f"no summary: {err!r}"
+    printed, dropped = int(m.group(1)), int(m.group(2))
+    if printed != len(records):
+        return f"says {printed} printed, printed {len(records)}"
+    if not dropped or "records dropped (ring buffer full)" not in err:
+        return f"no drop reported while the reader stalled: {err!r}"
+    if printed + dropped != ioctls:
+        return f"{printed} printed + {dropped} dropped, {ioctls} ioctls made"
+    if rss > 64 * 1024 and not GMEMTOP.endswith(".san"):
+        return f"{rss} KiB resident during the flood"
+    return None
+
+
+def check_capabilities_suffice_without_root():
+    """CAP_BPF and CAP_PERFMON, not root: full mode; neither: exit 3."""
+    nobody = ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups"]
+    caps = ["--inh-caps=+bpf,+perfmon", "--ambient-caps=+bpf,+perfmon"]
+    run = subprocess.run([*nobody, *caps, GMEMTOP, "--json", "-d", "0.5",
+                          "-n", "1"], capture_output=True, text=True,
+                         timeout=120)
+    if run.returncode:
+        return f"with CAP_BPF+CAP_PERFMON: exit {run.returncode}: " \
+               f"{run.stderr!r}"
+    report = json.loads(run.stdout.splitlines()[-1])
+    if "kvm_gmem_events" in report or "files" not in report:
+        return f"not full mode: {run.stdout!r} {run.stderr!r}"
+    run = subprocess.run([*nobody, GMEMTOP, "--json", "-n", "1"],
+                         capture_output=True, text=True, timeout=120)
+    if run.returncode != 3 or "CAP_BPF and CAP_PERFMON" not in run.stderr:
+        return f"without: exit {run.returncode}: {run.stderr!r}"
+    return None
+
+
+# gmem_ops.py's conversions made by a thread named like a QEMU vCPU.
+VCPU_THREAD = f"""
+import ctypes, json, sys, threading
+sys.path.insert(0, {os.path.join(TOP, "tests", "trace")!r})
+import gmem_ops
+done = []
+def vcpu():
+    ctypes.CDLL(None).prctl(15, b"CPU 0/KVM", 0, 0, 0)  # PR_SET_NAME
+    done.append(gmem_ops.run_script())
+thread = threading.Thread(target=vcpu)
+thread.start()
+thread.join()
+print(json.dumps({{"ino": done[0].ino,
+                  "comm": open("/proc/self/comm").read().strip()}}))
+"""
+
+
+def check_comm_is_the_vmm():
+    """The table, JSON and snoop name the process, not its vCPU thread."""
+    command = [sys.executable, "-c", VCPU_THREAD]
+    out, report, _ = watch(["--json", "-d", "0.5"], command)
+    truth = json.loads(out)
+    rows = [f for f in json.loads(report.splitlines()[-1])["files"]
+            if f["ino"] == truth["ino"]]
+    if [f["comm"] for f in rows] != [truth["comm"]]:
+        return f"report names {rows and rows[0]['comm']!r}, " \
+               f"want {truth['comm']!r}"
+    out, report, _ = watch(["--snoop", "--json"], command)
+    truth = json.loads(out)
+    names = {(r["comm"], r["thread"]) for r in map(json.loads,
+                                                   report.splitlines())
+             if r["ino"] == truth["ino"]}
+    if names != {(truth["comm"], "CPU 0/KVM")}:
+        return f"snoop names {names}, want the VMM {truth['comm']!r} " \
+               "and its thread 'CPU 0/KVM'"
+    return None
+
+
+def check_missing_btf_is_explained():
+    """With /sys/kernel/btf hidden (a private mount): exit 4, and why."""
+    run = subprocess.run(["unshare", "-m", "sh", "-c",
+                          "mount -t tmpfs none /sys/kernel/btf && "
+                          f"exec {GMEMTOP} --json -n 1"],
+                         capture_output=True, text=True, timeout=60)
+    if run.returncode != 4 or "CONFIG_DEBUG_INFO_BTF" not in run.stderr:
+        return f"exit {run.returncode}: {run.stderr!r}"
+    return None
+
+
+def wait_for_match(pattern, seconds=15):
+    deadline = time.time() + seconds
+    while time.time() < deadline:
+        m = re.search(pattern, screen(), re.M)
+        if m:
+            return m
+        time.sleep(0.2)
+    return None
+
+
+def keys(*k):
+    tmux("send-keys", "-t", "gmemtop", *k)
+
+
+def cpu_seconds(pid):
+    with open(f"/proc/{pid}/stat") as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def view_pid():
+    out = tmux("list-panes", "-t", "gmemtop", "-F", "#{pane_pid}").stdout
+    return int(out.split()[0])
+
+
+ROW = r"^\s*\d+ \S.{0,12}\s+(\d+)\s+(\d+)\s"	# PID COMM VM INO
+
+
+def check_view_follows_its_file():
+    """Two VMs converting: the detail view stays on the file selected,
+    whatever the sort; a VM filter moves the selection to its rows; a
+    resize redraws; idle, the view sleeps."""
+    tmux("kill-server")
+    load = subprocess.Popen([GMEMLOAD, "--quiet", "--vms", "2", "--size",
+                             "8M", "--rate", "50", "--duration", "60"],
+                            stdout=subprocess.DEVNULL)
+    tmux("new-session", "-d", "-s", "gmemtop", "-x", "160", "-y", "40",
+         f"{GMEMTOP} -d 0.5")
+    try:
+        if not wait_for_match(ROW + r".*\n(?:.*\n)*?" + ROW[1:]):
+            return f"no two rows: {screen()!r}"
+        rows = re.findall(ROW, screen(), re.M)
+        (vm_a, ino_a), (vm_b, ino_b) = rows[0], rows[1]
+        keys("Down", "d")
+        if not wait_for_match(rf"guest_memfd ino {ino_b} "):
+            return f"detail not of the second row ({ino_b}): {screen()!r}"
+        for _ in range(5):		# every sort order, each redrawn
+            keys("s")
+            time.sleep(0.7)
+            if not wait_for_match(rf"guest_memfd ino {ino_b} ", 5):
+                return f"detail left inode {ino_b}: {screen()!r}"
+        keys("d", "v", *vm_a, "Enter", "d")
+        if not wait_for_match(rf"guest_memfd ino {ino_a} "):
+            return f"filter on VM {vm_a} kept {ino_b}: {screen()!r}"
+        keys("d", "f")
+        tmux("resize-window", "-t", "gmemtop", "-x", "90", "-y", "20")
+        if not wait_for_match(r"^h help", 10) or not wait_for_match(ROW):
+            return f"no redraw after a resize: {screen()!r}"
+        pid = view_pid()
+        load.terminate()
+        load.wait()
+        keys("+", "+", "+", "+", "+", "+", "+", "+")
+        if not wait_for_match(r"interval 60\.0s"):
+            return f"'+' not bounded at 60 s: {screen()!r}"
+        before = cpu_seconds(pid)
+        time.sleep(3)
+        if cpu_seconds(pid) - before > 0.5:
+            return "the idle view spins"
+        keys("q")
+        deadline = time.time() + 10
+        while tmux("has-session", "-t", "gmemtop").returncode == 0:
+            if time.time() > deadline:
+                return "'q' did not quit"
+            time.sleep(0.2)
+        return None
+    finally:
+        load.kill()
+        load.wait()
+        tmux("kill-server")
+
+
+def check_nothing_left_behind():
+    """After all of the above, not one BPF object of theirs remains."""
+    left = bpf_objects() - BEFORE
+    return f"left behind: {sorted(left)}" if left else None
+
+
+BEFORE = set()
+
+
+def main():
+    BEFORE.update(bpf_objects())
+    return tap.run([
+        ("signals_end_every_mode", check_signals_end_every_mode),
+        ("closed_pipe_ends_quietly", check_closed_pipe_ends_quietly),
+        ("flood_drops_are_counted_and_shown",
+         check_flood_drops_are_counted_and_shown),
+        ("capabilities_suffice_without_root",
+         check_capabilities_suffice_without_root),
+        ("missing_btf_is_explained", check_missing_btf_is_explained),
+        ("comm_is_the_vmm", check_comm_is_the_vmm),
+        ("view_follows_its_file", check_view_follows_its_file),
+        ("nothing_left_behind", check_nothing_left_behind),
+    ])
+
+
+if __name__ == "__main__":
+    sys.exit(main())
