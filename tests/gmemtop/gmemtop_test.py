@@ -6,7 +6,9 @@
   EAGAIN hotspots with their reference counts and causes, histogram totals;
   and what gmemload, a VMM-like workload on two VMs with guest-driven
   conversions and held pages, reports of itself.
-- --snoop reports every conversion with its result, --hist counts each.
+- --snoop reports every conversion with its result, --hist counts each,
+  and so do gmemsnoop and gmemlat (gmemtop under those names); snoop's
+  times are the events' own, on perf -k monotonic's clock.
 - Its /metrics (--openmetrics) passes promtool and counts the same.
 - The fentry fallback for stock kernels counts host faults and
   fallocate() right, and says what it cannot show.
@@ -21,6 +23,7 @@ import re
 import signal
 import subprocess
 import sys
+import tempfile
 import time
 import urllib.request
 
@@ -102,11 +105,13 @@ def check_json_equals_ground_truth():
     return None
 
 
-def watch(gmemtop_args, command):
+def watch(gmemtop_args, command, name="gmemtop"):
     """Runs @command while gmemtop (with @gmemtop_args) watches; returns
-    the command's stdout and gmemtop's stdout and stderr."""
-    top = subprocess.Popen([GMEMTOP, *gmemtop_args], stdout=subprocess.PIPE,
-                           stderr=subprocess.PIPE, text=True)
+    the command's stdout and gmemtop's stdout and stderr.  @name runs it
+    as gmemlat or gmemsnoop."""
+    top = subprocess.Popen([name, *gmemtop_args], executable=GMEMTOP,
+                           stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                           text=True)
     try:
         time.sleep(2)		# loaded and attached
         out = subprocess.run(command, check=True, capture_output=True,
@@ -188,9 +193,10 @@ def check_openmetrics_passes_promtool_and_counts_right():
     return None
 
 
-def check_snoop_lists_every_conversion():
+def check_snoop_lists_every_conversion(name="gmemtop"):
     """--snoop --json: one record per ioctl, in order, with its result."""
-    ops, out, err = watch(["--snoop", "--json"], OPS)
+    args = ["--json"] if name == "gmemsnoop" else ["--snoop", "--json"]
+    ops, out, err = watch(args, OPS, name)
     truth = json.loads(ops)
     got = [(r["offset"], r["size"], r["ret"], r["error_offset"], r["changed"])
            for r in map(json.loads, out.splitlines())
@@ -214,6 +220,22 @@ def check_hist_counts_every_conversion():
     truth = json.loads(subprocess.run(OPS, check=True, capture_output=True,
                                       text=True).stdout)
     out, _ = hist.communicate(timeout=30)
+    return histogram_holds_every_conversion(out, truth)
+
+
+def check_gmemlat_counts_every_conversion():
+    """gmemlat, until Ctrl-C: the same distribution, printed once."""
+    ops, out, _ = watch([], OPS, "gmemlat")
+    if not out.startswith("Tracing guest_memfd conversions"):
+        return f"no banner: {out!r}"
+    if out.count("time by phase") != len(re.findall(r"^guest_memfd ino",
+                                                    out, re.M)):
+        return f"printed more than once: {out!r}"
+    return histogram_holds_every_conversion(out, json.loads(ops))
+
+
+def histogram_holds_every_conversion(out, truth):
+    """Whether --hist output @out counts what gmem_ops.py converted."""
     want, _ = ground_truth(truth["events"])
     section = out.split(f"guest_memfd ino {truth['ino']} ")
     if len(section) != 2:
@@ -224,6 +246,33 @@ def check_hist_counts_every_conversion():
     converted = want["conversions_to_private"] + want["conversions_to_shared"]
     return None if total == converted else f"{total} in the histogram, " \
         f"want {converted}"
+
+
+def check_snoop_times_are_event_times():
+    """ts_ns is when the conversion ended, on CLOCK_MONOTONIC: what
+    perf record -k monotonic stamps the same events with, give or take
+    the time between the two probes (milliseconds under QEMU TCG)."""
+    data = os.path.join(tempfile.mkdtemp(), "perf.data")
+    perf = ["perf", "record", "-q", "-k", "monotonic", "-e",
+            "kvm_gmem:kvm_gmem_set_attributes_end", "-o", data, "--", *OPS]
+    ops, out, _ = watch(["--json"], perf, "gmemsnoop")
+    ino = json.loads(ops)["ino"]
+    records = [r for r in map(json.loads, out.splitlines())
+               if r["ino"] == ino]
+    script = subprocess.run(["perf", "script", "--ns", "-i", data],
+                            check=True, capture_output=True, text=True).stdout
+    perf_ns = [round(float(t) * 1e9) for t in re.findall(
+        rf"(\d+\.\d+): kvm_gmem:kvm_gmem_set_attributes_end: ino {ino} ",
+        script)]
+    if len(perf_ns) != len(records) or not records:
+        return f"{len(records)} records, perf saw {len(perf_ns)}"
+    for r, p in zip(records, perf_ns):
+        if abs(r["ts_ns"] - p) > 20000000:
+            return f"ts_ns {r['ts_ns']}, perf {p}"
+    offsets = [r["timestamp"] - r["ts_ns"] / 1e9 for r in records]
+    if max(offsets) - min(offsets) > 0.01:
+        return f"timestamp is not ts_ns on the wall clock: {offsets}"
+    return None
 
 
 def check_fentry_fallback_counts_faults_and_fallocate():
@@ -306,6 +355,11 @@ def main():
         ("json_equals_gmemload", check_json_equals_gmemload),
         ("snoop_lists_every_conversion", check_snoop_lists_every_conversion),
         ("hist_counts_every_conversion", check_hist_counts_every_conversion),
+        ("gmemlat_counts_every_conversion",
+         check_gmemlat_counts_every_conversion),
+        ("gmemsnoop_lists_every_conversion",
+         lambda: check_snoop_lists_every_conversion("gmemsnoop")),
+        ("snoop_times_are_event_times", check_snoop_times_are_event_times),
         ("openmetrics_passes_promtool_and_counts_right",
          check_openmetrics_passes_promtool_and_counts_right),
         ("fentry_fallback_counts_faults_and_fallocate",
