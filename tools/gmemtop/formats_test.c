@@ -21,7 +21,9 @@ static struct file_row row = {
 	},
 	.then = { .conversions = { 2, 3 }, .pages = { 20, 30 }, .eagain = 1 },
 	.fdinfo = { .size = 65536, .shared_pages = 12, .private_pages = 4,
-		    .layout = "0x0-0x4000 private, 0x4000-0x10000 shared" },
+		    .layout = "0x0-0x4000 private, 0x4000-0x10000 shared",
+		    .summary = "pppppppppppppppp"
+			       "ssssssssssssssssssssssssssssssssssssssssssssssss" },
 };
 
 static struct hotspot_row spot = {

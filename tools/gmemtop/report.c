@@ -307,6 +307,8 @@ static void print_json_file(struct json *j, const struct report *r,
 	json_int(j, "private_pages", row->fdinfo.private_pages);
 	json_string(j, "layout", row->fdinfo.layout,
 		    sizeof(row->fdinfo.layout));
+	json_string(j, "summary", row->fdinfo.summary,
+		    sizeof(row->fdinfo.summary));
 	print_json_counters(j, s);
 	print_json_rates(j, &fig);
 	print_json_latency(j, s, &fig);
