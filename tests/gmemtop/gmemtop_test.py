@@ -319,6 +319,17 @@ def wait_for(text, seconds=10):
     return False
 
 
+def quit_view():
+    """Presses 'q'; None once the view has quit, else what went wrong."""
+    tmux("send-keys", "-t", "gmemtop", "q")
+    deadline = time.time() + 10
+    while tmux("has-session", "-t", "gmemtop").returncode == 0:
+        if time.time() > deadline:
+            return "'q' did not quit"
+        time.sleep(0.2)
+    return None
+
+
 def check_view_answers_keys():
     tmux("kill-server")
     tmux("new-session", "-d", "-s", "gmemtop", "-x", "160", "-y", "50",
@@ -338,13 +349,7 @@ def check_view_answers_keys():
             tmux("send-keys", "-t", "gmemtop", key)
             if not wait_for(expect):
                 return f"after '{key}' no '{expect}': {screen()!r}"
-        tmux("send-keys", "-t", "gmemtop", "q")
-        deadline = time.time() + 10
-        while tmux("has-session", "-t", "gmemtop").returncode == 0:
-            if time.time() > deadline:
-                return "'q' did not quit"
-            time.sleep(0.2)
-        return None
+        return quit_view()
     finally:
         tmux("kill-server")
 

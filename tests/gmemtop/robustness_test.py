@@ -35,7 +35,7 @@ TOP = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(
 sys.path.insert(0, os.path.join(TOP, "tests"))
 sys.path.insert(0, os.path.join(TOP, "tests", "trace"))
 import tap  # noqa: E402
-from gmemtop_test import screen, tmux, watch  # noqa: E402
+from gmemtop_test import quit_view, screen, tmux, watch  # noqa: E402
 
 GMEMTOP = os.path.abspath(os.environ.get(
     "GMEMTOP", os.path.join(TOP, "tools", "gmemtop", "gmemtop")))
@@ -311,13 +311,7 @@ def check_view_follows_its_file():
         time.sleep(3)
         if cpu_seconds(pid) - before > 0.5:
             return "the idle view spins"
-        keys("q")
-        deadline = time.time() + 10
-        while tmux("has-session", "-t", "gmemtop").returncode == 0:
-            if time.time() > deadline:
-                return "'q' did not quit"
-            time.sleep(0.2)
-        return None
+        return quit_view()
     finally:
         load.kill()
         load.wait()
