@@ -156,6 +156,7 @@ static void read_fdinfo(pid_t pid, __u64 ino, struct gmem_fdinfo *info)
 	info->size = info->shared_pages = info->private_pages = -1;
 	info->layout[0] = '\0';
 	info->summary[0] = '\0';
+	info->summary_cell = 0;
 	info->nr_ranges = 0;
 	snprintf(dir, sizeof(dir), "/proc/%d/fd", pid);
 	fds = opendir(dir);

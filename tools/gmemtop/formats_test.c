@@ -22,8 +22,7 @@ static struct file_row row = {
 	.then = { .conversions = { 2, 3 }, .pages = { 20, 30 }, .eagain = 1 },
 	.fdinfo = { .size = 65536, .shared_pages = 12, .private_pages = 4,
 		    .layout = "0x0-0x4000 private, 0x4000-0x10000 shared",
-		    .summary = "pppppppppppppppp"
-			       "ssssssssssssssssssssssssssssssssssssssssssssssss" },
+		    .summary = "ppppssssssssssss", .summary_cell = 4096 },
 };
 
 static struct hotspot_row spot = {

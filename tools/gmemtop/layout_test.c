@@ -45,63 +45,60 @@ TEST(ranges_fdinfo_did_not_list_are_unknown)
 	ASSERT_STREQ(buf, "..#?????");
 }
 
-/* 64 summary cells over 64 pages: shared, then private from page 40. */
-static struct gmem_fdinfo with_summary(void)
+/* What the kernel writes for @nr_pages pages of layout @cells. */
+static struct gmem_fdinfo with_summary(long nr_pages, const char *cells)
 {
-	struct gmem_fdinfo info = { .size = 64 * 4096 };
-	char line[96];
+	struct gmem_fdinfo info = { .size = nr_pages * 4096 };
+	long cell_pages = (nr_pages + 63) / 64;
+	char line[128];
 
-	snprintf(line, sizeof(line), "gmem_summary:\t%.40s%.23s%s\n",
-		 "ssssssssssssssssssssssssssssssssssssssss",
-		 "ppppppppppppppppppppppp", "m");
+	snprintf(line, sizeof(line), "gmem_summary_cell:\t%ld\n",
+		 cell_pages * 4096);
+	if (!parse_fdinfo_summary(line, &info))
+		info.size = -1;
+	snprintf(line, sizeof(line), "gmem_summary:\t%s\n", cells);
 	if (!parse_fdinfo_summary(line, &info))
 		info.size = -1;
 	return info;
 }
 
-TEST(summary_line_is_parsed)
+TEST(summary_lines_are_parsed)
 {
-	struct gmem_fdinfo info = with_summary();
+	struct gmem_fdinfo info = with_summary(16, "ppppssssssssssss");
 
-	ASSERT_EQ(info.size, 64 * 4096);
-	ASSERT_EQ(strlen(info.summary), 64);
-	ASSERT_EQ(info.summary[0], 's');
-	ASSERT_EQ(info.summary[40], 'p');
-	ASSERT_EQ(info.summary[63], 'm');
-}
-
-/* "gmem_summary:\t" and @nr cells of @cell, the last one @last. */
-static const char *summary_line(char *buf, int nr, char cell, char last)
-{
-	int head = sprintf(buf, "gmem_summary:\t");
-
-	memset(buf + head, cell, nr);
-	buf[head + nr - 1] = last;
-	strcpy(buf + head + nr, "\n");
-	return buf;
+	ASSERT_EQ(info.size, 16 * 4096);
+	ASSERT_EQ(info.summary_cell, 4096);
+	ASSERT_STREQ(info.summary, "ppppssssssssssss");
 }
 
 TEST(malformed_summary_lines_change_nothing)
 {
+	static const char *const bad[] = {
+		"gmem_summary:\tssssx\n",		/* unknown cell */
+		"gmem_summary:\tsssssssssssssssssssssssssssssssss"
+		"ssssssssssssssssssssssssssssssss\n",	/* 65 cells */
+		"gmem_summary_cell:\t0\n",
+		"gmem_summary_cell:\tmany\n",
+		"gmem_size:\t65536\n",
+	};
 	struct gmem_fdinfo info = {};
-	char line[128];
+	unsigned int i;
 
-	ASSERT_FALSE(parse_fdinfo_summary(summary_line(line, 63, 's', 's'),
-					  &info));
-	ASSERT_FALSE(parse_fdinfo_summary(summary_line(line, 65, 's', 's'),
-					  &info));
-	ASSERT_FALSE(parse_fdinfo_summary(summary_line(line, 64, 's', 'x'),
-					  &info));
-	ASSERT_FALSE(parse_fdinfo_summary("gmem_size:\t65536\n", &info));
+	for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		ASSERT_FALSE(parse_fdinfo_summary(bad[i], &info)) {
+			TH_LOG("took '%s'", bad[i]);
+		}
+	}
 	ASSERT_EQ(info.summary[0], '\0');
-	ASSERT_TRUE(parse_fdinfo_summary(summary_line(line, 64, 's', 'p'),
-					 &info));
-	ASSERT_EQ(info.summary[63], 'p');
+	ASSERT_EQ(info.summary_cell, 0);
 }
 
 TEST(summary_fills_what_the_ranges_do_not_list)
 {
-	struct gmem_fdinfo info = with_summary();
+	/* 64 pages, one a cell: shared, private from page 40, mixed last. */
+	struct gmem_fdinfo info = with_summary(64,
+		"ssssssssssssssssssssssssssssssssssssssss"
+		"pppppppppppppppppppppppm");
 	char buf[17];
 
 	/* fdinfo listed ranges up to page 8 only: the summary does the rest. */
@@ -112,13 +109,32 @@ TEST(summary_fills_what_the_ranges_do_not_list)
 	ASSERT_STREQ(buf, "#.........#####+");
 }
 
-TEST(summary_alone_draws_the_whole_file)
+TEST(summary_of_a_large_file_has_wide_cells)
 {
-	struct gmem_fdinfo info = with_summary();
+	/*
+	 * 1000 pages: cells of 16 pages, 63 of them, the last one of 8.
+	 * Private from page 496 (cell 31) on.
+	 */
+	struct gmem_fdinfo info = with_summary(1000,
+		"sssssssssssssssssssssssssssssss"
+		"pppppppppppppppppppppppppppppppp");
 	char buf[9];
 
+	ASSERT_EQ(info.summary_cell, 16 * 4096);
+	ASSERT_EQ(strlen(info.summary), 63);
 	layout_picture(&info, buf, 8);
-	ASSERT_STREQ(buf, ".....##+");
+	ASSERT_STREQ(buf, "...+####");
+}
+
+TEST(without_the_cell_size_the_summary_is_unused)
+{
+	struct gmem_fdinfo info = { .size = 16 * 4096 };
+	char buf[5];
+
+	ASSERT_TRUE(parse_fdinfo_summary("gmem_summary:\tssssssssssssssss\n",
+					 &info));
+	layout_picture(&info, buf, 4);
+	ASSERT_STREQ(buf, "????");
 }
 
 TEST_HARNESS_MAIN

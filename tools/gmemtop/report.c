@@ -309,6 +309,7 @@ static void print_json_file(struct json *j, const struct report *r,
 		    sizeof(row->fdinfo.layout));
 	json_string(j, "summary", row->fdinfo.summary,
 		    sizeof(row->fdinfo.summary));
+	json_uint(j, "summary_cell", row->fdinfo.summary_cell);
 	print_json_counters(j, s);
 	print_json_rates(j, &fig);
 	print_json_latency(j, s, &fig);
@@ -429,18 +430,24 @@ bool stock_print(FILE *out, const struct stock_report *r, enum format format)
 	return output_ok(out);
 }
 
-/* The kernel names it like its other lines; the bare name is also taken. */
 bool parse_fdinfo_summary(const char *line, struct gmem_fdinfo *info)
 {
 	char cells[FDINFO_SUMMARY_CELLS + 2];
+	unsigned long long bytes;
+	size_t len;
 
-	if (!strncmp(line, "gmem_", 5))
-		line += 5;
-	if (sscanf(line, "summary: %65s", cells) != 1 ||
-	    strlen(cells) != FDINFO_SUMMARY_CELLS ||
-	    strspn(cells, "spm") != FDINFO_SUMMARY_CELLS)
+	if (sscanf(line, "gmem_summary_cell: %llu", &bytes) == 1) {
+		if (!bytes)
+			return false;
+		info->summary_cell = bytes;
+		return true;
+	}
+	if (sscanf(line, "gmem_summary: %65s", cells) != 1)
 		return false;
-	memcpy(info->summary, cells, sizeof(info->summary));
+	len = strlen(cells);
+	if (len > FDINFO_SUMMARY_CELLS || strspn(cells, "spm?") != len)
+		return false;
+	memcpy(info->summary, cells, len + 1);
 	return true;
 }
 
@@ -471,24 +478,24 @@ static unsigned long long from_ranges(const struct gmem_fdinfo *info,
 	return covered;
 }
 
+/* Cell k of the summary is bytes [k * summary_cell, (k + 1) * summary_cell). */
 static void from_summary(const struct gmem_fdinfo *info, unsigned long long lo,
 			 unsigned long long hi, struct layout_cell *cell)
 {
-	unsigned long long size = info->size;
+	unsigned long long width = info->summary_cell;
 	int k;
 
-	for (k = 0; info->summary[0] && k < FDINFO_SUMMARY_CELLS; k++) {
-		if (size * (k + 1) / FDINFO_SUMMARY_CELLS <= lo ||
-		    size * k / FDINFO_SUMMARY_CELLS >= hi)
+	for (k = 0; width && info->summary[k]; k++) {
+		if ((k + 1) * width <= lo || k * width >= hi)
 			continue;
-		cell->private |= info->summary[k] != 's';
-		cell->shared |= info->summary[k] != 'p';
+		cell->private |= strchr("pm", info->summary[k]) != NULL;
+		cell->shared |= strchr("sm", info->summary[k]) != NULL;
 	}
 }
 
 /*
  * The ranges are exact but stop after FDINFO_MAX_RANGES; the summary
- * covers the rest, at 1/64 of the file.
+ * covers the rest, in at most 64 cells.
  */
 void layout_picture(const struct gmem_fdinfo *info, char *buf, int width)
 {

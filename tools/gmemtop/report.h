@@ -10,7 +10,7 @@
 #include "gmem.h"
 
 #define FDINFO_MAX_RANGES	64	/* what fdinfo lists at most */
-#define FDINFO_SUMMARY_CELLS	64	/* cells of gmem_summary, each size/64 */
+#define FDINFO_SUMMARY_CELLS	64	/* cells of gmem_summary at most */
 
 struct gmem_range {
 	unsigned long long start, end;	/* bytes */
@@ -26,15 +26,17 @@ struct gmem_fdinfo {
 	struct gmem_range ranges[FDINFO_MAX_RANGES];
 	int nr_ranges;		/* listed; more may exist */
 	/*
-	 * The whole file in FDINFO_SUMMARY_CELLS cells, 's' shared, 'p'
-	 * private, 'm' mixed; "" from kernels that do not write it.
+	 * The whole file in cells of summary_cell bytes, at most
+	 * FDINFO_SUMMARY_CELLS: 's' shared, 'p' private, 'm' mixed, '?'
+	 * not in the attribute tree; "" from kernels that do not write it.
 	 */
 	char summary[FDINFO_SUMMARY_CELLS + 1];
+	unsigned long long summary_cell;
 };
 
 /*
- * Takes fdinfo's summary line ("gmem_summary:\t" and 64 cells) into
- * @info; false, @info unchanged, for any other line or a malformed one.
+ * Takes fdinfo's gmem_summary_cell or gmem_summary line into @info;
+ * false, @info unchanged, for any other line or a malformed one.
  */
 bool parse_fdinfo_summary(const char *line, struct gmem_fdinfo *info);
 

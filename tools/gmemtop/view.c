@@ -189,7 +189,8 @@ static void draw_layout(const struct gmem_fdinfo *info, int line)
 	layout_picture(info, picture, COLS - 11);
 	mvprintw(line, 0, "layout: [%s]", picture);
 	mvprintw(line + 1, 0, "        . shared  # private  + both%s",
-		 info->summary[0] ? "" : "  ? not listed (no summary)");
+		 info->summary[0] ? "  ? unknown" :
+				    "  ? not listed (no summary)");
 }
 
 static void draw_hotspots(const struct report *r, __u64 ino, int line)
