@@ -232,20 +232,29 @@ static void handle_signals(void)
 	signal(SIGPIPE, SIG_IGN);
 }
 
+#define KVM_GMEM_EVENT_BTF	"btf_trace_kvm_gmem_set_attributes_end"
+
 /*
  * From the kernel's BTF, as tp_btf programs need, rather than tracefs:
- * that is root's alone and often not mounted.
+ * that is root's alone and often not mounted.  The events are KVM's, in
+ * vmlinux or in the kvm module.
  */
 static bool has_kvm_gmem_events(void)
 {
-	struct btf *btf = btf__load_vmlinux_btf();
+	struct btf *vmlinux = btf__load_vmlinux_btf(), *kvm;
 	bool found;
 
-	if (!btf)
+	if (!vmlinux)
 		return false;
-	found = btf__find_by_name_kind(btf, "btf_trace_kvm_gmem_set_attributes_end",
+	found = btf__find_by_name_kind(vmlinux, KVM_GMEM_EVENT_BTF,
 				       BTF_KIND_TYPEDEF) > 0;
-	btf__free(btf);
+	if (!found) {
+		kvm = btf__load_module_btf("kvm", vmlinux);
+		found = kvm && btf__find_by_name_kind(kvm, KVM_GMEM_EVENT_BTF,
+						      BTF_KIND_TYPEDEF) > 0;
+		btf__free(kvm);
+	}
+	btf__free(vmlinux);
 	return found;
 }
 
