@@ -117,7 +117,8 @@ class Script:
         with open(f"/proc/self/fdinfo/{self.fd}") as f:
             for line in f:
                 key, _, value = line.partition(":")
-                if key.startswith("gmem_") and key != "gmem_range":
+                if key.startswith("gmem_") and \
+                   key not in ("gmem_range", "gmem_summary"):
                     info[key] = int(value, 0)
         return info
 
