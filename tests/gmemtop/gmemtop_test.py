@@ -319,6 +319,60 @@ def wait_for(text, seconds=10):
     return False
 
 
+# A guest_memfd of 256 pages, every other one private: 256 ranges, of
+# which fdinfo lists 64; held open until stdin closes.
+MANY_RANGES = f"""
+import json, sys
+sys.path.insert(0, {os.path.join(TOP, "tests", "trace")!r})
+import gmem_ops
+s = gmem_ops.Script(nr_pages=256)
+for p in range(1, 256, 2):
+    gmem_ops.set_attributes(s.fd, p * gmem_ops.PAGE, gmem_ops.PAGE,
+                            gmem_ops.PRIVATE, gmem_ops.MODE_NONE)
+print(json.dumps({{"ino": s.ino, "pid": s.pid}}), flush=True)
+sys.stdin.read()
+"""
+
+
+def check_layout_is_complete_beyond_listed_ranges():
+    """fdinfo lists 64 of the 256 ranges; its summary covers the rest:
+    --json carries it, and the detail view's layout has no '?' left."""
+    tmux("kill-server")
+    tmux("new-session", "-d", "-s", "gmemtop", "-x", "160", "-y", "50",
+         f"{GMEMTOP} -d 0.5")
+    report = subprocess.Popen([GMEMTOP, "--json", "-d", "0.5", "-n", "10"],
+                              stdout=subprocess.PIPE, text=True)
+    holder = None
+    try:
+        if not wait_for("INVAL/s"):
+            return f"no table: {screen()!r}"
+        time.sleep(2)			# both loaded and attached
+        holder = subprocess.Popen([sys.executable, "-c", MANY_RANGES],
+                                  stdin=subprocess.PIPE,
+                                  stdout=subprocess.PIPE, text=True)
+        truth = json.loads(holder.stdout.readline())
+        out, _ = report.communicate(timeout=60)
+        rows = [f for f in json.loads(out.splitlines()[-1])["files"]
+                if f["ino"] == truth["ino"]]
+        summary = rows and (rows[0]["summary"], rows[0]["summary_cell"])
+        if summary != ("m" * 64, 4 * 4096):
+            return f"summary {summary}"
+        tmux("send-keys", "-t", "gmemtop", "p", str(truth["pid"]), "Enter",
+             "d")
+        if not wait_for(f"guest_memfd ino {truth['ino']} "):
+            return f"no detail of inode {truth['ino']}: {screen()!r}"
+        layout = re.search(r"^layout: \[(.*)\]$", screen(), re.M)
+        if not layout or set(layout.group(1)) != {"+"}:
+            return f"layout {layout and layout.group(1)!r}"
+        return quit_view()
+    finally:
+        tmux("kill-server")
+        report.kill()
+        if holder:
+            holder.stdin.close()
+            holder.wait(timeout=30)
+
+
 def quit_view():
     """Presses 'q'; None once the view has quit, else what went wrong."""
     tmux("send-keys", "-t", "gmemtop", "q")
@@ -370,6 +424,8 @@ def main():
         ("fentry_fallback_counts_faults_and_fallocate",
          check_fentry_fallback_counts_faults_and_fallocate),
         ("view_answers_keys", check_view_answers_keys),
+        ("layout_is_complete_beyond_listed_ranges",
+         check_layout_is_complete_beyond_listed_ranges),
     ]
     return tap.run(checks)
 

@@ -279,8 +279,9 @@ def check_view_follows_its_file():
     load = subprocess.Popen([GMEMLOAD, "--quiet", "--vms", "2", "--size",
                              "8M", "--rate", "50", "--duration", "60"],
                             stdout=subprocess.DEVNULL)
+    # By inode, so that the rows read off the screen stay in that order.
     tmux("new-session", "-d", "-s", "gmemtop", "-x", "160", "-y", "40",
-         f"{GMEMTOP} -d 0.5")
+         f"{GMEMTOP} -d 0.5 -s ino")
     try:
         if not wait_for_match(ROW + r".*\n(?:.*\n)*?" + ROW[1:]):
             return f"no two rows: {screen()!r}"
