@@ -278,13 +278,19 @@ struct report *report_take(struct report_state *state, double interval,
 	return r;
 }
 
-/* Deleting the entries restarts every counter from zero. */
+/*
+ * Deleting the entries restarts every counter from zero; what /metrics
+ * exports goes on from what they count now.
+ */
 void report_reset(struct report_state *state)
 {
 	struct bpf_map *maps[] = { state->skel->maps.files,
 				   state->skel->maps.hotspots };
 	char key[sizeof(struct gmem_hotspot_key)];
 	unsigned int i;
+
+	if (metrics && !take_files(state, &state->report))
+		metrics_restart(metrics, &state->report);
 
 	for (i = 0; i < sizeof(maps) / sizeof(maps[0]); i++) {
 		int fd = bpf_map__fd(maps[i]);

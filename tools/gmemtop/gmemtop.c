@@ -19,7 +19,7 @@
 #include "gmemtop.skel.h"
 #include "metrics.h"
 
-struct metrics_server *metrics;
+struct metrics *metrics;
 
 struct env env = {
 	.delay = 1.0,
@@ -43,10 +43,11 @@ static const char doc[] =
 "    gmemtop --once          # one report after one interval\n"
 "    gmemtop --hist 10 1     # latency distribution over ten seconds\n"
 "    gmemtop --snoop -p 1234 # every conversion of one VMM as it ends\n"
-"    gmemtop -b --openmetrics 127.0.0.1:9464   # also serve /metrics\n";
+"    gmemtop -b --openmetrics 9464   # also serve /metrics on 127.0.0.1\n"
+"    gmemtop -b --textfile /var/lib/node_exporter/gmemtop.prom\n";
 
 enum { OPT_JSON = 1000, OPT_CSV, OPT_ONCE, OPT_OPENMETRICS, OPT_HIST,
-       OPT_SNOOP, OPT_FENTRY };
+       OPT_SNOOP, OPT_FENTRY, OPT_TEXTFILE };
 
 static const struct argp_option options[] = {
 	{ "batch", 'b', NULL, 0, "Print a table each interval, no full screen" },
@@ -59,8 +60,12 @@ static const struct argp_option options[] = {
 	  "A line per finished conversion (biosnoop); COUNT stops after COUNT" },
 	{ "fentry", OPT_FENTRY, NULL, 0,
 	  "Use what stock kernels offer (fexit on guest_memfd functions)" },
-	{ "openmetrics", OPT_OPENMETRICS, "ADDR:PORT", 0,
-	  "Serve the counters and histograms at http://ADDR:PORT/metrics" },
+	{ "openmetrics", OPT_OPENMETRICS, "[ADDR:]PORT", 0,
+	  "Serve the counters and histograms at http://ADDR:PORT/metrics "
+	  "(ADDR 127.0.0.1 unless given)" },
+	{ "textfile", OPT_TEXTFILE, "PATH", 0,
+	  "Write them to PATH every interval, for node_exporter's textfile "
+	  "collector" },
 	{ "delay", 'd', "SECONDS", 0, "Interval between reports (default 1)" },
 	{ "iterations", 'n', "COUNT", 0, "Stop after COUNT reports" },
 	{ "pid", 'p', "PID", 0, "Only the VMM with this pid" },
@@ -114,11 +119,15 @@ static error_t parse_arg(int key, char *arg, struct argp_state *state)
 		break;
 	case OPT_OPENMETRICS:
 		if (metrics_parse_addr(arg, &env.metrics_addr)) {
-			fprintf(stderr, "gmemtop: invalid address '%s' (want IPv4:PORT)\n",
-				arg);
+			fprintf(stderr, "gmemtop: invalid address '%s': want "
+				"PORT (on 127.0.0.1), IPV4:PORT or [IPV6]:PORT; "
+				"0.0.0.0:PORT serves every address\n", arg);
 			argp_usage(state);
 		}
 		env.openmetrics = true;
+		break;
+	case OPT_TEXTFILE:
+		env.textfile = arg;
 		break;
 	case 'd':
 		if (parse_number(arg, "delay", 0.01, &env.delay))
@@ -263,6 +272,22 @@ static int run(struct gmemtop_bpf *skel)
 	return err;
 }
 
+static int run_snoop(struct gmemtop_bpf *skel)
+{
+	struct report_state *state = NULL;
+	int err;
+
+	if (metrics) {
+		state = report_state_new(skel);
+		if (!state)
+			return EXIT_FAILURE;
+	}
+	err = snoop_run(skel, state, &exiting);
+	if (state)
+		report_state_free(state);
+	return err;
+}
+
 int main(int argc, char **argv)
 {
 	static const struct argp argp = {
@@ -284,6 +309,13 @@ int main(int argc, char **argv)
 
 	libbpf_set_print(libbpf_print);
 	if (env.fentry || !has_kvm_gmem_events()) {
+		if (env.openmetrics || env.textfile) {
+			fprintf(stderr, "gmemtop: --openmetrics and --textfile "
+				"export what the kvm_gmem events count; %s\n",
+				env.fentry ? "not with --fentry" :
+				"this kernel has none");
+			return env.fentry ? EXIT_USAGE : EXIT_NO_EVENTS;
+		}
 		signal(SIGINT, on_signal);
 		signal(SIGTERM, on_signal);
 		return stock_run(&exiting);
@@ -307,11 +339,10 @@ int main(int argc, char **argv)
 		return EXIT_FAILURE;
 	}
 
-	if (env.openmetrics) {
-		metrics = metrics_start(&env.metrics_addr);
+	if (env.openmetrics || env.textfile) {
+		metrics = metrics_new(env.openmetrics ? &env.metrics_addr : NULL,
+				      env.textfile);
 		if (!metrics) {
-			fprintf(stderr, "gmemtop: cannot serve metrics on port %u\n",
-				ntohs(env.metrics_addr.sin_port));
 			gmemtop_bpf__destroy(skel);
 			return EXIT_FAILURE;
 		}
@@ -319,8 +350,8 @@ int main(int argc, char **argv)
 
 	signal(SIGINT, on_signal);
 	signal(SIGTERM, on_signal);
-	err = env.snoop ? snoop_run(skel, &exiting) : run(skel);
-	metrics_stop(metrics);
+	err = env.snoop ? run_snoop(skel) : run(skel);
+	metrics_free(metrics);
 	gmemtop_bpf__destroy(skel);
 	return err;
 }

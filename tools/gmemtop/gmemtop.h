@@ -28,12 +28,13 @@ struct env {
 	bool snoop;
 	bool fentry;		/* the fallback even if the events exist */
 	bool openmetrics;
-	struct sockaddr_in metrics_addr;
+	struct sockaddr_storage metrics_addr;
+	const char *textfile;	/* --textfile: node_exporter's collector */
 };
 
 extern struct env env;
-/* Set with --openmetrics: every report taken is also published there. */
-extern struct metrics_server *metrics;
+/* With --openmetrics or --textfile: every report taken is published. */
+extern struct metrics *metrics;
 
 struct gmemtop_bpf;
 struct report_state;
@@ -56,6 +57,8 @@ __u64 dropped_records(struct gmemtop_bpf *skel);
 bool stock_supported(void);
 int stock_run(volatile sig_atomic_t *exiting);
 /* --snoop: a line (or JSON object) per finished conversion. */
-int snoop_run(struct gmemtop_bpf *skel, volatile sig_atomic_t *exiting);
+/* @state, when not NULL, takes a report every interval for the metrics. */
+int snoop_run(struct gmemtop_bpf *skel, struct report_state *state,
+	      volatile sig_atomic_t *exiting);
 
 #endif

@@ -77,8 +77,10 @@ static int handle_event(void *ctx, void *data, size_t size)
 	return env.count >= 0 && nr_events >= env.count ? -1 : 0;
 }
 
-int snoop_run(struct gmemtop_bpf *skel, volatile sig_atomic_t *exiting)
+int snoop_run(struct gmemtop_bpf *skel, struct report_state *state,
+	      volatile sig_atomic_t *exiting)
 {
+	double start = now_s(), last = start;
 	struct ring_buffer *rb;
 	int err = 0;
 
@@ -98,6 +100,13 @@ int snoop_run(struct gmemtop_bpf *skel, volatile sig_atomic_t *exiting)
 			continue;
 		if (err < 0)
 			break;
+		/* /metrics and --textfile go on as in the other modes. */
+		if (state && now_s() - last >= env.delay) {
+			double now = now_s();
+
+			report_take(state, now - last, now - start);
+			last = now;
+		}
 	}
 	fflush(stdout);
 	fprintf(stderr, "gmemtop: %ld conversions, %llu records dropped\n",
