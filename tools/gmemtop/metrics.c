@@ -352,9 +352,17 @@ static void print_sample(FILE *out, const char *name, const char *suffix,
 		fprintf(out, " %llu\n", (unsigned long long)v);
 }
 
-static void print_histogram(FILE *out, const struct family *f,
-			    const struct series *s, const __u64 *v)
+/* What is exported: a gauge's slot is never carried, so it stays UNKNOWN. */
+static __u64 value(const struct series *s, unsigned int slot)
 {
+	return s->carried[slot] + s->latest[slot];
+}
+
+/* @slot is the family's first: the buckets, +Inf, the sum. */
+static void print_histogram(FILE *out, const struct family *f,
+			    const struct series *s, unsigned int slot)
+{
+	__u64 all = value(s, slot + NR_BOUNDS);
 	char le[32];
 	unsigned int i;
 
@@ -362,14 +370,13 @@ static void print_histogram(FILE *out, const struct family *f,
 		/* The shortest form, as OpenMetrics wants le: "1.024e-06". */
 		snprintf(le, sizeof(le), "%.12g",
 			 (1ULL << (LATENCY_MIN_LOG2 + i)) / 1e9);
-		print_sample(out, f->name, "_bucket", s, "le", le, v[i], false);
+		print_sample(out, f->name, "_bucket", s, "le", le,
+			     value(s, slot + i), false);
 	}
-	print_sample(out, f->name, "_bucket", s, "le", "+Inf", v[NR_BOUNDS],
-		     false);
-	print_sample(out, f->name, "_count", s, NULL, NULL, v[NR_BOUNDS],
-		     false);
-	print_sample(out, f->name, "_sum", s, NULL, NULL, v[NR_BOUNDS + 1],
-		     true);
+	print_sample(out, f->name, "_bucket", s, "le", "+Inf", all, false);
+	print_sample(out, f->name, "_count", s, NULL, NULL, all, false);
+	print_sample(out, f->name, "_sum", s, NULL, NULL,
+		     value(s, slot + NR_BOUNDS + 1), true);
 }
 
 static void print_family(FILE *out, const struct metrics *m,
@@ -377,7 +384,6 @@ static void print_family(FILE *out, const struct metrics *m,
 			 enum metrics_format format)
 {
 	bool ns = f->unit && !strcmp(f->unit, "seconds");
-	__u64 v[NR_BOUNDS + 2];
 	unsigned int i;
 	int j;
 
@@ -388,20 +394,18 @@ static void print_family(FILE *out, const struct metrics *m,
 		/* Sizes are of this moment: none for files not seen now. */
 		if (f->type == GAUGE && !s->seen)
 			continue;
-		for (i = 0; i < f->nr_values; i++)
-			v[i] = s->carried[slot + i] + s->latest[slot + i];
 		if (f->type == HISTOGRAM) {
-			print_histogram(out, f, s, v);
+			print_histogram(out, f, s, slot);
 			continue;
 		}
 		for (i = 0; i < f->nr_values; i++) {
-			if (v[i] == UNKNOWN)
+			if (value(s, slot + i) == UNKNOWN)
 				continue;
 			print_sample(out, f->name,
 				     f->type == COUNTER ? "_total" : "", s,
 				     f->label,
 				     f->label ? f->label_value(i) : NULL,
-				     v[i], ns);
+				     value(s, slot + i), ns);
 		}
 	}
 }
