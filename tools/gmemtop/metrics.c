@@ -55,12 +55,23 @@ struct family {
 	const char *help;
 	const char *label;	/* tells a file's values apart, if several */
 	const char *(*label_value)(unsigned int i);
-	unsigned int nr_values;
-	/* Writes the family's nr_values values for @row to @v. */
+	unsigned int nr_values;	/* of the label; 1 without */
+	/* Writes the family's slots() for @row to @v. */
 	void (*fill)(const struct family *f, const struct file_row *row,
 		     __u64 *v);
 	size_t offset;		/* fill_stats: of __u64s in gmem_file_stats */
 };
+
+/* What one value takes: a histogram's buckets, then +Inf, then the sum. */
+static unsigned int width(const struct family *f)
+{
+	return f->type == HISTOGRAM ? NR_BOUNDS + 2 : 1;
+}
+
+static unsigned int slots(const struct family *f)
+{
+	return f->nr_values * width(f);
+}
 
 static void fill_stats(const struct family *f, const struct file_row *row,
 		       __u64 *v)
@@ -92,21 +103,25 @@ static void fill_memory(const struct family *f, const struct file_row *row,
 	v[1] = bytes_of(row->fdinfo.private_pages);
 }
 
-/* The buckets below each bound, then all of them (+Inf), then the sum. */
-static void fill_latency(const struct family *f, const struct file_row *row,
-			 __u64 *v)
+/* The samples below each bound, then all of them (+Inf), then their sum. */
+static void fill_histogram(const __u32 *hist, __u64 sum_ns, __u64 *v)
 {
-	const struct gmem_file_stats *s = &row->now;
 	unsigned int i, b = 0;
 	__u64 below = 0;
 
 	for (i = 0; i < NR_BOUNDS; i++) {
 		for (; b < gmem_hist_bucket(1ULL << (LATENCY_MIN_LOG2 + i)); b++)
-			below += s->hist[b];
+			below += hist[b];
 		v[i] = below;
 	}
-	v[NR_BOUNDS] = hist_total(s->hist);
-	v[NR_BOUNDS + 1] = s->lat_sum_ns;
+	v[NR_BOUNDS] = hist_total(hist);
+	v[NR_BOUNDS + 1] = sum_ns;
+}
+
+static void fill_latency(const struct family *f, const struct file_row *row,
+			 __u64 *v)
+{
+	fill_histogram(row->now.hist, row->now.lat_sum_ns, v);
 }
 
 static const char *direction_name(unsigned int i)
@@ -147,7 +162,7 @@ static const struct family families[] = {
 	  "phase", phase_name, GMEM_NR_PHASES, STATS(phase_ns) },
 	{ "conversion_latency_seconds", HISTOGRAM, "seconds",
 	  "Latency of successful calls that changed pages.",
-	  .nr_values = NR_BOUNDS + 2, .fill = fill_latency },
+	  .nr_values = 1, .fill = fill_latency },
 	{ "memory_bytes", GAUGE, "bytes",
 	  "Shared and private memory of the guest_memfd (fdinfo).",
 	  "attribute", attribute_name, 2, fill_memory },
@@ -220,7 +235,7 @@ static void fill_all(const struct file_row *row, __u64 *v)
 
 	for (i = 0; i < ARRAY_SIZE(families); i++) {
 		families[i].fill(&families[i], row, v);
-		v += families[i].nr_values;
+		v += slots(&families[i]);
 	}
 }
 
@@ -332,19 +347,18 @@ static void print_header(FILE *out, const char *name, enum family_type type,
 		fprintf(out, "# UNIT " PREFIX "%s %s\n", name, unit);
 }
 
-/* @v in ns is printed in seconds, exactly. */
+/*
+ * A file's sample has its labels and then @labels (",name=\"value\"...");
+ * the host's has none.  @v in ns is printed in seconds, exactly.
+ */
 static void print_sample(FILE *out, const char *name, const char *suffix,
-			 const struct series *s, const char *label,
-			 const char *value, __u64 v, bool ns)
+			 const struct series *s, const char *labels, __u64 v,
+			 bool ns)
 {
 	fprintf(out, PREFIX "%s%s", name, suffix);
-	if (s) {
-		fprintf(out, "{vm=\"%u\",pid=\"%u\",ino=\"%llu\"", s->vm,
-			s->pid, (unsigned long long)s->ino);
-		if (label)
-			fprintf(out, ",%s=\"%s\"", label, value);
-		fputc('}', out);
-	}
+	if (s)
+		fprintf(out, "{vm=\"%u\",pid=\"%u\",ino=\"%llu\"%s}", s->vm,
+			s->pid, (unsigned long long)s->ino, labels);
 	if (ns)
 		fprintf(out, " %llu.%09llu\n", v / 1000000000ULL,
 			v % 1000000000ULL);
@@ -358,25 +372,27 @@ static __u64 value(const struct series *s, unsigned int slot)
 	return s->carried[slot] + s->latest[slot];
 }
 
-/* @slot is the family's first: the buckets, +Inf, the sum. */
+/* One histogram from its slot @at: the buckets, +Inf, the sum. */
 static void print_histogram(FILE *out, const struct family *f,
-			    const struct series *s, unsigned int slot)
+			    const struct series *s, unsigned int at,
+			    const char *labels)
 {
-	__u64 all = value(s, slot + NR_BOUNDS);
-	char le[32];
+	__u64 all = value(s, at + NR_BOUNDS);
+	char le[128];
 	unsigned int i;
 
 	for (i = 0; i < NR_BOUNDS; i++) {
 		/* The shortest form, as OpenMetrics wants le: "1.024e-06". */
-		snprintf(le, sizeof(le), "%.12g",
+		snprintf(le, sizeof(le), "%s,le=\"%.12g\"", labels,
 			 (1ULL << (LATENCY_MIN_LOG2 + i)) / 1e9);
-		print_sample(out, f->name, "_bucket", s, "le", le,
-			     value(s, slot + i), false);
+		print_sample(out, f->name, "_bucket", s, le, value(s, at + i),
+			     false);
 	}
-	print_sample(out, f->name, "_bucket", s, "le", "+Inf", all, false);
-	print_sample(out, f->name, "_count", s, NULL, NULL, all, false);
-	print_sample(out, f->name, "_sum", s, NULL, NULL,
-		     value(s, slot + NR_BOUNDS + 1), true);
+	snprintf(le, sizeof(le), "%s,le=\"+Inf\"", labels);
+	print_sample(out, f->name, "_bucket", s, le, all, false);
+	print_sample(out, f->name, "_count", s, labels, all, false);
+	print_sample(out, f->name, "_sum", s, labels,
+		     value(s, at + NR_BOUNDS + 1), true);
 }
 
 static void print_family(FILE *out, const struct metrics *m,
@@ -384,7 +400,8 @@ static void print_family(FILE *out, const struct metrics *m,
 			 enum metrics_format format)
 {
 	bool ns = f->unit && !strcmp(f->unit, "seconds");
-	unsigned int i;
+	unsigned int i, at;
+	char labels[64];
 	int j;
 
 	print_header(out, f->name, f->type, f->unit, f->help, format);
@@ -394,18 +411,17 @@ static void print_family(FILE *out, const struct metrics *m,
 		/* Sizes are of this moment: none for files not seen now. */
 		if (f->type == GAUGE && !s->seen)
 			continue;
-		if (f->type == HISTOGRAM) {
-			print_histogram(out, f, s, slot);
-			continue;
-		}
-		for (i = 0; i < f->nr_values; i++) {
-			if (value(s, slot + i) == UNKNOWN)
-				continue;
-			print_sample(out, f->name,
-				     f->type == COUNTER ? "_total" : "", s,
-				     f->label,
-				     f->label ? f->label_value(i) : NULL,
-				     value(s, slot + i), ns);
+		for (i = 0, at = slot; i < f->nr_values; i++, at += width(f)) {
+			labels[0] = '\0';
+			if (f->label)
+				snprintf(labels, sizeof(labels), ",%s=\"%s\"",
+					 f->label, f->label_value(i));
+			if (f->type == HISTOGRAM)
+				print_histogram(out, f, s, at, labels);
+			else if (value(s, at) != UNKNOWN)
+				print_sample(out, f->name,
+					     f->type == COUNTER ? "_total" : "",
+					     s, labels, value(s, at), ns);
 		}
 	}
 }
@@ -417,14 +433,14 @@ void metrics_print(FILE *out, const struct metrics *m,
 
 	for (i = 0; i < ARRAY_SIZE(families); i++) {
 		print_family(out, m, &families[i], slot, format);
-		slot += families[i].nr_values;
+		slot += slots(&families[i]);
 	}
 	for (i = 0; i < ARRAY_SIZE(host_families); i++) {
 		const struct host_family *h = &host_families[i];
 
 		print_header(out, h->name, h->type, NULL, h->help, format);
 		print_sample(out, h->name, h->type == COUNTER ? "_total" : "",
-			     NULL, NULL, NULL, m->host[i], false);
+			     NULL, NULL, m->host[i], false);
 	}
 	if (format == METRICS_OPENMETRICS)
 		fputs("# EOF\n", out);
@@ -792,13 +808,13 @@ struct metrics *metrics_new(const struct sockaddr_storage *addr,
 		goto nomem;
 	pthread_mutex_init(&m->lock, NULL);
 	for (i = 0; i < ARRAY_SIZE(families); i++)
-		m->nr_slots += families[i].nr_values;
+		m->nr_slots += slots(&families[i]);
 	m->counts = calloc(m->nr_slots, sizeof(*m->counts));
 	m->scratch = calloc(m->nr_slots, sizeof(*m->scratch));
 	if (!m->counts || !m->scratch)
 		goto nomem;
 	for (i = 0; i < ARRAY_SIZE(families); i++)
-		for (j = 0; j < families[i].nr_values; j++)
+		for (j = 0; j < slots(&families[i]); j++)
 			m->counts[slot++] = families[i].type != GAUGE;
 
 	if (textfile) {
