@@ -56,8 +56,10 @@ __u64 dropped_records(struct gmemtop_bpf *skel);
 /* Kernels with guest_memfd but without the kvm_gmem events. */
 bool stock_supported(void);
 int stock_run(volatile sig_atomic_t *exiting);
-/* --snoop: a line (or JSON object) per finished conversion. */
-/* @state, when not NULL, takes a report every interval for the metrics. */
+/*
+ * --snoop: a line (or JSON object) per finished conversion; with @state,
+ * a report every interval too, for --openmetrics and --textfile.
+ */
 int snoop_run(struct gmemtop_bpf *skel, struct report_state *state,
 	      volatile sig_atomic_t *exiting);
 

@@ -50,8 +50,10 @@ struct report {
 	struct hotspot_row *hotspots;
 	int nr_hotspots;
 	__u64 dropped;
-	/* guest_memfds the kernel half had no room for (inserts refused,
-	 * entries evicted): their conversions went uncounted. */
+	/*
+	 * guest_memfds the kernel half had no room for (inserts refused,
+	 * entries evicted): their conversions went uncounted.
+	 */
 	__u64 files_not_tracked;
 	double interval;	/* seconds since the previous report */
 	double elapsed;		/* seconds since the start */

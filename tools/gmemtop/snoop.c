@@ -80,7 +80,7 @@ static int handle_event(void *ctx, void *data, size_t size)
 int snoop_run(struct gmemtop_bpf *skel, struct report_state *state,
 	      volatile sig_atomic_t *exiting)
 {
-	double start = now_s(), last = start;
+	double start = now_s(), last = start, now;
 	struct ring_buffer *rb;
 	int err = 0;
 
@@ -101,9 +101,8 @@ int snoop_run(struct gmemtop_bpf *skel, struct report_state *state,
 		if (err < 0)
 			break;
 		/* /metrics and --textfile go on as in the other modes. */
-		if (state && now_s() - last >= env.delay) {
-			double now = now_s();
-
+		now = now_s();
+		if (state && now - last >= env.delay) {
 			report_take(state, now - last, now - start);
 			last = now;
 		}
