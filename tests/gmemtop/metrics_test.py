@@ -21,6 +21,8 @@ import urllib.request
 
 from prometheus_client.openmetrics.parser import \
     text_string_to_metric_families as parse_openmetrics
+from prometheus_client.parser import \
+    text_string_to_metric_families as parse_prometheus
 
 TOP = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(
     __file__))))
@@ -41,10 +43,10 @@ def scrape(port, accept=OPENMETRICS):
         return reply.headers["Content-Type"], reply.read().decode()
 
 
-def values(page):
+def values(page, parse=parse_openmetrics):
     """{(sample name, ino, extra label value): value}, parsed strictly."""
     got = {}
-    for family in parse_openmetrics(page):
+    for family in parse(page):
         for s in family.samples:
             extra = [v for k, v in s.labels.items()
                      if k not in ("vm", "pid", "ino")]
@@ -134,8 +136,11 @@ def check_snoop_serves_metrics_and_writes_the_textfile():
     wrong = differences(values(page), truth)
     if wrong:
         return "/metrics: " + "; ".join(wrong)
-    # The textfile is the text format: parse it as OpenMetrics too.
-    wrong = differences(values(written + "# EOF\n"), truth)
+    lint = subprocess.run(["promtool", "check", "metrics"], input=written,
+                          capture_output=True, text=True)
+    if lint.returncode:
+        return f"textfile: promtool: {lint.stdout}{lint.stderr}"
+    wrong = differences(values(written, parse_prometheus), truth)
     if wrong:
         return "textfile: " + "; ".join(wrong)
     return None if not os.path.exists(path + ".tmp") else "PATH.tmp left"
