@@ -781,12 +781,17 @@ static int serve(struct metrics *m, const struct sockaddr_storage *addr)
 	char where[INET6_ADDRSTRLEN + 16];
 	int fd = listen_on(addr);
 
+	/* Scrapers are few and quick: idle or surplus clients wait no one out. */
 	if (fd >= 0)
 		m->daemon = MHD_start_daemon(MHD_USE_INTERNAL_POLLING_THREAD |
 					     (addr->ss_family == AF_INET6 ?
 					      MHD_USE_IPv6 : 0),
 					     0, NULL, NULL, answer, m,
 					     MHD_OPTION_LISTEN_SOCKET, fd,
+					     MHD_OPTION_CONNECTION_TIMEOUT,
+					     (unsigned int)10,
+					     MHD_OPTION_CONNECTION_LIMIT,
+					     (unsigned int)32,
 					     MHD_OPTION_END);
 	if (m->daemon)
 		return 0;
