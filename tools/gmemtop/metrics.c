@@ -253,18 +253,20 @@ static struct series *series_of(struct metrics *m, __u64 ino)
 	struct series **found, **grown, *s;
 	int at;
 
-	found = bsearch(&ino, m->series, m->nr_series, sizeof(*m->series),
-			compare_series);
+	/* bsearch() wants an array, even an empty one: none before the first. */
+	found = m->nr_series ? bsearch(&ino, m->series, m->nr_series,
+				       sizeof(*m->series), compare_series) :
+			       NULL;
 	if (found)
 		return *found;
 
-	s = calloc(1, sizeof(*s) + 2 * m->nr_slots * sizeof(__u64));
 	grown = realloc(m->series, (m->nr_series + 1) * sizeof(*m->series));
-	if (!s || !grown) {
-		free(s);
+	if (!grown)
 		return NULL;
-	}
 	m->series = grown;
+	s = calloc(1, sizeof(*s) + 2 * m->nr_slots * sizeof(__u64));
+	if (!s)
+		return NULL;
 	s->ino = ino;
 	s->carried = s->values;
 	s->latest = s->values + m->nr_slots;
