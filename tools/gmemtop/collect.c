@@ -175,19 +175,32 @@ static void read_fdinfo(pid_t pid, __u64 ino, struct gmem_fdinfo *info)
 	closedir(fds);
 }
 
-static int take_files(struct report_state *state, struct report *r)
+/* Reads and deletes an entry at once: nothing counted in between is lost. */
+static int drain_elem(int fd, const void *key, void *value)
+{
+	int err = bpf_map_lookup_and_delete_elem(fd, key, value);
+
+	if (err)
+		bpf_map_delete_elem(fd, key);
+	return err;
+}
+
+/* With @drain, the map is left empty: its counters restart from zero. */
+static int take_files(struct report_state *state, struct report *r,
+		      bool drain)
 {
 	int fd = bpf_map__fd(state->skel->maps.files);
 	__u64 key, *prev_key = NULL;
 	struct file_row *rows = NULL;
 	int nr = 0;
 
-	while (!bpf_map_get_next_key(fd, prev_key, &key)) {
+	while (!bpf_map_get_next_key(fd, drain ? NULL : prev_key, &key)) {
 		struct file_row *row;
 		const struct file_row *old;
 
 		prev_key = &key;
-		if (bpf_map_lookup_elem(fd, &key, state->percpu))
+		if ((drain ? drain_elem : bpf_map_lookup_elem)(fd, &key,
+							       state->percpu))
 			continue;
 		row = realloc(rows, (nr + 1) * sizeof(*rows));
 		if (!row) {
@@ -266,7 +279,7 @@ struct report *report_take(struct report_state *state, double interval,
 {
 	struct report *r = &state->report;
 
-	if (take_files(state, r) || take_hotspots(state, r))
+	if (take_files(state, r, false) || take_hotspots(state, r))
 		return NULL;
 	r->dropped = dropped_records(state->skel);
 	r->interval = interval;
@@ -282,13 +295,19 @@ struct report *report_take(struct report_state *state, double interval,
 	return r;
 }
 
-/* Deleting the entries restarts every counter from zero. */
+/*
+ * Deleting the entries restarts every counter from zero; what /metrics
+ * exports goes on from what each counted up to its deletion.
+ */
 void report_reset(struct report_state *state)
 {
 	struct bpf_map *maps[] = { state->skel->maps.files,
 				   state->skel->maps.hotspots };
 	char key[sizeof(struct gmem_hotspot_key)];
 	unsigned int i;
+
+	if (metrics && !take_files(state, &state->report, true))
+		metrics_restart(metrics, &state->report);
 
 	for (i = 0; i < sizeof(maps) / sizeof(maps[0]); i++) {
 		int fd = bpf_map__fd(maps[i]);

@@ -1,11 +1,16 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
- * Prints one synthetic report in every output format, for
- * tests/host/gmemtop-formats.test to check with json, csv and promtool:
- *   formats_test json|csv|table|hist|openmetrics|stock-json|stock-table
+ * One synthetic report in every output format, for
+ * tests/host/gmemtop-formats.test to check with json, csv, promtool and an
+ * OpenMetrics parser:
+ *   formats_test json|csv|table|hist|prometheus|openmetrics
+ *   formats_test stock-json|stock-table
+ *   formats_test serve [ADDR:]PORT	serve it until stdin closes
+ *   formats_test textfile PATH		write it as --textfile does
  */
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "metrics.h"
 
@@ -40,6 +45,44 @@ static struct stock_row stock_row = {
 	},
 };
 
+static void print_metrics(const struct report *r, enum metrics_format format)
+{
+	struct metrics *m = metrics_new(NULL, NULL);
+
+	if (!m)
+		exit(1);
+	metrics_update(m, r);
+	metrics_print(stdout, m, format);
+	metrics_free(m);
+}
+
+/* "serve ADDR" or "textfile PATH", as gmemtop does. */
+static int publish(const struct report *r, const char *how, const char *where)
+{
+	struct sockaddr_storage addr;
+	struct metrics *m;
+	char c;
+
+	if (!strcmp(how, "serve")) {
+		if (metrics_parse_addr(where, &addr))
+			return 2;
+		m = metrics_new(&addr, NULL);
+	} else if (!strcmp(how, "textfile")) {
+		m = metrics_new(NULL, where);
+	} else {
+		return 2;
+	}
+	if (!m)
+		return 1;
+	metrics_update(m, r);
+	printf("ready\n");
+	fflush(stdout);
+	while (read(STDIN_FILENO, &c, 1) > 0)
+		;
+	metrics_free(m);
+	return 0;
+}
+
 int main(int argc, char **argv)
 {
 	struct report r = {
@@ -56,6 +99,8 @@ int main(int argc, char **argv)
 		row.now.hist[gmem_hist_bucket(100000)]++;
 	row.now.hist[gmem_hist_bucket(1000000)]++;
 
+	if (argc == 3)
+		return publish(&r, argv[1], argv[2]);
 	if (argc != 2)
 		return 2;
 	if (!strcmp(argv[1], "json"))
@@ -67,8 +112,10 @@ int main(int argc, char **argv)
 		print_table(stdout, &r);
 	else if (!strcmp(argv[1], "hist"))
 		print_hist(stdout, &r);
+	else if (!strcmp(argv[1], "prometheus"))
+		print_metrics(&r, METRICS_TEXT);
 	else if (!strcmp(argv[1], "openmetrics"))
-		print_openmetrics(stdout, &r);
+		print_metrics(&r, METRICS_OPENMETRICS);
 	else if (!strcmp(argv[1], "stock-json"))
 		print_stock_json(stdout, &stock);
 	else if (!strcmp(argv[1], "stock-table"))

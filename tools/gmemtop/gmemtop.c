@@ -22,7 +22,7 @@
 #include "gmemtop.skel.h"
 #include "metrics.h"
 
-struct metrics_server *metrics;
+struct metrics *metrics;
 
 static struct env env = {
 	.delay = 1.0,
@@ -46,7 +46,8 @@ static const char gmemtop_doc[] =
 "    gmemtop --once          # one report after one interval\n"
 "    gmemtop --hist 10 1     # latency distribution over ten seconds\n"
 "    gmemtop --snoop -p 1234 # every conversion of one VMM as it ends\n"
-"    gmemtop -b --openmetrics 127.0.0.1:9464   # also serve /metrics\n";
+"    gmemtop -b --openmetrics 9464   # also serve /metrics on 127.0.0.1\n"
+"    gmemtop -b --textfile /var/lib/node_exporter/gmemtop.prom\n";
 
 /* gmemlat and gmemsnoop: the same program under the names of its modes. */
 static const char gmemlat_doc[] =
@@ -70,7 +71,7 @@ static const char gmemsnoop_doc[] =
 "    gmemsnoop --json 100    # a hundred JSON records, then exit\n";
 
 enum { OPT_JSON = 1000, OPT_CSV, OPT_ONCE, OPT_OPENMETRICS, OPT_HIST,
-       OPT_SNOOP, OPT_FENTRY };
+       OPT_SNOOP, OPT_FENTRY, OPT_TEXTFILE };
 
 static const struct argp_option options[] = {
 	{ "batch", 'b', NULL, 0, "Print a table each interval, no full screen" },
@@ -83,8 +84,12 @@ static const struct argp_option options[] = {
 	  "A line per finished conversion (biosnoop); COUNT stops after COUNT" },
 	{ "fentry", OPT_FENTRY, NULL, 0,
 	  "Use what stock kernels offer (fexit on guest_memfd functions)" },
-	{ "openmetrics", OPT_OPENMETRICS, "ADDR:PORT", 0,
-	  "Serve the counters and histograms at http://ADDR:PORT/metrics" },
+	{ "openmetrics", OPT_OPENMETRICS, "[ADDR:]PORT", 0,
+	  "Serve the counters and histograms at http://ADDR:PORT/metrics "
+	  "(ADDR 127.0.0.1 unless given)" },
+	{ "textfile", OPT_TEXTFILE, "PATH", 0,
+	  "Write them to PATH every interval, for node_exporter's textfile "
+	  "collector" },
 	{ "delay", 'd', "SECONDS", 0, "Interval between reports (default 1)" },
 	{ "iterations", 'n', "COUNT", 0, "Stop after COUNT reports" },
 	{ "pid", 'p', "PID", 0, "Only the VMM with this pid" },
@@ -157,11 +162,15 @@ static error_t parse_arg(int key, char *arg, struct argp_state *state)
 		break;
 	case OPT_OPENMETRICS:
 		if (metrics_parse_addr(arg, &env.metrics_addr)) {
-			fprintf(stderr, "gmemtop: invalid address '%s' (want IPv4:PORT)\n",
-				arg);
+			fprintf(stderr, "gmemtop: invalid address '%s': want "
+				"PORT (on 127.0.0.1), IPV4:PORT or [IPV6]:PORT; "
+				"0.0.0.0:PORT serves every address\n", arg);
 			argp_usage(state);
 		}
 		env.openmetrics = true;
+		break;
+	case OPT_TEXTFILE:
+		env.textfile = arg;
 		break;
 	case 'd':
 		if (parse_number(arg, "delay", DELAY_MIN, DELAY_MAX, &env.delay))
@@ -341,6 +350,23 @@ static int run(struct gmemtop_bpf *skel)
 	return err;
 }
 
+/* With metrics, snoop takes a report every interval too. */
+static int run_snoop(struct gmemtop_bpf *skel)
+{
+	struct report_state *state = NULL;
+	int err;
+
+	if (metrics) {
+		state = report_state_new(skel);
+		if (!state)
+			return EXIT_FAILURE;
+	}
+	err = snoop_run(skel, state, &env, &exiting);
+	if (state)
+		report_state_free(state);
+	return err;
+}
+
 static int load(struct gmemtop_bpf **skelp)
 {
 	struct gmemtop_bpf *skel;
@@ -416,24 +442,31 @@ int main(int argc, char **argv)
 		return err;
 
 	handle_signals();
-	if (env.fentry || !events)
+	if (env.fentry || !events) {
+		if (env.openmetrics || env.textfile) {
+			fprintf(stderr, "gmemtop: --openmetrics and --textfile "
+				"export what the kvm_gmem events count; %s\n",
+				env.fentry ? "not with --fentry" :
+				"this kernel has none");
+			return env.fentry ? EXIT_USAGE : EXIT_NO_EVENTS;
+		}
 		return stock_run(&env, &exiting);
+	}
 	err = load(&skel);
 	if (err)
 		return err;
 
-	if (env.openmetrics) {
-		metrics = metrics_start(&env.metrics_addr);
+	if (env.openmetrics || env.textfile) {
+		metrics = metrics_new(env.openmetrics ? &env.metrics_addr : NULL,
+				      env.textfile);
 		if (!metrics) {
-			fprintf(stderr, "gmemtop: cannot serve metrics on port %u\n",
-				ntohs(env.metrics_addr.sin_port));
 			gmemtop_bpf__destroy(skel);
 			return EXIT_FAILURE;
 		}
 	}
 
-	err = env.snoop ? snoop_run(skel, &env, &exiting) : run(skel);
-	metrics_stop(metrics);
+	err = env.snoop ? run_snoop(skel) : run(skel);
+	metrics_free(metrics);
 	gmemtop_bpf__destroy(skel);
 	return err;
 }

@@ -33,11 +33,12 @@ struct env {
 	bool snoop;
 	bool fentry;		/* the fallback even if the events exist */
 	bool openmetrics;
-	struct sockaddr_in metrics_addr;
+	struct sockaddr_storage metrics_addr;
+	const char *textfile;	/* --textfile: node_exporter's collector */
 };
 
-/* Set with --openmetrics: every report taken is also published there. */
-extern struct metrics_server *metrics;
+/* With --openmetrics or --textfile: every report taken is published. */
+extern struct metrics *metrics;
 
 struct gmemtop_bpf;
 struct report_state;
@@ -59,9 +60,12 @@ void report_reset(struct report_state *state);
  */
 int view_run(struct report_state *state, const struct env *env,
 	     volatile sig_atomic_t *exiting);
-/* --snoop: a line (or JSON object) per finished conversion. */
-int snoop_run(struct gmemtop_bpf *skel, const struct env *env,
-	      volatile sig_atomic_t *exiting);
+/*
+ * --snoop: a line (or JSON object) per finished conversion; with @state,
+ * a report every interval too, for --openmetrics and --textfile.
+ */
+int snoop_run(struct gmemtop_bpf *skel, struct report_state *state,
+	      const struct env *env, volatile sig_atomic_t *exiting);
 /* Kernels with guest_memfd but without the kvm_gmem events. */
 bool stock_supported(void);
 int stock_run(const struct env *env, volatile sig_atomic_t *exiting);

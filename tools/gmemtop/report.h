@@ -65,6 +65,11 @@ struct report {
 	struct hotspot_row *hotspots;
 	int nr_hotspots;
 	__u64 dropped;
+	/*
+	 * guest_memfds the kernel half had no room for (inserts refused,
+	 * entries evicted): their conversions went uncounted.
+	 */
+	__u64 files_not_tracked;
 	double interval;	/* seconds since the previous report */
 	double elapsed;		/* seconds since the start */
 	double timestamp;	/* wall clock: seconds since the epoch */

@@ -139,10 +139,11 @@ static void report_drops(struct snoop *s, struct gmemtop_bpf *skel)
 	s->dropped = dropped;
 }
 
-int snoop_run(struct gmemtop_bpf *skel, const struct env *env,
-	      volatile sig_atomic_t *exiting)
+int snoop_run(struct gmemtop_bpf *skel, struct report_state *state,
+	      const struct env *env, volatile sig_atomic_t *exiting)
 {
 	struct snoop s = { .env = env, .boot_wall = wall_s() - monotonic_s() };
+	double start = monotonic_s(), last = start, now;
 	struct ring_buffer *rb;
 	int err = 0;
 
@@ -162,6 +163,12 @@ int snoop_run(struct gmemtop_bpf *skel, const struct env *env,
 		/* A reader that has gone ends the trace (EPIPE), quietly. */
 		if (fflush(stdout) || ferror(stdout))
 			break;
+		/* /metrics and --textfile go on as in the other modes. */
+		now = monotonic_s();
+		if (state && now - last >= env->delay) {
+			report_take(state, now - last, now - start);
+			last = now;
+		}
 	}
 	report_drops(&s, skel);
 	fprintf(stderr, "gmemtop: %ld conversions, %llu records dropped\n",

@@ -1,0 +1,200 @@
+#!/usr/bin/python3
+"""gmemtop's metrics against ground truth, in the VM.
+
+- /metrics, scraped as Prometheus scrapes (OpenMetrics), parses strictly
+  and counts what gmemload did, per guest_memfd; the text format of the
+  same endpoint passes promtool.
+- Under --snoop, /metrics and --textfile are there too and count the same.
+- The view's reset key leaves exported counters where they were, and
+  they go on from there.
+
+Prints TAP.  Needs root and kvm.vm_memory_attributes=0.  Debian's python3,
+for Debian's python3-prometheus-client.
+"""
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+import urllib.request
+
+from prometheus_client.openmetrics.parser import \
+    text_string_to_metric_families as parse_openmetrics
+from prometheus_client.parser import \
+    text_string_to_metric_families as parse_prometheus
+
+TOP = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(
+    __file__))))
+sys.path.insert(0, os.path.join(TOP, "tests", "gmemtop"))
+sys.path.insert(0, os.path.join(TOP, "tests"))
+import tap  # noqa: E402
+from gmemtop_test import GMEMLOAD, GMEMTOP, start_view, tmux  # noqa: E402
+
+OPENMETRICS = "application/openmetrics-text;version=1.0.0," \
+              "text/plain;version=0.0.4;q=0.5,*/*;q=0.1"
+PAGE_SIZE = os.sysconf("SC_PAGESIZE")
+
+
+def scrape(port, accept=OPENMETRICS):
+    req = urllib.request.Request(f"http://127.0.0.1:{port}/metrics",
+                                 headers={"Accept": accept})
+    with urllib.request.urlopen(req, timeout=10) as reply:
+        return reply.headers["Content-Type"], reply.read().decode()
+
+
+def values(page, parse=parse_openmetrics):
+    """{(sample name, ino, extra label value): value}, parsed strictly."""
+    got = {}
+    for family in parse(page):
+        for s in family.samples:
+            extra = [v for k, v in s.labels.items()
+                     if k not in ("vm", "pid", "ino")]
+            got[(s.name, int(s.labels.get("ino", 0)), *extra)] = s.value
+    return got
+
+
+def differences(got, truth, pids=True):
+    """What the series of each of gmemload's guest_memfds get wrong."""
+    wrong = []
+    for vm in truth["vms"]:
+        ino = vm["ino"]
+        for d in ("private", "shared"):
+            want = {("kvm_gmem_conversions_total", ino, "to_" + d):
+                    vm["conversions_to_" + d],
+                    ("kvm_gmem_converted_bytes_total", ino, "to_" + d):
+                    vm["pages_to_" + d] * PAGE_SIZE}
+            wrong += [f"{k}: {got.get(k)}, want {v}"
+                      for k, v in want.items() if got.get(k) != v]
+        if got.get(("kvm_gmem_eagain_total", ino)) != vm["eagain"]:
+            wrong.append(f"inode {ino} eagain "
+                         f"{got.get(('kvm_gmem_eagain_total', ino))}, "
+                         f"want {vm['eagain']}")
+        converted = vm["conversions_to_private"] + \
+            vm["conversions_to_shared"]
+        count = got.get(("kvm_gmem_conversion_latency_seconds_count", ino))
+        if count != converted:
+            wrong.append(f"inode {ino} latency count {count}, "
+                         f"want {converted}")
+    return wrong
+
+
+def gmemload():
+    return json.loads(subprocess.run(GMEMLOAD, check=True,
+                                     capture_output=True, text=True).stdout)
+
+
+class Gmemtop:
+    """gmemtop with @args, running until stopped."""
+
+    def __init__(self, *args):
+        self.proc = subprocess.Popen([GMEMTOP, *args],
+                                     stdout=subprocess.DEVNULL,
+                                     stderr=subprocess.PIPE, text=True)
+        time.sleep(2)		# loaded and attached
+
+    def stop(self):
+        self.proc.send_signal(signal.SIGINT)
+        _, err = self.proc.communicate(timeout=30)
+        if self.proc.returncode:
+            raise RuntimeError(f"gmemtop exited {self.proc.returncode}: "
+                               f"{err}")
+
+
+def check_openmetrics_counts_what_gmemload_did():
+    top = Gmemtop("-b", "-d", "0.3", "--openmetrics", "9464")
+    try:
+        truth = gmemload()
+        time.sleep(1)		# one more report
+        kind, page = scrape(9464)
+        text_kind, text = scrape(9464, accept="text/plain")
+    finally:
+        top.stop()
+    if not kind.startswith("application/openmetrics-text; version=1.0.0") \
+       or not text_kind.startswith("text/plain; version=0.0.4"):
+        return f"content types {kind}, {text_kind}"
+    lint = subprocess.run(["promtool", "check", "metrics"], input=text,
+                          capture_output=True, text=True)
+    if lint.returncode:
+        return f"promtool: {lint.stdout}{lint.stderr}"
+    wrong = differences(values(page), truth)
+    return "; ".join(wrong) if wrong else None
+
+
+def check_snoop_serves_metrics_and_writes_the_textfile():
+    path = "/tmp/gmemtop-metrics-test.prom"
+    top = Gmemtop("--snoop", "-d", "0.3", "--openmetrics", "9465",
+                  "--textfile", path)
+    try:
+        truth = gmemload()
+        time.sleep(1)
+        _, page = scrape(9465)
+        with open(path) as f:
+            written = f.read()
+    finally:
+        top.stop()
+    wrong = differences(values(page), truth)
+    if wrong:
+        return "/metrics: " + "; ".join(wrong)
+    lint = subprocess.run(["promtool", "check", "metrics"], input=written,
+                          capture_output=True, text=True)
+    if lint.returncode:
+        return f"textfile: promtool: {lint.stdout}{lint.stderr}"
+    wrong = differences(values(written, parse_prometheus), truth)
+    if wrong:
+        return "textfile: " + "; ".join(wrong)
+    return None if not os.path.exists(path + ".tmp") else "PATH.tmp left"
+
+
+def counters(page):
+    return {k: v for k, v in values(page).items()
+            if k[0].endswith(("_total", "_bucket", "_count", "_sum"))}
+
+
+def check_reset_key_keeps_exported_counters():
+    """'r' in the middle of a run: no exported counter goes back, and at
+    the end they hold every conversion of the run, before and after."""
+    try:
+        problem = start_view("--openmetrics", "9466")
+        if problem:
+            return problem
+        load = subprocess.Popen(GMEMLOAD + ["--rate", "60"],
+                                stdout=subprocess.PIPE, text=True)
+        before = {}
+        deadline = time.time() + 60
+        while not any(k[0] == "kvm_gmem_conversions_total" and v
+                      for k, v in before.items()):
+            if time.time() > deadline:
+                return "gmemload converted nothing in 60 s"
+            time.sleep(0.5)
+            before = counters(scrape(9466)[1])
+        tmux("send-keys", "-t", "gmemtop", "r")
+        running = load.poll() is None
+        time.sleep(1)
+        after = counters(scrape(9466)[1])
+        out, _ = load.communicate(timeout=120)
+        time.sleep(1)
+        got = values(scrape(9466)[1])
+    finally:
+        tmux("kill-server")
+    went_back = {k: (v, after.get(k)) for k, v in before.items()
+                 if after.get(k, -1) < v}
+    if went_back:
+        return f"went back: {went_back}"
+    if load.returncode or not running:
+        return f"gmemload exited {load.returncode}, running at the reset: " \
+            f"{running}"
+    wrong = differences(got, json.loads(out))
+    return "; ".join(wrong) if wrong else None
+
+
+def main():
+    checks = [(c.__name__, c) for c in (
+        check_openmetrics_counts_what_gmemload_did,
+        check_snoop_serves_metrics_and_writes_the_textfile,
+        check_reset_key_keeps_exported_counters)]
+    return tap.run(checks)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

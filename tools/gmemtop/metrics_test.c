@@ -1,0 +1,276 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * Host unit tests of what gmemtop exports: content negotiation, listen
+ * addresses, counters that never go back, series that outlive a report
+ * only while their VMM lives, and the textfile written atomically.
+ */
+#include <arpa/inet.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "metrics.h"
+#include "kselftest_harness.h"
+
+#define CONVERSIONS \
+	"kvm_gmem_conversions_total{vm=\"3\",pid=\"%d\",ino=\"4242\"," \
+	"direction=\"to_private\"}"
+#define LATENCY_COUNT \
+	"kvm_gmem_conversion_latency_seconds_count{vm=\"3\",pid=\"%d\"," \
+	"ino=\"4242\"}"
+#define LATENCY_SUM \
+	"kvm_gmem_conversion_latency_seconds_sum{vm=\"3\",pid=\"%d\"," \
+	"ino=\"4242\"}"
+#define SHARED_BYTES \
+	"kvm_gmem_memory_bytes{vm=\"3\",pid=\"%d\",ino=\"4242\"," \
+	"attribute=\"shared\"}"
+
+/* A report of one guest_memfd owned by @pid, with @n conversions of 1 us. */
+static struct report *report_of(pid_t pid, unsigned int n, long long shared)
+{
+	static struct file_row row;
+	static struct report r = { .files = &row, .nr_files = 1 };
+
+	memset(&row, 0, sizeof(row));
+	row.ino = 4242;
+	row.now.pid = pid;
+	row.now.vm = 3;
+	row.now.conversions[1] = n;
+	row.now.hist[gmem_hist_bucket(1000)] = n;
+	row.now.lat_sum_ns = n * 1000ULL;
+	row.fdinfo.shared_pages = shared;
+	row.fdinfo.private_pages = 0;
+	return &r;
+}
+
+/* The exposition's text, until the next call. */
+static const char *exposition(struct metrics *m, enum metrics_format format)
+{
+	static char page[65536];
+	FILE *out = fmemopen(page, sizeof(page), "w");
+
+	metrics_print(out, m, format);
+	fclose(out);
+	return page;
+}
+
+/*
+ * The value of the sample whose name and labels, printf'd with @pid, are
+ * @fmt; -1 when it is not there.
+ */
+static double sample(struct metrics *m, const char *fmt, pid_t pid)
+{
+	const char *page = exposition(m, METRICS_TEXT), *at;
+	char want[256];
+
+	snprintf(want, sizeof(want), fmt, pid);
+	strcat(want, " ");
+	at = strstr(page, want);
+	if (!at || (at != page && at[-1] != '\n'))
+		return -1;
+	return strtod(at + strlen(want), NULL);
+}
+
+TEST(negotiation_follows_the_accept_header)
+{
+	static const struct {
+		const char *accept;
+		enum metrics_format want;
+	} cases[] = {
+		{ NULL, METRICS_TEXT },
+		{ "", METRICS_TEXT },
+		{ "*/*", METRICS_TEXT },
+		{ "application/json", METRICS_TEXT },
+		/* Prometheus 2.x */
+		{ "application/openmetrics-text;version=1.0.0,"
+		  "application/openmetrics-text;version=0.0.1;q=0.75,"
+		  "text/plain;version=0.0.4;q=0.5,*/*;q=0.1",
+		  METRICS_OPENMETRICS },
+		{ "application/openmetrics-text", METRICS_OPENMETRICS },
+		{ "Application/OpenMetrics-Text ; Version = \"1.0.0\"",
+		  METRICS_OPENMETRICS },
+		/* Only 1.0.0 is served. */
+		{ "application/openmetrics-text;version=0.0.1", METRICS_TEXT },
+		{ "text/plain;q=1, application/openmetrics-text;q=0.5",
+		  METRICS_TEXT },
+		{ "text/plain;version=0.0.4;q=0.5,"
+		  "application/openmetrics-text;version=1.0.0;q=0.7",
+		  METRICS_OPENMETRICS },
+		/* q=0: not acceptable at all. */
+		{ "application/openmetrics-text;q=0, */*;q=0.1", METRICS_TEXT },
+		/* Equals: the first. */
+		{ "text/plain;q=0.3,application/openmetrics-text;q=0.3",
+		  METRICS_TEXT },
+		{ "application/openmetrics-text;q=0.3,text/plain;q=0.3",
+		  METRICS_OPENMETRICS },
+	};
+	unsigned int i;
+
+	for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		TH_LOG("Accept: %s", cases[i].accept ?: "(none)");
+		ASSERT_EQ(metrics_negotiate(cases[i].accept), cases[i].want);
+	}
+}
+
+TEST(a_port_alone_listens_on_loopback)
+{
+	struct sockaddr_storage addr;
+	struct sockaddr_in *in = (struct sockaddr_in *)&addr;
+	struct sockaddr_in6 *in6 = (struct sockaddr_in6 *)&addr;
+	char host[INET6_ADDRSTRLEN];
+
+	ASSERT_EQ(metrics_parse_addr("9464", &addr), 0);
+	ASSERT_EQ(in->sin_family, AF_INET);
+	ASSERT_EQ(in->sin_addr.s_addr, htonl(INADDR_LOOPBACK));
+	ASSERT_EQ(ntohs(in->sin_port), 9464);
+
+	ASSERT_EQ(metrics_parse_addr("0.0.0.0:1", &addr), 0);
+	ASSERT_EQ(in->sin_addr.s_addr, htonl(INADDR_ANY));
+	ASSERT_EQ(ntohs(in->sin_port), 1);
+
+	ASSERT_EQ(metrics_parse_addr("[fd00::1]:65535", &addr), 0);
+	ASSERT_EQ(in6->sin6_family, AF_INET6);
+	inet_ntop(AF_INET6, &in6->sin6_addr, host, sizeof(host));
+	ASSERT_STREQ(host, "fd00::1");
+	ASSERT_EQ(ntohs(in6->sin6_port), 65535);
+}
+
+TEST(bad_addresses_are_refused)
+{
+	static const char *const bad[] = {
+		"", "0", "65536", "9464x", "+9464", " 9464", "-1", "0x10",
+		":9464",		/* every address must be said: 0.0.0.0 */
+		"localhost:9464", "1.2.3.4:", "1.2.3.4:0", "1.2.3:9464",
+		"[::1]", "::1:9464", "[::1:9464", "[1.2.3.4]:9464",
+		"[]:9464",
+	};
+	struct sockaddr_storage addr;
+	unsigned int i;
+
+	for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		TH_LOG("'%s'", bad[i]);
+		ASSERT_EQ(metrics_parse_addr(bad[i], &addr), -1);
+	}
+}
+
+TEST(counters_go_on_across_a_restart)
+{
+	struct metrics *m = metrics_new(NULL, NULL);
+	pid_t pid = getpid();
+
+	ASSERT_NE(m, NULL);
+	metrics_update(m, report_of(pid, 6, 10));
+	ASSERT_EQ(sample(m, CONVERSIONS, pid), 6);
+
+	/* 'r': read once more (8 by now), then the kernel counts from 0. */
+	metrics_restart(m, report_of(pid, 8, 10));
+	ASSERT_EQ(sample(m, CONVERSIONS, pid), 8);
+	metrics_update(m, report_of(pid, 3, 20));
+	ASSERT_EQ(sample(m, CONVERSIONS, pid), 11);
+	ASSERT_EQ(sample(m, LATENCY_COUNT, pid), 11);
+	ASSERT_EQ(sample(m, LATENCY_SUM, pid), 11e-6);
+	/* A gauge is what it is now, never carried. */
+	ASSERT_EQ(sample(m, SHARED_BYTES, pid), 20 * getpagesize());
+
+	/* Restarted in the kernel unannounced (an evicted entry): 11 + 1. */
+	metrics_update(m, report_of(pid, 1, 20));
+	ASSERT_EQ(sample(m, CONVERSIONS, pid), 12);
+	metrics_free(m);
+}
+
+TEST(a_file_gone_from_the_report_lives_while_its_vmm_does)
+{
+	struct metrics *m = metrics_new(NULL, NULL);
+	struct report empty = { .nr_files = 0 };
+	pid_t pid = getpid(), dead = fork();
+
+	if (!dead)
+		_exit(0);
+	ASSERT_EQ(waitpid(dead, NULL, 0), dead);
+
+	metrics_update(m, report_of(pid, 6, 10));
+	metrics_restart(m, report_of(pid, 6, 10));
+	metrics_update(m, &empty);
+	ASSERT_EQ(sample(m, CONVERSIONS, pid), 6);
+	ASSERT_EQ(sample(m, SHARED_BYTES, pid), -1);
+
+	metrics_update(m, report_of(dead, 6, 10));
+	metrics_update(m, &empty);
+	ASSERT_EQ(sample(m, CONVERSIONS, dead), -1);
+	metrics_free(m);
+}
+
+FIXTURE(textfile) {
+	char dir[64], path[80], tmp[96];
+};
+
+FIXTURE_SETUP(textfile)
+{
+	strcpy(self->dir, "/tmp/metrics_test.XXXXXX");
+	ASSERT_NE(mkdtemp(self->dir), NULL);
+	snprintf(self->path, sizeof(self->path), "%s/gmemtop.prom", self->dir);
+	snprintf(self->tmp, sizeof(self->tmp), "%s.tmp", self->path);
+}
+
+FIXTURE_TEARDOWN(textfile)
+{
+	unlink(self->path);
+	rmdir(self->tmp);
+	rmdir(self->dir);
+}
+
+static char *contents(const char *path)
+{
+	static char buf[65536];
+	FILE *f = fopen(path, "r");
+	size_t n;
+
+	if (!f)
+		return NULL;
+	n = fread(buf, 1, sizeof(buf) - 1, f);
+	buf[n] = '\0';
+	fclose(f);
+	return buf;
+}
+
+TEST_F(textfile, holds_the_text_exposition_and_nothing_is_left_beside)
+{
+	struct metrics *m = metrics_new(NULL, self->path);
+	struct stat st;
+
+	ASSERT_NE(m, NULL);
+	ASSERT_NE(contents(self->path), NULL);	/* written at once */
+	metrics_update(m, report_of(getpid(), 6, 10));
+	ASSERT_STREQ(contents(self->path), exposition(m, METRICS_TEXT));
+	ASSERT_EQ(stat(self->tmp, &st), -1);
+	metrics_free(m);
+}
+
+TEST_F(textfile, a_failed_write_leaves_the_last_one_whole)
+{
+	struct metrics *m = metrics_new(NULL, self->path);
+	char before[65536];
+
+	ASSERT_NE(m, NULL);
+	strcpy(before, contents(self->path));
+	ASSERT_EQ(mkdir(self->tmp, 0700), 0);	/* PATH.tmp cannot be opened */
+	metrics_update(m, report_of(getpid(), 6, 10));
+	ASSERT_STREQ(contents(self->path), before);
+
+	ASSERT_EQ(rmdir(self->tmp), 0);		/* and the next interval can */
+	metrics_update(m, report_of(getpid(), 7, 10));
+	ASSERT_NE(strstr(contents(self->path), "\"to_private\"} 7\n"), NULL);
+	metrics_free(m);
+}
+
+TEST_F(textfile, an_unwritable_path_is_refused_at_the_start)
+{
+	char path[128];
+
+	snprintf(path, sizeof(path), "%s/no/such/dir.prom", self->dir);
+	ASSERT_EQ(metrics_new(NULL, path), NULL);
+}
+
+TEST_HARNESS_MAIN
