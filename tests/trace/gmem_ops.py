@@ -174,20 +174,22 @@ class Script:
                             f"{refcount} expected 2 mapcount 0 pinned "
                             f"{pinned} drained 1 cause {cause}")
             self.phase(offset, "refcheck")
+        # Content modes write the allocated pages of the whole range,
+        # whether or not their attributes change (upstream v5).
+        written = 0 if mode == MODE_PRESERVE else \
+            sum(self.allocated[p] for p in pages)
+        content = ("kvm_gmem_content",
+                   f"offset {offset:#x} size {size:#x} mode "
+                   f"{MODE_NAMES[mode]} bytes {written * PAGE}")
         if changed and not busy:
             assert ret == 0, ret
             nr_gfns = n
-            written = sum(self.allocated[p] for p in pages)
-            if mode == MODE_PRESERVE:
-                written = 0
             self.expect("kvm_gmem_invalidate_begin",
                         f"pages [{first:#x}, {first + n:#x}) filter "
                         f"{'shared' if attrs else 'private'} memslots 1 "
                         f"gfns {nr_gfns}")
             self.phase(offset, "invalidate")
-            self.expect("kvm_gmem_content",
-                        f"offset {offset:#x} size {size:#x} mode "
-                        f"{MODE_NAMES[mode]} bytes {written * PAGE}")
+            self.expect(*content)
             self.phase(offset, "content")
             self.expect("kvm_gmem_invalidate_end",
                         f"pages [{first:#x}, {first + n:#x})")
@@ -195,6 +197,9 @@ class Script:
             for p in pages:
                 self.attrs[p] = attrs
         else:
+            if not busy:
+                assert ret == 0, ret
+                self.expect(*content)
             changed = 0
         self.expect("kvm_gmem_set_attributes_end",
                     f"offset {offset:#x} size {size:#x} from {found} to {to} "

@@ -154,7 +154,7 @@ def read_fdinfo(fd):
             key, _, value = line.partition(":")
             if key == "gmem_range":
                 ranges.append(value.strip())
-            elif key.startswith("gmem_"):
+            elif key.startswith("gmem_") and key != "gmem_summary":
                 info[key] = int(value, 0)
     return info, ranges
 
