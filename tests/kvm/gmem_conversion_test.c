@@ -627,4 +627,37 @@ TEST(prefault_maps_private_and_shared_pages)
 	gmem_vm_free(&g);
 }
 
+/*
+ * A file fragmented page by page, as a guest converting its memory one page
+ * at a time leaves it: a deep attribute tree, replaced by one conversion of
+ * the whole file, fragmented again and freed with the file.  The kernel log
+ * must stay clean (tests/vm/run checks it).
+ */
+TEST(fragmented_attribute_tree_is_replaced_and_freed)
+{
+	const size_t nr_pages = 40000;
+	struct kvm_vm *vm;
+	size_t i;
+	int fd;
+
+	page = getpagesize();
+	REQUIRE_GMEM_ATTRIBUTES();
+	vm = vm_create_barebones_type(KVM_X86_SW_PROTECTED_VM);
+	fd = vm_create_guest_memfd(vm, nr_pages * page,
+				   GUEST_MEMFD_FLAG_MMAP |
+				   GUEST_MEMFD_FLAG_INIT_SHARED);
+
+	for (i = 1; i < nr_pages; i += 2)
+		gmem_convert(fd, i * page, page, PRIVATE, MODE_NONE);
+	ASSERT_EQ(gmem_fdinfo_ulong(fd, "gmem_attr_entries"), nr_pages);
+
+	gmem_convert(fd, 0, nr_pages * page, SHARED, MODE_NONE);
+	ASSERT_EQ(gmem_fdinfo_ulong(fd, "gmem_attr_entries"), 1);
+
+	for (i = 1; i < nr_pages; i += 2)
+		gmem_convert(fd, i * page, page, PRIVATE, MODE_NONE);
+	close(fd);
+	kvm_vm_free(vm);
+}
+
 TEST_HARNESS_MAIN
