@@ -8,9 +8,14 @@
 
 #include "gmem_hist.h"
 
-#define GMEM_MAX_FILES		1024	/* guest_memfds tracked at once */
+/*
+ * Default sizes of the maps; user space sets the real ones before load
+ * (bpf_map__set_max_entries), from --max-files.
+ */
+#define GMEM_MAX_FILES		256	/* guest_memfds tracked at once */
 #define GMEM_MAX_HOTSPOTS	4096	/* (file, offset) pairs that hit EAGAIN */
-#define GMEM_MAX_INFLIGHT	4096	/* conversions in progress */
+#define GMEM_MAX_INFLIGHT	1024	/* threads inside the ioctl at once */
+#define GMEM_RINGBUF_BYTES	(256 * 1024)	/* snoop records */
 #define GMEM_COMM_LEN		16
 
 /* Matches KVM_GMEM_PHASE_* of the kvm_gmem trace events, plus the tail. */
@@ -34,26 +39,82 @@ enum gmem_cause {
 	GMEM_NR_CAUSES,
 };
 
+/* How a KVM_SET_MEMORY_ATTRIBUTES2 ended: the key of its latency sample. */
+enum gmem_outcome {
+	GMEM_OUTCOME_CHANGED,	/* succeeded and changed pages */
+	GMEM_OUTCOME_NOOP,	/* succeeded, nothing to change */
+	GMEM_OUTCOME_EAGAIN,	/* a page had unexpected references */
+	GMEM_OUTCOME_ERROR,	/* any other error */
+	GMEM_NR_OUTCOMES,
+};
+
 /*
- * Per guest_memfd (key: inode number), per CPU: user space sums the CPUs.
- * Conversions and latencies count successful calls that changed pages;
- * index [1] of the two-way arrays is "to private".
+ * Per guest_memfd (key: inode number), shared by all CPUs, updated with
+ * atomic adds.  Counted at the ioctl's end whether or not its begin was
+ * seen.  Index [1] of the two-way arrays is "to private".
+ */
+#define GMEM_FILE_COUNTS_FIELDS						\
+	__u32 pid;							\
+	__u32 vm;							\
+	char comm[GMEM_COMM_LEN];					\
+	__u64 released_ns;	/* file closed for good; 0: open */	\
+	__u64 ioctls;							\
+	__u64 conversions[2];						\
+	__u64 pages[2];							\
+	__u64 eagain;							\
+	__u64 errors;							\
+	__u64 noops;							\
+	__u64 lru_drains;						\
+	__u64 lru_drains_resolved;					\
+	__u64 invalidations;						\
+	__u64 invalidated_gfns;
+
+struct gmem_file_counts {
+	GMEM_FILE_COUNTS_FIELDS
+};
+
+struct gmem_lat_key {
+	__u64 ino;
+	__u32 outcome;		/* enum gmem_outcome */
+	__u32 pad;
+};
+
+/* Latency of the ioctls of one file with one outcome. */
+struct gmem_lat {
+	__u64 count;
+	__u64 sum_ns;
+	__u64 max_ns;
+	__u64 phase_ns[GMEM_NR_PHASES];
+	__u32 hist[GMEM_HIST_BUCKETS];
+};
+
+/*
+ * What the maps had no room for, in the BPF object's .bss: nothing is lost
+ * without being counted.
+ */
+struct gmem_losses {
+	__u64 files;		/* events of files the files map had no room for */
+	__u64 latencies;	/* samples the lat map had no room for */
+	__u64 hotspots;		/* EAGAINs the hotspots map had no room for */
+	__u64 untimed;		/* ioctls whose begin was not seen or not kept */
+};
+
+/*
+ * A guest_memfd as user space shows it: the counters, and the latency of
+ * each outcome.  lat_sum_ns, lat_max_ns, phase_ns and hist repeat those of
+ * GMEM_OUTCOME_CHANGED, the conversions proper.
  */
 struct gmem_file_stats {
-	__u32 pid;
-	__u32 vm;
-	char comm[GMEM_COMM_LEN];
-	__u64 ioctls;
-	__u64 conversions[2];
-	__u64 pages[2];
-	__u64 eagain;
-	__u64 errors;
-	__u64 invalidations;
-	__u64 invalidated_gfns;
+	/* The counters by name, or all at once (as struct_group() does). */
+	union {
+		struct { GMEM_FILE_COUNTS_FIELDS };
+		struct gmem_file_counts counts;
+	};
 	__u64 lat_sum_ns;
 	__u64 lat_max_ns;
 	__u64 phase_ns[GMEM_NR_PHASES];
 	__u32 hist[GMEM_HIST_BUCKETS];
+	struct gmem_lat outcome[GMEM_NR_OUTCOMES];
 };
 
 /* A conversion in progress, per thread. */

@@ -18,12 +18,25 @@ const volatile __u32 targ_pid = 0;
 const volatile __u32 targ_vm = 0;
 const volatile bool snoop = false;
 
+/*
+ * Every map is shared by all CPUs and sized before load by user space
+ * (--max-files): gmemtop's kernel memory does not grow with the CPUs.
+ * Plain hashes, not LRU: a full map refuses new entries and the refusal
+ * is counted in losses, where an LRU would evict silently.
+ */
 struct {
-	__uint(type, BPF_MAP_TYPE_LRU_PERCPU_HASH);
+	__uint(type, BPF_MAP_TYPE_HASH);
 	__uint(max_entries, GMEM_MAX_FILES);
 	__type(key, __u64);
-	__type(value, struct gmem_file_stats);
+	__type(value, struct gmem_file_counts);
 } files SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, GMEM_MAX_FILES * GMEM_NR_OUTCOMES);
+	__type(key, struct gmem_lat_key);
+	__type(value, struct gmem_lat);
+} lat SEC(".maps");
 
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
@@ -33,7 +46,7 @@ struct {
 } inflight SEC(".maps");
 
 struct {
-	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(type, BPF_MAP_TYPE_HASH);
 	__uint(max_entries, GMEM_MAX_HOTSPOTS);
 	__type(key, struct gmem_hotspot_key);
 	__type(value, struct gmem_hotspot);
@@ -41,7 +54,7 @@ struct {
 
 struct {
 	__uint(type, BPF_MAP_TYPE_RINGBUF);
-	__uint(max_entries, 256 * 1024);
+	__uint(max_entries, GMEM_RINGBUF_BYTES);
 } events SEC(".maps");
 
 /* Records the ring buffer had no room for. */
@@ -52,13 +65,10 @@ struct {
 	__type(value, __u64);
 } dropped SEC(".maps");
 
-/* Zeroed stats to insert: too big for the BPF stack. */
-struct {
-	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
-	__uint(max_entries, 1);
-	__type(key, __u32);
-	__type(value, struct gmem_file_stats);
-} zero_stats SEC(".maps");
+struct gmem_losses losses = {};
+
+/* What a new lat entry starts from: too big for the BPF stack. */
+static const struct gmem_lat zero_lat = {};
 
 static bool wanted(pid_t pid, __u32 vm)
 {
@@ -70,22 +80,33 @@ static __u32 current_tid(void)
 	return (__u32)bpf_get_current_pid_tgid();
 }
 
-static struct gmem_file_stats *file_stats(__u64 ino, pid_t pid, __u32 vm)
+/*
+ * Finds @key in @map, inserting @init if absent; NULL (and @lost counted)
+ * when the map is full.  Another CPU inserting the same key first is fine:
+ * the second lookup finds its entry.
+ */
+static void *lookup_or_init(void *map, const void *key, const void *init,
+			    __u64 *lost)
 {
-	struct gmem_file_stats *stats;
-	__u32 zero = 0;
+	void *val = bpf_map_lookup_elem(map, key);
 
-	stats = bpf_map_lookup_elem(&files, &ino);
-	if (stats)
-		return stats;
+	if (val)
+		return val;
+	bpf_map_update_elem(map, key, init, BPF_NOEXIST);
+	val = bpf_map_lookup_elem(map, key);
+	if (!val)
+		__sync_fetch_and_add(lost, 1);
+	return val;
+}
 
-	stats = bpf_map_lookup_elem(&zero_stats, &zero);
-	if (!stats)
+/* The counters of a file the filters let through, created on first sight. */
+static struct gmem_file_counts *file_counts(__u64 ino, pid_t pid, __u32 vm)
+{
+	struct gmem_file_counts fresh = { .pid = pid, .vm = vm };
+
+	if (!wanted(pid, vm))
 		return NULL;
-	stats->pid = pid;
-	stats->vm = vm;
-	bpf_map_update_elem(&files, &ino, stats, BPF_NOEXIST);
-	return bpf_map_lookup_elem(&files, &ino);
+	return lookup_or_init(&files, &ino, &fresh, &losses.files);
 }
 
 SEC("tp_btf/kvm_gmem_set_attributes_begin")
@@ -98,6 +119,7 @@ int BPF_PROG(conversion_begin, u64 ino, pid_t pid, u32 vm)
 		return 0;
 
 	conv.start_ns = conv.last_ns = bpf_ktime_get_ns();
+	/* When full, the end finds nothing and counts itself untimed. */
 	bpf_map_update_elem(&inflight, &tid, &conv, BPF_ANY);
 	return 0;
 }
@@ -122,19 +144,63 @@ int BPF_PROG(conversion_phase, u64 ino, pid_t pid, u32 vm, u64 offset,
 	return 0;
 }
 
-static void account_latency(struct gmem_file_stats *stats,
-			    struct gmem_inflight *conv, __u64 lat)
+static unsigned int outcome_of(int ret, u64 nr_changed)
 {
-	unsigned int bucket = gmem_hist_bucket(lat);
+	if (ret == -EAGAIN)
+		return GMEM_OUTCOME_EAGAIN;
+	if (ret)
+		return GMEM_OUTCOME_ERROR;
+	return nr_changed ? GMEM_OUTCOME_CHANGED : GMEM_OUTCOME_NOOP;
+}
+
+/* The process's name (its main thread's), not the converting thread's. */
+static void process_name(char (*comm)[GMEM_COMM_LEN])
+{
+	struct task_struct *task = (void *)bpf_get_current_task();
+
+	BPF_CORE_READ_STR_INTO(comm, task, group_leader, comm);
+}
+
+static void count_end(struct gmem_file_counts *c, u64 attrs, int ret,
+		      u64 nr_changed)
+{
+	bool to_private = attrs & KVM_MEMORY_ATTRIBUTE_PRIVATE;
+
+	process_name(&c->comm);
+	__sync_fetch_and_add(&c->ioctls, 1);
+	if (ret == -EAGAIN)
+		__sync_fetch_and_add(&c->eagain, 1);
+	else if (ret)
+		__sync_fetch_and_add(&c->errors, 1);
+	else if (!nr_changed)
+		__sync_fetch_and_add(&c->noops, 1);
+	else {
+		__sync_fetch_and_add(&c->conversions[to_private], 1);
+		__sync_fetch_and_add(&c->pages[to_private], nr_changed);
+	}
+}
+
+/* One latency sample, with its phases, under the ioctl's outcome. */
+static void account_latency(__u64 ino, unsigned int outcome,
+			    struct gmem_inflight *conv, __u64 ns)
+{
+	struct gmem_lat_key key = { .ino = ino, .outcome = outcome };
+	unsigned int bucket = gmem_hist_bucket(ns);
+	struct gmem_lat *l;
 	int i;
 
-	stats->lat_sum_ns += lat;
-	if (lat > stats->lat_max_ns)
-		stats->lat_max_ns = lat;
+	l = lookup_or_init(&lat, &key, &zero_lat, &losses.latencies);
+	if (!l)
+		return;
+	__sync_fetch_and_add(&l->count, 1);
+	__sync_fetch_and_add(&l->sum_ns, ns);
+	/* A racing larger sample may be overwritten: max is best effort. */
+	if (ns > l->max_ns)
+		l->max_ns = ns;
 	if (bucket < GMEM_HIST_BUCKETS)
-		stats->hist[bucket]++;
+		__sync_fetch_and_add(&l->hist[bucket], 1);
 	for (i = 0; i < GMEM_NR_PHASES; i++)
-		stats->phase_ns[i] += conv->phase_ns[i];
+		__sync_fetch_and_add(&l->phase_ns[i], conv->phase_ns[i]);
 }
 
 static void snoop_conversion(struct gmem_inflight *conv, __u64 ino,
@@ -173,46 +239,38 @@ static void snoop_conversion(struct gmem_inflight *conv, __u64 ino,
 	bpf_ringbuf_submit(e, 0);
 }
 
-/* The process's name (its main thread's), not the converting thread's. */
-static void process_name(char (*comm)[GMEM_COMM_LEN])
-{
-	struct task_struct *task = (void *)bpf_get_current_task();
-
-	BPF_CORE_READ_STR_INTO(comm, task, group_leader, comm);
-}
-
+/*
+ * The counters need only this event; the latency and the snoop record
+ * also need the begin, which a thread already inside the ioctl when
+ * gmemtop started did not show.
+ */
 SEC("tp_btf/kvm_gmem_set_attributes_end")
 int BPF_PROG(conversion_end, u64 ino, pid_t pid, u32 vm, u64 offset,
 	     u64 size, u64 attrs, u64 mode, unsigned int from, int ret,
 	     u64 error_offset, u64 nr_changed)
 {
 	__u32 tid = current_tid();
-	struct gmem_file_stats *stats;
+	struct gmem_file_counts *counts;
 	struct gmem_inflight *conv;
-	bool to_private;
 	__u64 now;
 
-	conv = bpf_map_lookup_elem(&inflight, &tid);
-	if (!conv)
+	if (!wanted(pid, vm))
 		return 0;
 
+	counts = file_counts(ino, pid, vm);
+	if (counts)
+		count_end(counts, attrs, ret, nr_changed);
+
+	conv = bpf_map_lookup_elem(&inflight, &tid);
+	if (!conv) {
+		__sync_fetch_and_add(&losses.untimed, 1);
+		return 0;
+	}
 	now = bpf_ktime_get_ns();
 	conv->phase_ns[GMEM_PHASE_TAIL] = now - conv->last_ns;
-	stats = file_stats(ino, pid, vm);
-	if (stats) {
-		to_private = attrs & KVM_MEMORY_ATTRIBUTE_PRIVATE;
-		process_name(&stats->comm);
-		stats->ioctls++;
-		if (ret == -EAGAIN)
-			stats->eagain++;
-		else if (ret)
-			stats->errors++;
-		if (!ret && nr_changed) {
-			stats->conversions[to_private]++;
-			stats->pages[to_private] += nr_changed;
-			account_latency(stats, conv, now - conv->start_ns);
-		}
-	}
+	if (counts)
+		account_latency(ino, outcome_of(ret, nr_changed), conv,
+				now - conv->start_ns);
 	if (snoop)
 		snoop_conversion(conv, ino, pid, vm, offset, size, attrs, mode,
 				 ret, error_offset, nr_changed, now);
@@ -231,13 +289,9 @@ int BPF_PROG(refcount_fail, u64 ino, pid_t pid, u32 vm, u64 offset,
 	if (!wanted(pid, vm))
 		return 0;
 
-	spot = bpf_map_lookup_elem(&hotspots, &key);
-	if (!spot) {
-		bpf_map_update_elem(&hotspots, &key, &fresh, BPF_NOEXIST);
-		spot = bpf_map_lookup_elem(&hotspots, &key);
-		if (!spot)
-			return 0;
-	}
+	spot = lookup_or_init(&hotspots, &key, &fresh, &losses.hotspots);
+	if (!spot)
+		return 0;
 	__sync_fetch_and_add(&spot->count, 1);
 	spot->last_ns = bpf_ktime_get_ns();
 	spot->pid = pid;
@@ -249,21 +303,34 @@ int BPF_PROG(refcount_fail, u64 ino, pid_t pid, u32 vm, u64 offset,
 	return 0;
 }
 
+SEC("tp_btf/kvm_gmem_lru_drain")
+int BPF_PROG(lru_drain, u64 ino, pid_t pid, u32 vm, u64 offset,
+	     bool resolved)
+{
+	struct gmem_file_counts *counts = file_counts(ino, pid, vm);
+
+	if (!counts)
+		return 0;
+	__sync_fetch_and_add(&counts->lru_drains, 1);
+	if (resolved)
+		__sync_fetch_and_add(&counts->lru_drains_resolved, 1);
+	return 0;
+}
+
 SEC("tp_btf/kvm_gmem_invalidate_begin")
 int BPF_PROG(invalidate_begin, u64 ino, pid_t pid, u32 vm, u64 start,
 	     u64 end, unsigned int filter, unsigned int nr_memslots,
 	     u64 nr_gfns)
 {
-	struct gmem_file_stats *stats;
+	struct gmem_file_counts *counts = file_counts(ino, pid, vm);
 
-	if (!wanted(pid, vm))
+	if (!counts)
 		return 0;
-
-	stats = file_stats(ino, pid, vm);
-	if (stats) {
-		stats->invalidations++;
-		stats->invalidated_gfns += nr_gfns;
-	}
+	__sync_fetch_and_add(&counts->invalidations, 1);
+	__sync_fetch_and_add(&counts->invalidated_gfns, nr_gfns);
+	/* The file's release covers everything: user space may forget it. */
+	if (start == 0 && end == ~0ULL)
+		counts->released_ns = bpf_ktime_get_ns();
 	return 0;
 }
 

@@ -200,7 +200,9 @@ def check_gmemlat_counts_every_conversion():
 def histogram_holds_every_conversion(out, truth):
     """Whether --hist output @out counts what gmem_ops.py converted."""
     want, _ = ground_truth(truth["events"])
-    section = out.split(f"guest_memfd ino {truth['ino']} ")
+    head = re.compile(rf"^guest_memfd ino {truth['ino']} .* outcome = "
+                      r"changed$", re.M)
+    section = head.split(out)
     if len(section) != 2:
         return f"no distribution for inode {truth['ino']}: {out!r}"
     counts = re.findall(r"^\s*[\d.]+ -> [\d.]+\s+: (\d+)", section[1].split(
@@ -367,7 +369,7 @@ def check_view_answers_keys():
             return f"no row for inode {truth['ino']}: {screen()!r}"
         steps = [("h", "Press any key"), ("x", "INVAL/s"),
                  ("s", "sort eagain"), ("d", "EAGAIN hotspots"),
-                 ("d", "INVAL/s")]
+                 ("d", "INVAL/s"), ("c", "CUMULATIVE")]
         for key, expect in steps:
             tmux("send-keys", "-t", "gmemtop", key)
             if not wait_for(expect):

@@ -1,9 +1,11 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
- * Reading gmemtop's BPF maps into a report: per-CPU values summed, the
- * previous report kept for rates, fdinfo added for sizes and layouts.
+ * Reading gmemtop's BPF maps into a report: one batch lookup per map, the
+ * latency of each outcome joined to its file, the previous report kept for
+ * rates, fdinfo added for sizes and layouts.
  */
 #include <dirent.h>
+#include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -17,11 +19,10 @@
 
 struct report_state {
 	struct gmemtop_bpf *skel;
-	int nr_cpus;
-	struct gmem_file_stats *percpu;	/* one lookup's worth */
 	struct report report;
-	struct file_row *prev;		/* the previous report's rows */
+	struct file_row *prev;		/* the previous report's rows, by ino */
 	int nr_prev;
+	double counting_since;		/* elapsed time at the last reset */
 };
 
 struct report_state *report_state_new(struct gmemtop_bpf *skel)
@@ -31,13 +32,7 @@ struct report_state *report_state_new(struct gmemtop_bpf *skel)
 	if (!state)
 		return NULL;
 	state->skel = skel;
-	state->nr_cpus = libbpf_num_possible_cpus();
-	state->percpu = calloc(state->nr_cpus, sizeof(*state->percpu));
-	if (state->nr_cpus <= 0 || !state->percpu) {
-		free(state->percpu);
-		free(state);
-		return NULL;
-	}
+	state->report.max_files = bpf_map__max_entries(skel->maps.files);
 	return state;
 }
 
@@ -46,59 +41,78 @@ void report_state_free(struct report_state *state)
 	free(state->report.files);
 	free(state->report.hotspots);
 	free(state->prev);
-	free(state->percpu);
 	free(state);
 }
 
-static void add_stats(struct gmem_file_stats *sum,
-		      const struct gmem_file_stats *s)
-{
-	int i;
+/* A map's entries, read in batches. */
+struct map_dump {
+	void *keys;
+	void *values;
+	__u32 nr;
+};
 
-	sum->ioctls += s->ioctls;
-	for (i = 0; i < 2; i++) {
-		sum->conversions[i] += s->conversions[i];
-		sum->pages[i] += s->pages[i];
-	}
-	sum->eagain += s->eagain;
-	sum->errors += s->errors;
-	sum->invalidations += s->invalidations;
-	sum->invalidated_gfns += s->invalidated_gfns;
-	sum->lat_sum_ns += s->lat_sum_ns;
-	if (s->lat_max_ns > sum->lat_max_ns)
-		sum->lat_max_ns = s->lat_max_ns;
-	for (i = 0; i < GMEM_NR_PHASES; i++)
-		sum->phase_ns[i] += s->phase_ns[i];
-	for (i = 0; i < GMEM_HIST_BUCKETS; i++)
-		sum->hist[i] += s->hist[i];
+static void map_dump_free(struct map_dump *d)
+{
+	free(d->keys);
+	free(d->values);
 }
 
-/* Counters add up; the owner is whatever a CPU recorded last. */
-static void sum_cpus(const struct gmem_file_stats *cpus, int nr,
-		     struct gmem_file_stats *sum)
+/*
+ * Reads every entry of @map with BPF_MAP_LOOKUP_BATCH: a few system calls
+ * for the whole map, where a lookup per key would take two per entry.
+ * With @drain, each entry is deleted as it is read (..._AND_DELETE_BATCH):
+ * nothing counted in between is lost, and the map is left empty.
+ */
+static int map_dump(const struct bpf_map *map, struct map_dump *d,
+		    bool drain)
 {
-	int c;
+	__u32 key_size = bpf_map__key_size(map);
+	__u32 value_size = bpf_map__value_size(map);
+	__u32 max = bpf_map__max_entries(map), count;
+	int fd = bpf_map__fd(map), err;
+	__u64 batch;
+	bool first = true;
 
-	memset(sum, 0, sizeof(*sum));
-	for (c = 0; c < nr; c++) {
-		if (cpus[c].pid) {
-			sum->pid = cpus[c].pid;
-			sum->vm = cpus[c].vm;
-		}
-		if (cpus[c].comm[0])
-			memcpy(sum->comm, cpus[c].comm, sizeof(sum->comm));
-		add_stats(sum, &cpus[c]);
-	}
+	d->nr = 0;
+	d->keys = calloc(max, key_size);
+	d->values = calloc(max, value_size);
+	if (!d->keys || !d->values)
+		goto fail;
+	do {
+		count = max - d->nr;
+		if (!count)
+			break;
+		err = (drain ? bpf_map_lookup_and_delete_batch :
+			       bpf_map_lookup_batch)(fd, first ? NULL : &batch,
+						     &batch,
+						     (char *)d->keys +
+							     d->nr * key_size,
+						     (char *)d->values +
+							     d->nr * value_size,
+						     &count, NULL);
+		first = false;
+		if (err && errno != ENOENT)
+			goto fail;
+		d->nr += count;
+	} while (!err);
+	return 0;
+fail:
+	map_dump_free(d);
+	return -1;
 }
 
-static const struct file_row *find_prev(struct report_state *state, __u64 ino)
+static int compare_ino(const void *a, const void *b)
 {
-	int i;
+	const struct file_row *x = a, *y = b;
 
-	for (i = 0; i < state->nr_prev; i++)
-		if (state->prev[i].ino == ino)
-			return &state->prev[i];
-	return NULL;
+	return x->ino < y->ino ? -1 : x->ino > y->ino;
+}
+
+static struct file_row *find_row(struct file_row *rows, int nr, __u64 ino)
+{
+	struct file_row key = { .ino = ino };
+
+	return bsearch(&key, rows, nr, sizeof(*rows), compare_ino);
 }
 
 /* Appends "start-end kind" to @layout, for the first few ranges. */
@@ -175,52 +189,86 @@ static void read_fdinfo(pid_t pid, __u64 ino, struct gmem_fdinfo *info)
 	closedir(fds);
 }
 
-/* Reads and deletes an entry at once: nothing counted in between is lost. */
-static int drain_elem(int fd, const void *key, void *value)
+/* The summary fields repeat the conversions proper (GMEM_OUTCOME_CHANGED). */
+static void set_latency(struct gmem_file_stats *s, unsigned int outcome,
+			const struct gmem_lat *l)
 {
-	int err = bpf_map_lookup_and_delete_elem(fd, key, value);
-
-	if (err)
-		bpf_map_delete_elem(fd, key);
-	return err;
+	s->outcome[outcome] = *l;
+	if (outcome != GMEM_OUTCOME_CHANGED)
+		return;
+	s->lat_sum_ns = l->sum_ns;
+	s->lat_max_ns = l->max_ns;
+	memcpy(s->phase_ns, l->phase_ns, sizeof(s->phase_ns));
+	memcpy(s->hist, l->hist, sizeof(s->hist));
 }
 
-/* With @drain, the map is left empty: its counters restart from zero. */
+/* Rows sorted by inode, each with its counters and the previous ones. */
+static struct file_row *file_rows(struct report_state *state,
+				  const struct map_dump *files)
+{
+	const struct gmem_file_counts *counts = files->values;
+	const __u64 *inos = files->keys;
+	struct file_row *rows, *old;
+	__u32 i;
+
+	rows = calloc(files->nr ? files->nr : 1, sizeof(*rows));
+	if (!rows)
+		return NULL;
+	for (i = 0; i < files->nr; i++) {
+		rows[i].ino = inos[i];
+		rows[i].now.counts = counts[i];
+		read_process_name(rows[i].now.pid, rows[i].now.comm);
+	}
+	qsort(rows, files->nr, sizeof(*rows), compare_ino);
+	for (i = 0; i < files->nr; i++) {
+		old = find_row(state->prev, state->nr_prev, rows[i].ino);
+		/* Cumulative: the same rule, from zero at the start. */
+		if (old && !state->report.cumulative)
+			rows[i].then = old->now;
+		read_fdinfo(rows[i].now.pid, rows[i].ino, &rows[i].fdinfo);
+	}
+	return rows;
+}
+
+/* O(files + samples * log files): each sample finds its file by bsearch. */
+static void join_latencies(struct file_row *rows, int nr,
+			   const struct map_dump *lat)
+{
+	const struct gmem_lat_key *keys = lat->keys;
+	const struct gmem_lat *values = lat->values;
+	struct file_row *row;
+	__u32 i;
+
+	for (i = 0; i < lat->nr; i++) {
+		row = find_row(rows, nr, keys[i].ino);
+		if (row && keys[i].outcome < GMEM_NR_OUTCOMES)
+			set_latency(&row->now, keys[i].outcome, &values[i]);
+	}
+}
+
+/* With @drain, the maps are left empty: their counters restart from zero. */
 static int take_files(struct report_state *state, struct report *r,
 		      bool drain)
 {
-	int fd = bpf_map__fd(state->skel->maps.files);
-	__u64 key, *prev_key = NULL;
-	struct file_row *rows = NULL;
-	int nr = 0;
+	struct map_dump files, lat;
+	struct file_row *rows;
 
-	while (!bpf_map_get_next_key(fd, drain ? NULL : prev_key, &key)) {
-		struct file_row *row;
-		const struct file_row *old;
-
-		prev_key = &key;
-		if ((drain ? drain_elem : bpf_map_lookup_elem)(fd, &key,
-							       state->percpu))
-			continue;
-		row = realloc(rows, (nr + 1) * sizeof(*rows));
-		if (!row) {
-			free(rows);
-			return -1;
-		}
-		rows = row;
-		row = &rows[nr++];
-		memset(row, 0, sizeof(*row));
-		row->ino = key;
-		sum_cpus(state->percpu, state->nr_cpus, &row->now);
-		read_process_name(row->now.pid, row->now.comm);
-		old = find_prev(state, key);
-		if (old)
-			row->then = old->now;
-		read_fdinfo(row->now.pid, key, &row->fdinfo);
+	if (map_dump(state->skel->maps.files, &files, drain))
+		return -1;
+	if (map_dump(state->skel->maps.lat, &lat, drain)) {
+		map_dump_free(&files);
+		return -1;
 	}
+	rows = file_rows(state, &files);
+	if (rows)
+		join_latencies(rows, files.nr, &lat);
+	map_dump_free(&files);
+	map_dump_free(&lat);
+	if (!rows)
+		return -1;
 	free(r->files);
 	r->files = rows;
-	r->nr_files = nr;
+	r->nr_files = files.nr;
 	return 0;
 }
 
@@ -235,28 +283,30 @@ static int compare_hotspots(const void *a, const void *b)
 
 static int take_hotspots(struct report_state *state, struct report *r)
 {
-	int fd = bpf_map__fd(state->skel->maps.hotspots);
-	struct gmem_hotspot_key key, *prev_key = NULL;
-	struct hotspot_row *rows = NULL, *row;
-	int nr = 0;
+	const struct gmem_hotspot_key *keys;
+	const struct gmem_hotspot *spots;
+	struct hotspot_row *rows;
+	struct map_dump d;
+	__u32 i;
 
-	while (!bpf_map_get_next_key(fd, prev_key, &key)) {
-		prev_key = &key;
-		row = realloc(rows, (nr + 1) * sizeof(*rows));
-		if (!row) {
-			free(rows);
-			return -1;
-		}
-		rows = row;
-		rows[nr].key = key;
-		if (!bpf_map_lookup_elem(fd, &key, &rows[nr].spot))
-			nr++;
+	if (map_dump(state->skel->maps.hotspots, &d, false))
+		return -1;
+	keys = d.keys;
+	spots = d.values;
+	rows = calloc(d.nr ? d.nr : 1, sizeof(*rows));
+	if (!rows) {
+		map_dump_free(&d);
+		return -1;
 	}
-	if (nr)		/* qsort() of NULL is undefined, even for 0 */
-		qsort(rows, nr, sizeof(*rows), compare_hotspots);
+	for (i = 0; i < d.nr; i++) {
+		rows[i].key = keys[i];
+		rows[i].spot = spots[i];
+	}
+	qsort(rows, d.nr, sizeof(*rows), compare_hotspots);
 	free(r->hotspots);
 	r->hotspots = rows;
-	r->nr_hotspots = nr;
+	r->nr_hotspots = d.nr;
+	map_dump_free(&d);
 	return 0;
 }
 
@@ -274,6 +324,54 @@ __u64 dropped_records(struct gmemtop_bpf *skel)
 	return sum;
 }
 
+/*
+ * Once the files map is half full, files whose release was seen, and that
+ * have shown their last counts in a report, are deleted: files coming and
+ * going never fill the maps, and while there is room, closed files stay
+ * on show with their final counts.
+ */
+static void forget_released(struct report_state *state, const struct report *r)
+{
+	int files = bpf_map__fd(state->skel->maps.files);
+	int lat = bpf_map__fd(state->skel->maps.lat);
+	int hotspots = bpf_map__fd(state->skel->maps.hotspots);
+	struct gmem_lat_key key = {};
+	int i;
+
+	if (r->nr_files <= (int)r->max_files / 2)
+		return;
+	for (i = 0; i < r->nr_files; i++) {
+		if (!r->files[i].now.released_ns)
+			continue;
+		key.ino = r->files[i].ino;
+		for (key.outcome = 0; key.outcome < GMEM_NR_OUTCOMES;
+		     key.outcome++)
+			bpf_map_delete_elem(lat, &key);
+		bpf_map_delete_elem(files, &key.ino);
+	}
+	for (i = 0; i < r->nr_hotspots; i++) {
+		const struct file_row *row;
+
+		row = find_row(state->prev, state->nr_prev,
+			       r->hotspots[i].key.ino);
+		if (row && row->now.released_ns)
+			bpf_map_delete_elem(hotspots, &r->hotspots[i].key);
+	}
+}
+
+/* The rows of @r, by inode, for the next report's rates. */
+static void keep_previous(struct report_state *state, const struct report *r)
+{
+	free(state->prev);
+	state->prev = malloc((r->nr_files ? r->nr_files : 1) *
+			     sizeof(*r->files));
+	state->nr_prev = state->prev ? r->nr_files : 0;
+	if (!state->prev)
+		return;
+	memcpy(state->prev, r->files, r->nr_files * sizeof(*r->files));
+	qsort(state->prev, state->nr_prev, sizeof(*state->prev), compare_ino);
+}
+
 struct report *report_take(struct report_state *state, double interval,
 			   double elapsed)
 {
@@ -282,17 +380,21 @@ struct report *report_take(struct report_state *state, double interval,
 	if (take_files(state, r, false) || take_hotspots(state, r))
 		return NULL;
 	r->dropped = dropped_records(state->skel);
-	r->interval = interval;
+	r->losses = state->skel->bss->losses;
+	r->files_not_tracked = r->losses.files;
+	r->interval = r->cumulative ? elapsed - state->counting_since :
+				      interval;
 	r->elapsed = elapsed;
+	keep_previous(state, r);
+	forget_released(state, r);
 	if (metrics)
 		metrics_update(metrics, r);
-
-	free(state->prev);
-	state->prev = malloc(r->nr_files * sizeof(*r->files));
-	state->nr_prev = state->prev ? r->nr_files : 0;
-	if (state->prev && r->nr_files)
-		memcpy(state->prev, r->files, r->nr_files * sizeof(*r->files));
 	return r;
+}
+
+void report_toggle_cumulative(struct report_state *state)
+{
+	state->report.cumulative = !state->report.cumulative;
 }
 
 /*
@@ -302,6 +404,7 @@ struct report *report_take(struct report_state *state, double interval,
 void report_reset(struct report_state *state)
 {
 	struct bpf_map *maps[] = { state->skel->maps.files,
+				   state->skel->maps.lat,
 				   state->skel->maps.hotspots };
 	char key[sizeof(struct gmem_hotspot_key)];
 	unsigned int i;
@@ -316,4 +419,6 @@ void report_reset(struct report_state *state)
 			bpf_map_delete_elem(fd, key);
 	}
 	state->nr_prev = 0;
+	/* The reset happens within the interval after the last report. */
+	state->counting_since = state->report.elapsed;
 }

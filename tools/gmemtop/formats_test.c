@@ -89,6 +89,7 @@ int main(int argc, char **argv)
 		.files = &row, .nr_files = 1, .hotspots = &spot,
 		.nr_hotspots = 1, .dropped = 5, .interval = 2.0,
 		.elapsed = 10.0, .timestamp = 1764109261.5,
+		.losses = { .files = 7, .untimed = 3 }, .max_files = 256,
 	};
 	struct stock_report stock = { .files = &stock_row, .nr_files = 1,
 				      .timestamp = 1764109261.5 };
@@ -98,6 +99,10 @@ int main(int argc, char **argv)
 	for (i = 0; i < 9; i++)
 		row.now.hist[gmem_hist_bucket(100000)]++;
 	row.now.hist[gmem_hist_bucket(1000000)]++;
+	memcpy(row.now.outcome[GMEM_OUTCOME_CHANGED].hist, row.now.hist,
+	       sizeof(row.now.hist));
+	row.now.outcome[GMEM_OUTCOME_CHANGED].count = 10;
+	row.now.outcome[GMEM_OUTCOME_CHANGED].max_ns = 1000000;
 
 	if (argc == 3)
 		return publish(&r, argv[1], argv[2]);

@@ -14,13 +14,14 @@
 #include <sys/stat.h>
 #include <unistd.h>
 #include <bpf/bpf.h>
-#include <bpf/btf.h>
 #include <bpf/libbpf.h>
 
 #include "clock.h"
 #include "gmemtop.h"
 #include "gmemtop.skel.h"
+#include "maps.h"
 #include "metrics.h"
+#include "probe.h"
 
 struct metrics *metrics;
 
@@ -28,6 +29,7 @@ static struct env env = {
 	.delay = 1.0,
 	.count = -1,
 	.sort = SORT_RATE,
+	.max_files = DEFAULT_MAX_FILES,
 };
 
 static volatile sig_atomic_t exiting;
@@ -71,7 +73,7 @@ static const char gmemsnoop_doc[] =
 "    gmemsnoop --json 100    # a hundred JSON records, then exit\n";
 
 enum { OPT_JSON = 1000, OPT_CSV, OPT_ONCE, OPT_OPENMETRICS, OPT_HIST,
-       OPT_SNOOP, OPT_FENTRY, OPT_TEXTFILE };
+       OPT_SNOOP, OPT_FENTRY, OPT_TEXTFILE, OPT_MAX_FILES };
 
 static const struct argp_option options[] = {
 	{ "batch", 'b', NULL, 0, "Print a table each interval, no full screen" },
@@ -90,6 +92,8 @@ static const struct argp_option options[] = {
 	{ "textfile", OPT_TEXTFILE, "PATH", 0,
 	  "Write them to PATH every interval, for node_exporter's textfile "
 	  "collector" },
+	{ "max-files", OPT_MAX_FILES, "N", 0,
+	  "Room for N guest_memfds in the kernel maps (default 256)" },
 	{ "delay", 'd', "SECONDS", 0, "Interval between reports (default 1)" },
 	{ "iterations", 'n', "COUNT", 0, "Stop after COUNT reports" },
 	{ "pid", 'p', "PID", 0, "Only the VMM with this pid" },
@@ -172,6 +176,15 @@ static error_t parse_arg(int key, char *arg, struct argp_state *state)
 	case OPT_TEXTFILE:
 		env.textfile = arg;
 		break;
+	case OPT_MAX_FILES:
+		if (parse_number(arg, "--max-files", 1, MAX_MAX_FILES, &v) ||
+		    v != (unsigned int)v) {
+			fprintf(stderr, "gmemtop: --max-files is 1 to %u\n",
+				MAX_MAX_FILES);
+			argp_usage(state);
+		}
+		env.max_files = v;
+		break;
 	case 'd':
 		if (parse_number(arg, "delay", DELAY_MIN, DELAY_MAX, &env.delay))
 			argp_usage(state);
@@ -239,32 +252,6 @@ static void handle_signals(void)
 	sigaction(SIGTERM, &sa, NULL);
 	sigaction(SIGHUP, &sa, NULL);
 	signal(SIGPIPE, SIG_IGN);
-}
-
-#define KVM_GMEM_EVENT_BTF	"btf_trace_kvm_gmem_set_attributes_end"
-
-/*
- * From the kernel's BTF, as tp_btf programs need, rather than tracefs:
- * that is root's alone and often not mounted.  The events are KVM's, in
- * vmlinux or in the kvm module.
- */
-static bool has_kvm_gmem_events(void)
-{
-	struct btf *vmlinux = btf__load_vmlinux_btf(), *kvm;
-	bool found;
-
-	if (!vmlinux)
-		return false;
-	found = btf__find_by_name_kind(vmlinux, KVM_GMEM_EVENT_BTF,
-				       BTF_KIND_TYPEDEF) > 0;
-	if (!found) {
-		kvm = btf__load_module_btf("kvm", vmlinux);
-		found = kvm && btf__find_by_name_kind(kvm, KVM_GMEM_EVENT_BTF,
-						      BTF_KIND_TYPEDEF) > 0;
-		btf__free(kvm);
-	}
-	btf__free(vmlinux);
-	return found;
 }
 
 /* Why the tool cannot run here, in words a VMM engineer can act on. */
@@ -381,7 +368,11 @@ static int load(struct gmemtop_bpf **skelp)
 	skel->rodata->targ_vm = env.vm;
 	skel->rodata->snoop = env.snoop;
 
-	err = gmemtop_bpf__load(skel);
+	err = select_programs(skel);
+	if (!err)
+		err = gmemtop_size_maps(skel, env.max_files, env.snoop);
+	if (!err)
+		err = gmemtop_bpf__load(skel);
 	if (!err)
 		err = gmemtop_bpf__attach(skel);
 	if (err) {
@@ -436,7 +427,7 @@ int main(int argc, char **argv)
 	}
 
 	libbpf_set_print(libbpf_print);
-	events = has_kvm_gmem_events();
+	events = kvm_gmem_events_present();
 	err = check_environment(events);
 	if (err)
 		return err;

@@ -32,6 +32,7 @@ struct env {
 	enum sort_key sort;
 	bool snoop;
 	bool fentry;		/* the fallback even if the events exist */
+	unsigned int max_files;	/* room in the kernel maps */
 	bool openmetrics;
 	struct sockaddr_storage metrics_addr;
 	const char *textfile;	/* --textfile: node_exporter's collector */
@@ -53,6 +54,8 @@ struct report *report_take(struct report_state *state, double interval,
 			   double elapsed);
 /* Forget everything counted so far (the view's 'r' key). */
 void report_reset(struct report_state *state);
+/* Figures since the start instead of over the interval (the 'c' key). */
+void report_toggle_cumulative(struct report_state *state);
 
 /*
  * The modes.  Each returns an exit status, and stops early once

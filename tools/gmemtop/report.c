@@ -31,6 +31,60 @@ static double per_s(__u64 now, __u64 then, double interval)
 	return interval > 0 ? (now - then) / interval : 0;
 }
 
+static const char *const outcomes[GMEM_NR_OUTCOMES] = {
+	"changed", "noop", "eagain", "error",
+};
+
+const char *outcome_name(unsigned int outcome)
+{
+	return outcome < GMEM_NR_OUTCOMES ? outcomes[outcome] : "?";
+}
+
+/* Upper bound of the slowest bucket that gained samples; 0 if none did. */
+static unsigned long long hist_top(const __u32 *hist)
+{
+	int b;
+
+	for (b = GMEM_HIST_BUCKETS - 1; b >= 0; b--)
+		if (hist[b])
+			return b + 1 < GMEM_HIST_BUCKETS ?
+			       gmem_hist_low(b + 1) - 1 : gmem_hist_low(b);
+	return 0;
+}
+
+static unsigned long long at_most(unsigned long long v, unsigned long long max)
+{
+	return v < max ? v : max;
+}
+
+static void hist_delta(const struct gmem_lat *n, const struct gmem_lat *t,
+		       __u32 *delta)
+{
+	unsigned int b;
+
+	for (b = 0; b < GMEM_HIST_BUCKETS; b++)
+		delta[b] = n->hist[b] - t->hist[b];
+}
+
+/*
+ * The latency figures of one outcome over the report's interval: the
+ * samples between row->then and row->now.  The interval's maximum is its
+ * slowest bucket's bound, never above the largest sample ever seen, and
+ * no percentile is above the maximum.
+ */
+void outcome_figures(const struct file_row *row, unsigned int outcome,
+		     struct file_figures *fig)
+{
+	const struct gmem_lat *n = &row->now.outcome[outcome];
+	__u32 delta[GMEM_HIST_BUCKETS];
+
+	hist_delta(n, &row->then.outcome[outcome], delta);
+	fig->samples = hist_total(delta);
+	fig->max_ns = at_most(hist_top(delta), n->max_ns);
+	fig->p50_ns = at_most(hist_percentile(delta, 0.50), fig->max_ns);
+	fig->p99_ns = at_most(hist_percentile(delta, 0.99), fig->max_ns);
+}
+
 void file_figures(const struct file_row *row, double interval,
 		  struct file_figures *fig)
 {
@@ -45,10 +99,19 @@ void file_figures(const struct file_row *row, double interval,
 	fig->eagain_per_s = per_s(n->eagain, t->eagain, interval);
 	fig->invalidations_per_s = per_s(n->invalidations, t->invalidations,
 					 interval);
-	fig->samples = hist_total(n->hist);
-	fig->p50_ns = hist_percentile(n->hist, 0.50);
-	fig->p99_ns = hist_percentile(n->hist, 0.99);
-	fig->max_ns = n->lat_max_ns;
+	outcome_figures(row, GMEM_OUTCOME_CHANGED, fig);
+}
+
+void print_losses(FILE *out, const struct report *r)
+{
+	fprintf(out, "files not tracked: %llu (--max-files %u)",
+		(unsigned long long)r->losses.files, r->max_files);
+	if (r->losses.latencies || r->losses.hotspots || r->losses.untimed)
+		fprintf(out, "  latencies not kept: %llu  hotspots not tracked: %llu  untimed ioctls: %llu",
+			(unsigned long long)r->losses.latencies,
+			(unsigned long long)r->losses.hotspots,
+			(unsigned long long)r->losses.untimed);
+	fputc('\n', out);
 }
 
 static enum sort_key sort_by;
@@ -137,8 +200,9 @@ void print_table(FILE *out, const struct report *r)
 	int i;
 
 	strftime(stamp, sizeof(stamp), "%H:%M:%S", localtime(&now));
-	fprintf(out, "%s  guest_memfds: %d  dropped: %llu\n", stamp,
+	fprintf(out, "%s  guest_memfds: %d  dropped: %llu  ", stamp,
 		r->nr_files, (unsigned long long)r->dropped);
+	print_losses(out, r);
 	fprintf(out, "%7s %-12s %4s %8s %8s %8s %8s %8s %8s %9s %9s %9s %8s %8s\n",
 		"PID", "COMM", "VM", "INO", "SHR_MiB", "PRV_MiB", "->PRV/s",
 		"->SHR/s", "PAGES/s", "P50_us", "P99_us", "MAX_us", "EAGAIN/s",
@@ -170,7 +234,8 @@ void print_csv_header(FILE *out)
 	fprintf(out, "time,pid,comm,vm,ino,shared_pages,private_pages,"
 		"conversions_to_private,conversions_to_shared,"
 		"pages_to_private,pages_to_shared,eagain,errors,invalidations,"
-		"p50_ns,p99_ns,max_ns\n");
+		"p50_ns,p99_ns,max_ns,noops,files_not_tracked,"
+		"latencies_not_kept,hotspots_not_tracked,untimed_ioctls\n");
 }
 
 /* Quoted, with quotes doubled, as RFC 4180 has it. */
@@ -198,7 +263,7 @@ void print_csv(FILE *out, const struct report *r)
 		fprintf(out, "%.3f,%u,", r->elapsed, s->pid);
 		print_csv_string(out, s->comm);
 		fprintf(out, ",%u,%llu,%lld,%lld,%llu,%llu,%llu,%llu,"
-			"%llu,%llu,%llu,%llu,%llu,%llu\n",
+			"%llu,%llu,%llu,%llu,%llu,%llu,%llu,%llu,%llu,%llu,%llu\n",
 			s->vm, (unsigned long long)row->ino,
 			row->fdinfo.shared_pages, row->fdinfo.private_pages,
 			(unsigned long long)s->conversions[1],
@@ -208,7 +273,12 @@ void print_csv(FILE *out, const struct report *r)
 			(unsigned long long)s->eagain,
 			(unsigned long long)s->errors,
 			(unsigned long long)s->invalidations, fig.p50_ns,
-			fig.p99_ns, fig.max_ns);
+			fig.p99_ns, fig.max_ns,
+			(unsigned long long)s->noops,
+			(unsigned long long)r->losses.files,
+			(unsigned long long)r->losses.latencies,
+			(unsigned long long)r->losses.hotspots,
+			(unsigned long long)r->losses.untimed);
 	}
 	fflush(out);
 }
@@ -263,6 +333,9 @@ static void print_json_counters(struct json *j, const struct gmem_file_stats *s)
 	json_uint(j, "errors", s->errors);
 	json_uint(j, "invalidations", s->invalidations);
 	json_uint(j, "invalidated_gfns", s->invalidated_gfns);
+	json_uint(j, "noops", s->noops);
+	json_uint(j, "lru_drains", s->lru_drains);
+	json_uint(j, "lru_drains_resolved", s->lru_drains_resolved);
 }
 
 static void print_json_rates(struct json *j, const struct file_figures *fig)
@@ -280,7 +353,7 @@ static void print_json_latency(struct json *j, const struct gmem_file_stats *s,
 			       const struct file_figures *fig)
 {
 	json_open(j, "latency_ns", '{');
-	json_uint(j, "count", fig->samples);
+	json_uint(j, "count", s->outcome[GMEM_OUTCOME_CHANGED].count);
 	json_uint(j, "sum", s->lat_sum_ns);
 	json_uint(j, "p50", fig->p50_ns);
 	json_uint(j, "p99", fig->p99_ns);
@@ -288,6 +361,31 @@ static void print_json_latency(struct json *j, const struct gmem_file_stats *s,
 	json_close(j, '}');
 	print_json_phases(j, s->phase_ns);
 	print_json_hist(j, s->hist);
+}
+
+/* Per outcome: the interval's latency figures, cumulative sums. */
+static void print_json_outcomes(struct json *j, const struct file_row *row)
+{
+	struct file_figures fig;
+	unsigned int o;
+
+	json_open(j, "outcomes", '{');
+	for (o = 0; o < GMEM_NR_OUTCOMES; o++) {
+		const struct gmem_lat *l = &row->now.outcome[o];
+
+		outcome_figures(row, o, &fig);
+		json_open(j, outcome_name(o), '{');
+		json_uint(j, "count", l->count);
+		json_uint(j, "sum_ns", l->sum_ns);
+		json_uint(j, "interval_count", fig.samples);
+		json_uint(j, "p50_ns", fig.p50_ns);
+		json_uint(j, "p99_ns", fig.p99_ns);
+		json_uint(j, "max_ns", fig.max_ns);
+		print_json_phases(j, l->phase_ns);
+		print_json_hist(j, l->hist);
+		json_close(j, '}');
+	}
+	json_close(j, '}');
 }
 
 static void print_json_file(struct json *j, const struct report *r,
@@ -313,6 +411,7 @@ static void print_json_file(struct json *j, const struct report *r,
 	print_json_counters(j, s);
 	print_json_rates(j, &fig);
 	print_json_latency(j, s, &fig);
+	print_json_outcomes(j, row);
 	print_json_hotspots(j, r, row->ino);
 	json_close(j, '}');
 }
@@ -326,6 +425,12 @@ void print_json(FILE *out, const struct report *r)
 	json_double(&j, "time", r->elapsed, 3);
 	json_double(&j, "interval", r->interval, 3);
 	json_uint(&j, "dropped", r->dropped);
+	json_open(&j, "not_tracked", '{');
+	json_uint(&j, "files", r->losses.files);
+	json_uint(&j, "latencies", r->losses.latencies);
+	json_uint(&j, "hotspots", r->losses.hotspots);
+	json_uint(&j, "untimed", r->losses.untimed);
+	json_close(&j, '}');
 	json_open(&j, "files", '[');
 	for (i = 0; i < r->nr_files; i++)
 		print_json_file(&j, r, &r->files[i]);
@@ -354,45 +459,72 @@ static void print_bar(FILE *out, unsigned long long n, unsigned long long most)
 	fputs("|\n", out);
 }
 
-/* Per guest_memfd, the latency distribution in the manner of biolatency. */
-void print_hist(FILE *out, const struct report *r)
+static void print_phase_shares(FILE *out, const __u64 *phase_ns)
 {
-	unsigned long long rows[HIST_ROWS], most, total;
-	char comm[GMEM_COMM_LEN];
-	int i, b, first, last;
+	unsigned long long total = 0;
 	unsigned int p;
 
-	for (i = 0; i < r->nr_files; i++) {
-		const struct gmem_file_stats *s = &r->files[i].now;
+	for (p = 0; p < GMEM_NR_PHASES; p++)
+		total += phase_ns[p];
+	fputs("time by phase:", out);
+	for (p = 0; p < GMEM_NR_PHASES; p++)
+		fprintf(out, " %s %.1f%%", phase_name(p),
+			total ? 100.0 * phase_ns[p] / total : 0);
+	fputc('\n', out);
+}
 
-		hist_rows(s->hist, rows);
-		most = 0;
-		first = last = -1;
-		for (b = 0; b < HIST_ROWS; b++) {
-			if (!rows[b])
-				continue;
-			first = first < 0 ? b : first;
-			last = b;
-			most = rows[b] > most ? rows[b] : most;
-		}
-		fprintf(out, "\nguest_memfd ino %llu  VMM %u (%s)  VM %u\n",
-			(unsigned long long)r->files[i].ino, s->pid,
-			printable(comm, s->comm), s->vm);
-		fprintf(out, "%24s : %-8s distribution\n", "usecs", "count");
-		for (b = first; first >= 0 && b <= last; b++) {
-			fprintf(out, "%10.1f -> %-10.1f : %-8llu ",
-				hist_row_low(b) / 1e3, hist_row_low(b + 1) / 1e3,
-				rows[b]);
-			print_bar(out, rows[b], most);
-		}
-		for (p = 0, total = 0; p < GMEM_NR_PHASES; p++)
-			total += s->phase_ns[p];
-		fputs("time by phase:", out);
-		for (p = 0; p < GMEM_NR_PHASES; p++)
-			fprintf(out, " %s %.1f%%", phase_name(p),
-				total ? 100.0 * s->phase_ns[p] / total : 0);
-		fputc('\n', out);
+/* One outcome's distribution over the interval, as biolatency draws it. */
+static void print_outcome_hist(FILE *out, const struct file_row *row,
+			       unsigned int outcome)
+{
+	const struct gmem_lat *n = &row->now.outcome[outcome];
+	const struct gmem_lat *t = &row->then.outcome[outcome];
+	unsigned long long rows[HIST_ROWS], most = 0;
+	__u64 phase_ns[GMEM_NR_PHASES];
+	__u32 delta[GMEM_HIST_BUCKETS];
+	char comm[GMEM_COMM_LEN];
+	int b, first = -1, last = -1;
+
+	hist_delta(n, t, delta);
+	hist_rows(delta, rows);
+	for (b = 0; b < HIST_ROWS; b++) {
+		if (!rows[b])
+			continue;
+		first = first < 0 ? b : first;
+		last = b;
+		most = rows[b] > most ? rows[b] : most;
 	}
+	if (first < 0)
+		return;
+	fprintf(out, "\nguest_memfd ino %llu  VMM %u (%s)  VM %u  outcome = %s\n",
+		(unsigned long long)row->ino, row->now.pid,
+		printable(comm, row->now.comm), row->now.vm,
+		outcome_name(outcome));
+	fprintf(out, "%24s : %-8s distribution\n", "usecs", "count");
+	for (b = first; b <= last; b++) {
+		fprintf(out, "%10.1f -> %-10.1f : %-8llu ",
+			hist_row_low(b) / 1e3, hist_row_low(b + 1) / 1e3,
+			rows[b]);
+		print_bar(out, rows[b], most);
+	}
+	for (b = 0; b < GMEM_NR_PHASES; b++)
+		phase_ns[b] = n->phase_ns[b] - t->phase_ns[b];
+	print_phase_shares(out, phase_ns);
+}
+
+/*
+ * Per guest_memfd and outcome, the interval's latency distribution, in the
+ * manner of biolatency -F; outcomes without samples are left out.
+ */
+void print_hist(FILE *out, const struct report *r)
+{
+	unsigned int o;
+	int i;
+
+	print_losses(out, r);
+	for (i = 0; i < r->nr_files; i++)
+		for (o = 0; o < GMEM_NR_OUTCOMES; o++)
+			print_outcome_hist(out, &r->files[i], o);
 	fflush(out);
 }
 

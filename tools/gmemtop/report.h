@@ -70,6 +70,9 @@ struct report {
 	 * entries evicted): their conversions went uncounted.
 	 */
 	__u64 files_not_tracked;
+	struct gmem_losses losses;	/* what the BPF maps had no room for */
+	unsigned int max_files;		/* --max-files, for the loss message */
+	bool cumulative;		/* figures since the start, not the interval */
 	double interval;	/* seconds since the previous report */
 	double elapsed;		/* seconds since the start */
 	double timestamp;	/* wall clock: seconds since the epoch */
@@ -89,8 +92,20 @@ struct file_figures {
 	unsigned long long p50_ns, p99_ns, max_ns, samples;
 };
 
+/*
+ * Every figure is over the report's interval, from row->then to
+ * row->now: rates, percentiles, maxima and --hist alike.  A cumulative
+ * view is the same rule with row->then zero and the time since the start
+ * as the interval.
+ */
 void file_figures(const struct file_row *row, double interval,
 		  struct file_figures *fig);
+/* Only the latency fields of @fig, for one enum gmem_outcome. */
+void outcome_figures(const struct file_row *row, unsigned int outcome,
+		     struct file_figures *fig);
+const char *outcome_name(unsigned int outcome);
+/* "files not tracked: N ..." and a newline. */
+void print_losses(FILE *out, const struct report *r);
 void report_sort(struct report *r, enum sort_key key);
 int parse_sort_key(const char *name, enum sort_key *key);
 const char *cause_name(unsigned int cause);

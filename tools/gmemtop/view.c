@@ -19,9 +19,10 @@
 	"  s        next sort order           r        reset counters\n"\
 	"  p        filter by VMM pid         v        filter by VM id\n"\
 	"  f        clear the filters         +/-      slower/faster (0.1-60s)\n"\
-	"  h        this help                 q        quit\n\n"	\
-	"Rates are per second over the last interval; latencies are\n"	\
-	"those of successful conversions since the start (or reset).\n"	\
+	"  c        cumulative/interval       h        this help\n"	\
+	"  q        quit\n\n"						\
+	"Rates and latencies are over the last interval; with c, since\n"\
+	"the start (or reset).  Latencies: conversions that changed pages.\n"\
 	"\nPress any key."
 
 struct view {
@@ -82,6 +83,8 @@ static void draw_header(const struct view *v, const struct report *r)
 	mvprintw(0, 0, "gmemtop %s  interval %.1fs  sort %s  guest_memfds %d"
 		 "  dropped %llu", stamp, v->delay, sorts[v->sort],
 		 r->nr_files, (unsigned long long)r->dropped);
+	printw("  files not tracked: %llu%s", (unsigned long long)r->losses.files,
+	       r->cumulative ? "  CUMULATIVE" : "");
 	attroff(A_BOLD);
 	if (v->pid || v->vm)
 		printw("  filter pid %d vm %u", v->pid, v->vm);
@@ -294,6 +297,9 @@ static enum action handle_key(int key, struct view *v,
 		break;
 	case 'r':
 		report_reset(state);
+		return ACTION_RETAKE;
+	case 'c':
+		report_toggle_cumulative(state);
 		return ACTION_RETAKE;
 	case 'p':
 		v->pid = prompt_number("VMM pid");

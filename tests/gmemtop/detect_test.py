@@ -1,0 +1,94 @@
+#!/usr/bin/env python3
+"""gmemtop finds the kvm_gmem events by BTF, in the VM.
+
+- With tracefs unmounted (its own mount, and debugfs, which would mount
+  it again on its tracing directory), gmemtop
+  still runs in full mode: its counts equal gmemload's ground truth and it
+  says nothing of a fallback.
+
+Prints TAP.  Needs root and kvm.vm_memory_attributes=0.
+"""
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+TOP = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(
+    __file__))))
+sys.path.insert(0, os.path.join(TOP, "tests"))
+import tap  # noqa: E402
+
+GMEMTOP = os.path.join(TOP, "tools", "gmemtop", "gmemtop")
+GMEMLOAD = [os.path.join(TOP, "tools", "gmemload", "gmemload"), "--quiet",
+            "--size", "2M", "--pattern", "mixed", "--hold", "20",
+            "--count", "60", "--seed", "3"]
+# Every way to tracefs, in unmount order: debugfs would mount it again
+# on its tracing directory's first use.
+MOUNTS = [("/sys/kernel/debug/tracing", "tracefs"),
+          ("/sys/kernel/debug", "debugfs"),
+          ("/sys/kernel/tracing", "tracefs")]
+TRACEFS = ["/sys/kernel/debug/tracing", "/sys/kernel/tracing"]
+KEYS = ("conversions_to_private", "conversions_to_shared",
+        "pages_to_private", "pages_to_shared", "eagain")
+
+
+def mounted(path):
+    with open("/proc/self/mounts") as f:
+        return any(line.split()[1] == path for line in f)
+
+
+def unmount_tracefs():
+    """Unmounts tracefs and debugfs; returns what to mount back."""
+    gone = []
+    for path, fstype in MOUNTS:
+        if mounted(path):
+            subprocess.run(["umount", path], check=True)
+            gone.append((path, fstype))
+    return gone
+
+
+def check_full_mode_without_tracefs():
+    gone = unmount_tracefs()
+    try:
+        if any(os.path.exists(os.path.join(p, "events")) for p in TRACEFS):
+            return "tracefs still visible"
+        top = subprocess.Popen([GMEMTOP, "--json", "-d", "0.5"],
+                               stdout=subprocess.PIPE,
+                               stderr=subprocess.PIPE, text=True)
+        try:
+            top.stdout.readline()	# its first report: attached
+            truth = json.loads(subprocess.run(GMEMLOAD, check=True,
+                                              capture_output=True,
+                                              text=True).stdout)
+            time.sleep(1)
+        finally:
+            top.send_signal(signal.SIGINT)
+            out, err = top.communicate(timeout=30)
+    finally:
+        for path, fstype in reversed(gone):
+            if not mounted(path):
+                subprocess.run(["mount", "-t", fstype, "nodev", path],
+                               check=True)
+    if top.returncode or err:
+        return f"gmemtop exited {top.returncode}: {err!r}"
+    report = json.loads(out.strip().splitlines()[-1])
+    vm = truth["vms"][0]
+    rows = [f for f in report["files"] if f["ino"] == vm["ino"]]
+    if len(rows) != 1:
+        return f"{len(rows)} rows for inode {vm['ino']}"
+    for key in KEYS:
+        if rows[0][key] != vm[key]:
+            return f"{key}: {rows[0][key]}, want {vm[key]}"
+    return None
+
+
+def main():
+    return tap.run([
+        ("full_mode_without_tracefs", check_full_mode_without_tracefs),
+    ])
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,120 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * Host tests of gmemtop's kernel memory: computed from the BPF object's own
+ * map definitions, sized as gmemtop sizes them before load, and compared
+ * with what the man page states.  Opening a skeleton needs no privilege.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <bpf/libbpf.h>
+
+#include "gmem.h"
+#include "gmemtop.skel.h"
+#include "maps.h"
+#include "kselftest_harness.h"
+
+#define MIB		(1024.0 * 1024.0)
+#define MAN_PAGE	"gmemtop.8"
+
+static struct gmemtop_bpf *sized_skeleton(unsigned int max_files, bool snoop)
+{
+	struct gmemtop_bpf *skel = gmemtop_bpf__open();
+
+	if (skel && gmemtop_size_maps(skel, max_files, snoop)) {
+		gmemtop_bpf__destroy(skel);
+		return NULL;
+	}
+	return skel;
+}
+
+static unsigned long long memory(unsigned int max_files, bool snoop,
+				 int nr_cpus)
+{
+	struct gmemtop_bpf *skel = sized_skeleton(max_files, snoop);
+	unsigned long long bytes;
+
+	if (!skel)
+		return 0;
+	bytes = bpf_object_memory(skel->obj, nr_cpus);
+	gmemtop_bpf__destroy(skel);
+	return bytes;
+}
+
+static char *read_man_page(void)
+{
+	FILE *f = fopen(MAN_PAGE, "r");
+	char *text = calloc(1, 1 << 16);
+
+	if (f && text)
+		text[fread(text, 1, (1 << 16) - 1, f)] = '\0';
+	if (f)
+		fclose(f);
+	return text;
+}
+
+/* The row the man page's KERNEL MEMORY table must have for @nr_cpus. */
+static void man_row(char *buf, size_t len, int nr_cpus)
+{
+	snprintf(buf, len, "%8d   %5.1f MiB\n", nr_cpus,
+		 memory(DEFAULT_MAX_FILES, false, nr_cpus) / MIB);
+}
+
+TEST(man_page_states_the_memory_at_2_32_and_384_cpus)
+{
+	static const int cpus[] = { 2, 32, 384 };
+	char *man = read_man_page();
+	char row[64];
+	unsigned int i;
+
+	ASSERT_NE(NULL, man);
+	for (i = 0; i < sizeof(cpus) / sizeof(cpus[0]); i++) {
+		man_row(row, sizeof(row), cpus[i]);
+		TH_LOG("computed:%s", row);
+		EXPECT_NE(NULL, strstr(man, row));
+	}
+	free(man);
+}
+
+/* The figure for the old per-CPU LRU map was about 950 MiB. */
+TEST(memory_at_384_cpus_stays_within_5_mib)
+{
+	unsigned long long at384 = memory(DEFAULT_MAX_FILES, false, 384);
+
+	ASSERT_GT(at384, 0);
+	EXPECT_LT(at384, 5 * MIB);
+}
+
+/* Only the spare element of each hash and the dropped counter are per CPU. */
+TEST(each_cpu_adds_less_than_4_kib)
+{
+	unsigned long long at2 = memory(DEFAULT_MAX_FILES, false, 2);
+	unsigned long long at384 = memory(DEFAULT_MAX_FILES, false, 384);
+
+	EXPECT_LT((at384 - at2) / 382, 4096);
+}
+
+TEST(max_files_scales_the_per_file_maps)
+{
+	unsigned long long one = memory(1, false, 2);
+	unsigned long long many = memory(1001, false, 2);
+	struct gmemtop_bpf *skel = sized_skeleton(1001, false);
+
+	ASSERT_NE(NULL, skel);
+	EXPECT_EQ(1001, bpf_map__max_entries(skel->maps.files));
+	EXPECT_EQ(1001 * GMEM_NR_OUTCOMES, bpf_map__max_entries(skel->maps.lat));
+	/* Each file: its counters and one latency entry per outcome. */
+	EXPECT_GE((many - one) / 1000, sizeof(struct gmem_file_counts) +
+				       GMEM_NR_OUTCOMES * sizeof(struct gmem_lat));
+	gmemtop_bpf__destroy(skel);
+}
+
+TEST(ring_buffer_is_sized_only_for_snoop)
+{
+	unsigned long long plain = memory(DEFAULT_MAX_FILES, false, 2);
+	unsigned long long snoop = memory(DEFAULT_MAX_FILES, true, 2);
+
+	EXPECT_EQ(GMEM_RINGBUF_BYTES - 4096, snoop - plain);
+}
+
+TEST_HARNESS_MAIN
