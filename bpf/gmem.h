@@ -176,4 +176,36 @@ struct gmem_stock_stats {
 	__u64 allocated_bytes;
 };
 
+/*
+ * Holders (bpf/gmemhold.bpf.c, only with --holders): per (inode, page
+ * offset), the last GMEM_TAKERS processes that got the page through GUP.
+ */
+#define GMEM_MAX_HOLD_PAGES	4096	/* pages whose takers are kept */
+#define GMEM_MAX_HOLD_STACKS	1024
+#define GMEM_STACK_DEPTH	32
+#define GMEM_TAKERS		4
+#define GMEM_HOLD_MAX_RUN	1024	/* pages recorded per GUP call */
+
+enum gmem_hold_kind {
+	GMEM_HOLD_GET,		/* FOLL_GET: vmsplice, get_user_pages() */
+	GMEM_HOLD_PIN,		/* FOLL_PIN: O_DIRECT */
+	GMEM_HOLD_PIN_LONGTERM,	/* FOLL_PIN | FOLL_LONGTERM: io_uring, VFIO */
+	GMEM_NR_HOLD_KINDS,
+};
+
+struct gmem_taker {
+	__u64 ts_ns;		/* 0: empty slot */
+	__u32 pid;
+	__u32 tid;
+	__u32 kind;		/* enum gmem_hold_kind */
+	__s32 stack_id;		/* in the stacks map; < 0: none */
+	char comm[GMEM_COMM_LEN];
+};
+
+struct gmem_takers {
+	__u32 next;		/* slot the next taker goes to, modulo */
+	__u32 pad;
+	struct gmem_taker taker[GMEM_TAKERS];
+};
+
 #endif /* GMEM_H */

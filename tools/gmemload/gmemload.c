@@ -8,8 +8,9 @@
  * KVM_SET_MEMORY_ATTRIBUTES2 calls on the guest_memfd, issued either by the
  * host on its own (host-driven) or on behalf of the guest when its vCPU
  * exits with a KVM_HC_MAP_GPA_RANGE hypercall (guest-driven).  Optionally a
- * page is held by a pipe (vmsplice) before a conversion to private so that
- * the conversion fails with EAGAIN until the hold is released.
+ * page is held by another process (vmsplice, a long-term GUP pin, an
+ * io_uring fixed buffer) before a conversion to private so that the
+ * conversion fails with EAGAIN until the hold is released.
  *
  * gmemload keeps its own model of every page's state, so it knows how many
  * pages each call changes.  At exit it prints its counts as one JSON object
@@ -33,6 +34,7 @@ struct options opt = {
 	.size = 64ULL << 20,
 	.pattern = PAT_MIXED,
 	.hold_ms = 20,
+	.hold_kinds = 1u << HOLD_VMSPLICE,
 };
 
 struct vm_ctx *vms;
@@ -153,9 +155,16 @@ static void usage(void)
 "  -r, --rate R           conversions per second, all VMs (unlimited)\n"
 "  -d, --duration S       stop after S seconds\n"
 "  -c, --count N          stop after N conversions\n"
-"  -H, --hold PCT         before PCT%% of conversions to private, hold a page\n"
-"                         of the range in a pipe (vmsplice) (0)\n"
+"  -H, --hold PCT         before PCT%% of conversions to private, have another\n"
+"                         process hold a page of the range (0)\n"
 "  -m, --hold-ms MS       how long a page stays held (20)\n"
+"  -K, --hold-kinds LIST  holders to take turns, comma-separated (vmsplice):\n"
+"                           vmsplice  a pipe, process hold-vmsplice\n"
+"                           gup-pin   a FOLL_LONGTERM pin by gup_test,\n"
+"                                     process hold-gup-pin (CONFIG_GUP_TEST)\n"
+"                           iouring   an io_uring fixed buffer, process\n"
+"                                     hold-iouring\n"
+"                           all       all three\n"
 "  -S, --seed N           random seed; same seed, same conversions (time)\n"
 "  -q, --quiet            no summary on stderr\n"
 "  -h, --help             show this help\n"
@@ -170,6 +179,7 @@ static void usage(void)
 "  gmemload --size 8M --count 1000\n"
 "  gmemload --pattern burst --rate 500 --duration 10\n"
 "  gmemload --vms 2 --guest --hold 20 --duration 5 | jq .totals\n"
+"  gmemload --hold 50 --hold-kinds all --count 200 | jq .held_pages\n"
 "  gmemload --seed 7 --pattern range2m --size 16M --count 100\n");
 }
 
@@ -231,6 +241,38 @@ static enum pattern parse_pattern(const char *arg)
 		    arg);
 }
 
+static int parse_hold_kind(const char *name)
+{
+	int k;
+
+	if (!strcmp(name, "all"))
+		return NR_HOLD_KINDS;
+	for (k = 0; k < NR_HOLD_KINDS; k++)
+		if (!strcmp(name, hold_kind_names[k]))
+			return k;
+	return -1;
+}
+
+/* "vmsplice,iouring" or "all": a bit per enum hold_kind; no empty names. */
+static unsigned int parse_hold_kinds(const char *arg)
+{
+	char *list = strdup(arg), *rest = list, *name;
+	unsigned int kinds = 0;
+	int k;
+
+	if (!list)
+		die("out of memory");
+	while ((name = strsep(&rest, ","))) {
+		k = parse_hold_kind(name);
+		if (k < 0)
+			usage_error("invalid --hold-kinds '%s' (vmsplice, gup-pin, iouring or all)",
+				    arg);
+		kinds |= k == NR_HOLD_KINDS ? (1u << NR_HOLD_KINDS) - 1 : 1u << k;
+	}
+	free(list);
+	return kinds;
+}
+
 static void parse_options(int argc, char *argv[])
 {
 	static const struct option longopts[] = {
@@ -244,6 +286,7 @@ static void parse_options(int argc, char *argv[])
 		{ "count",	 required_argument, NULL, 'c' },
 		{ "hold",	 required_argument, NULL, 'H' },
 		{ "hold-ms",	 required_argument, NULL, 'm' },
+		{ "hold-kinds",	 required_argument, NULL, 'K' },
 		{ "seed",	 required_argument, NULL, 'S' },
 		{ "quiet",	 no_argument,	    NULL, 'q' },
 		{ "help",	 no_argument,	    NULL, 'h' },
@@ -253,7 +296,7 @@ static void parse_options(int argc, char *argv[])
 	int c;
 
 	opterr = 0;	/* our own messages, with the exit status 2 */
-	while ((c = getopt_long(argc, argv, ":n:s:p:gG:r:d:c:H:m:S:qh",
+	while ((c = getopt_long(argc, argv, ":n:s:p:gG:r:d:c:H:m:K:S:qh",
 				longopts, NULL)) != -1) {
 		switch (c) {
 		case 'n':
@@ -289,6 +332,9 @@ static void parse_options(int argc, char *argv[])
 			break;
 		case 'm':
 			opt.hold_ms = parse_u64("--hold-ms", optarg, 60000);
+			break;
+		case 'K':
+			opt.hold_kinds = parse_hold_kinds(optarg);
 			break;
 		case 'S':
 			opt.seed = parse_u64("--seed", optarg, ULLONG_MAX);
@@ -328,6 +374,8 @@ int main(int argc, char *argv[])
 	rng_state = opt.seed;
 	check_kvm();
 	catch_stop_signals();
+	/* Before any VM or thread: the holders are plain processes. */
+	start_holders();
 
 	vms = calloc(opt.nr_vms, sizeof(*vms));
 	if (!vms)
@@ -341,7 +389,7 @@ int main(int argc, char *argv[])
 	/* Nothing may change under the kernel's counts while we read them. */
 	for (i = 0; i < opt.nr_vms; i++)
 		stop_vcpu_thread(&vms[i]);
-	release_all_holds();
+	stop_holders();
 	for (i = 0; i < opt.nr_vms; i++) {
 		read_fdinfo(&vms[i]);
 		vms[i].checked_ok = self_check(&vms[i]);

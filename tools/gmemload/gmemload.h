@@ -7,7 +7,8 @@
  *   gmemload.c  options, errors, time and randomness, main()
  *   vm.c        VM setup, the page model, the conversion ioctl
  *   guest.c     the guest's code and its vCPU thread
- *   hold.c      pages held so that conversions meet EAGAIN
+ *   hold.c      pages held by other processes, so that conversions meet
+ *               EAGAIN
  *   pattern.c   the workload: patterns, pacing, stopping
  *   report.c    fdinfo, the self-check, the JSON report and summary
  */
@@ -15,6 +16,7 @@
 #define GMEMLOAD_H
 
 #include <pthread.h>
+#include <sys/mman.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -53,6 +55,20 @@ enum pattern { PAT_RANDOM4K, PAT_RANGE2M, PAT_BURST, PAT_MIXED, NR_PATTERNS };
 
 extern const char *const pattern_names[NR_PATTERNS];
 
+/* Who holds a page, each in a process named "hold-" and the kind's name. */
+enum hold_kind { HOLD_VMSPLICE, HOLD_GUP_PIN, HOLD_IOURING, NR_HOLD_KINDS };
+
+extern const char *const hold_kind_names[NR_HOLD_KINDS];
+
+/* The ground truth of one hold. */
+struct hold_record {
+	int vm;
+	uint64_t offset;	/* of the page */
+	enum hold_kind kind;
+	pid_t pid;		/* of the holder process */
+	uint64_t eagain;	/* conversions it made fail */
+};
+
 struct options {
 	unsigned int nr_vms;
 	uint64_t size;
@@ -63,6 +79,7 @@ struct options {
 	uint64_t count;		/* conversions; 0: no limit */
 	unsigned int hold_pct;
 	unsigned int hold_ms;
+	unsigned int hold_kinds;	/* bit per enum hold_kind */
 	uint64_t seed;
 	bool quiet;
 };
@@ -184,10 +201,14 @@ void guest_convert(struct vm_ctx *v, uint64_t first, uint64_t npages,
 		   bool to_private);
 
 /* hold.c */
-bool hold_page(uint8_t *page);
+void start_holders(void);
+void stop_holders(void);
+bool hold_page(struct vm_ctx *v, uint64_t page);
 void release_expired_holds(void);
 void release_all_holds(void);
 bool any_hold_active(void);
+void blame_hold(struct vm_ctx *v, uint64_t offset);
+const struct hold_record *hold_records(unsigned int *nr);
 
 /* pattern.c */
 void catch_stop_signals(void);

@@ -77,11 +77,11 @@ static void prepare_to_private(struct vm_ctx *v, uint64_t first,
 	if (!rnd_percent(opt.hold_pct) || !nr_shared)
 		return;
 
-	/* The pick'th shared page: vmsplice() needs a host-mappable page. */
+	/* The pick'th shared page: a holder needs a host-mappable page. */
 	pick = rnd_below(nr_shared);
 	for (i = first; v->is_private[i] || pick--; i++)
 		;
-	if (hold_page(v->mem + i * PAGE_BYTES))
+	if (hold_page(v, i))
 		v->n.holds++;
 }
 

@@ -229,6 +229,24 @@ static void json_vm(struct vm_ctx *v, bool last)
 		v->checked_ok ? "true" : "false", last ? "" : ",");
 }
 
+/* Every hold, with the process that held the page: who blocked what. */
+static void json_held_pages(void)
+{
+	const struct hold_record *h;
+	unsigned int i, nr;
+
+	h = hold_records(&nr);
+	fprintf(report, "  \"held_pages\": [");
+	for (i = 0; i < nr; i++)
+		fprintf(report, "%s\n    {\"vm\": %d, \"offset\": %lu, "
+			"\"kind\": \"%s\", \"pid\": %d, "
+			"\"comm\": \"hold-%s\", \"eagain\": %lu}",
+			i ? "," : "", h[i].vm, h[i].offset,
+			hold_kind_names[h[i].kind], h[i].pid,
+			hold_kind_names[h[i].kind], h[i].eagain);
+	fprintf(report, "%s],\n", nr ? "\n  " : "");
+}
+
 static void json_string_list(const char *name, char (*list)[160],
 			     unsigned int nr)
 {
@@ -285,8 +303,9 @@ void print_json(struct run *r, const struct counts *total, bool ok,
 	fprintf(report, "    \"conversions\": %lu,\n",
 		total->conversions[0] + total->conversions[1]);
 	json_counts(total, "    ");
-	fprintf(report, "\n  },\n  \"self_check\": %s,\n",
-		ok ? "true" : "false");
+	fprintf(report, "\n  },\n");
+	json_held_pages();
+	fprintf(report, "  \"self_check\": %s,\n", ok ? "true" : "false");
 	json_string_list("mismatches", mismatches, nr_mismatches);
 	fprintf(report, "\n}\n");
 	fflush(report);

@@ -154,6 +154,22 @@ hold_offsets()
 		't["ioctls"] == t["conversions"] + t["eagain"]'
 }
 
+# Each holder kind in turn, each in its own named process: every hold is
+# listed with its kind, pid and name, and its EAGAINs add up to the total.
+hold_kinds()
+{
+	gl "$tmp/a" --size 1M --pattern random4k --count 9 --hold 100 \
+		--hold-kinds all --seed 4 &&
+	expect "$tmp/a" -- 't["holds"] == 9' 'len(d["held_pages"]) == 9' \
+		'[h["kind"] for h in d["held_pages"]] == ["vmsplice", "gup-pin", "iouring"] * 3' \
+		'all(h["comm"] == "hold-" + h["kind"] for h in d["held_pages"])' \
+		'len({h["pid"] for h in d["held_pages"]}) == 3' \
+		'all(h["pid"] != d["vms"][0]["vm_pid"] for h in d["held_pages"])' \
+		'all(h["eagain"] >= 1 for h in d["held_pages"])' \
+		'sum(h["eagain"] for h in d["held_pages"]) == t["eagain"]' \
+		'all("0x%x" % h["offset"] in v0["eagain_offsets"] for h in d["held_pages"])'
+}
+
 # Guest-driven only: a page and then a 2 MiB range, through the hypercall.
 guest_driven()
 {
@@ -223,7 +239,9 @@ bad_arguments()
 
 	for args in "--size 3000" "--size 0" "--pattern foo" "--hold 101" \
 		    "--guest-share -1" "--rate 0" "--count x" "--vms 0" \
-		    "--nonsense" "extra"; do
+		    "--hold-kinds splice" "--hold-kinds vmsplice,,iouring" \
+		    "--hold-kinds vmsplice," "--hold-kinds ," "--nonsense" \
+		    "extra"; do
 		# shellcheck disable=SC2086
 		"$gmemload" $args >"$tmp/out" 2>"$tmp/msg"
 		rc=$?
@@ -242,6 +260,7 @@ run_test "burst: stops exactly at --count" burst_count
 run_test "same --seed, same conversions" same_seed
 run_test "hold: EAGAIN at the held page until released" hold_one_page
 run_test "hold: EAGAIN offsets add up to fdinfo" hold_offsets
+run_test "hold kinds: named holder processes, exact truth" hold_kinds
 run_test "guest-driven: hypercall conversions" guest_driven
 run_test "two VMs: totals are the sums" two_vms
 run_test "rate: about 100 per second" rate

@@ -84,6 +84,7 @@ static void count_eagain(struct vm_ctx *v, uint64_t offset, uint64_t size,
 		die("vm%d: EAGAIN for [%#lx, +%#lx) with error_offset %#lx",
 		    v->idx, offset, size, error_offset);
 	v->eagain_at[error_offset / PAGE_BYTES]++;
+	blame_hold(v, error_offset);
 	v->n.eagain++;
 }
 

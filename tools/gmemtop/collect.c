@@ -15,17 +15,19 @@
 
 #include "gmemtop.h"
 #include "gmemtop.skel.h"
+#include "holders.h"
 #include "metrics.h"
 
 struct report_state {
 	struct gmemtop_bpf *skel;
+	struct holders *holders;	/* with --holders */
 	struct report report;
 	struct file_row *prev;		/* the previous report's rows, by ino */
 	int nr_prev;
 	double counting_since;		/* elapsed time at the last reset */
 };
 
-struct report_state *report_state_new(struct gmemtop_bpf *skel)
+struct report_state *report_state_new(struct gmemtop_bpf *skel, bool holders)
 {
 	struct report_state *state = calloc(1, sizeof(*state));
 
@@ -33,11 +35,19 @@ struct report_state *report_state_new(struct gmemtop_bpf *skel)
 		return NULL;
 	state->skel = skel;
 	state->report.max_files = bpf_map__max_entries(skel->maps.files);
+	if (holders) {
+		state->holders = holders_open();
+		if (!state->holders) {
+			free(state);
+			return NULL;
+		}
+	}
 	return state;
 }
 
 void report_state_free(struct report_state *state)
 {
+	holders_close(state->holders);
 	free(state->report.files);
 	free(state->report.hotspots);
 	free(state->prev);
@@ -379,6 +389,8 @@ struct report *report_take(struct report_state *state, double interval,
 
 	if (take_files(state, r, false) || take_hotspots(state, r))
 		return NULL;
+	if (state->holders)
+		holders_name(state->holders, r);
 	r->dropped = dropped_records(state->skel);
 	r->losses = state->skel->bss->losses;
 	r->files_not_tracked = r->losses.files;

@@ -73,7 +73,7 @@ static const char gmemsnoop_doc[] =
 "    gmemsnoop --json 100    # a hundred JSON records, then exit\n";
 
 enum { OPT_JSON = 1000, OPT_CSV, OPT_ONCE, OPT_OPENMETRICS, OPT_HIST,
-       OPT_SNOOP, OPT_FENTRY, OPT_TEXTFILE, OPT_MAX_FILES };
+       OPT_SNOOP, OPT_FENTRY, OPT_TEXTFILE, OPT_MAX_FILES, OPT_HOLDERS };
 
 static const struct argp_option options[] = {
 	{ "batch", 'b', NULL, 0, "Print a table each interval, no full screen" },
@@ -92,6 +92,8 @@ static const struct argp_option options[] = {
 	{ "textfile", OPT_TEXTFILE, "PATH", 0,
 	  "Write them to PATH every interval, for node_exporter's textfile "
 	  "collector" },
+	{ "holders", OPT_HOLDERS, NULL, 0,
+	  "Name who holds each EAGAIN page (pid, comm, kernel stack)" },
 	{ "max-files", OPT_MAX_FILES, "N", 0,
 	  "Room for N guest_memfds in the kernel maps (default 256)" },
 	{ "delay", 'd', "SECONDS", 0, "Interval between reports (default 1)" },
@@ -175,6 +177,9 @@ static error_t parse_arg(int key, char *arg, struct argp_state *state)
 		break;
 	case OPT_TEXTFILE:
 		env.textfile = arg;
+		break;
+	case OPT_HOLDERS:
+		env.holders = true;
 		break;
 	case OPT_MAX_FILES:
 		if (parse_number(arg, "--max-files", 1, MAX_MAX_FILES, &v) ||
@@ -326,7 +331,7 @@ static int run(struct gmemtop_bpf *skel)
 	struct report_state *state;
 	int err;
 
-	state = report_state_new(skel);
+	state = report_state_new(skel, env.holders);
 	if (!state)
 		return EXIT_FAILURE;
 	if (full_screen())
@@ -344,7 +349,7 @@ static int run_snoop(struct gmemtop_bpf *skel)
 	int err;
 
 	if (metrics) {
-		state = report_state_new(skel);
+		state = report_state_new(skel, env.holders);
 		if (!state)
 			return EXIT_FAILURE;
 	}

@@ -33,6 +33,7 @@ struct env {
 	bool snoop;
 	bool fentry;		/* the fallback even if the events exist */
 	unsigned int max_files;	/* room in the kernel maps */
+	bool holders;		/* name who holds the EAGAIN pages */
 	bool openmetrics;
 	struct sockaddr_storage metrics_addr;
 	const char *textfile;	/* --textfile: node_exporter's collector */
@@ -44,7 +45,8 @@ extern struct metrics *metrics;
 struct gmemtop_bpf;
 struct report_state;
 
-struct report_state *report_state_new(struct gmemtop_bpf *skel);
+/* With @holders, also name who holds each hotspot's page (--holders). */
+struct report_state *report_state_new(struct gmemtop_bpf *skel, bool holders);
 void report_state_free(struct report_state *state);
 /*
  * Reads the maps; @interval is the time since the previous call.  The

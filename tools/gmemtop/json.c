@@ -75,6 +75,12 @@ void json_bool(struct json *j, const char *key, bool v)
 	fputs(v ? "true" : "false", j->out);
 }
 
+void json_null(struct json *j, const char *key)
+{
+	member(j, key);
+	fputs("null", j->out);
+}
+
 void json_string(struct json *j, const char *key, const char *s, size_t max)
 {
 	member(j, key);

@@ -34,6 +34,7 @@ void json_int(struct json *j, const char *key, long long v);
 /* With @decimals digits after the point; null when not finite. */
 void json_double(struct json *j, const char *key, double v, int decimals);
 void json_bool(struct json *j, const char *key, bool v);
+void json_null(struct json *j, const char *key);
 /* At most @max bytes of @s, fewer when it holds a NUL. */
 void json_string(struct json *j, const char *key, const char *s, size_t max);
 

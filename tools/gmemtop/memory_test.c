@@ -11,6 +11,7 @@
 
 #include "gmem.h"
 #include "gmemtop.skel.h"
+#include "gmemhold.skel.h"
 #include "maps.h"
 #include "kselftest_harness.h"
 
@@ -115,6 +116,28 @@ TEST(ring_buffer_is_sized_only_for_snoop)
 	unsigned long long snoop = memory(DEFAULT_MAX_FILES, true, 2);
 
 	EXPECT_EQ(GMEM_RINGBUF_BYTES - 4096, snoop - plain);
+}
+
+static unsigned long long holders_memory(int nr_cpus)
+{
+	struct gmemhold_bpf *skel = gmemhold_bpf__open();
+	unsigned long long bytes;
+
+	if (!skel)
+		return 0;
+	bytes = bpf_object_memory(skel->obj, nr_cpus);
+	gmemhold_bpf__destroy(skel);
+	return bytes;
+}
+
+/* The man page: "--holders adds about 1 MiB ... whatever the number of CPUs". */
+TEST(holders_add_about_1_mib_whatever_the_cpus)
+{
+	unsigned long long at2 = holders_memory(2);
+
+	EXPECT_EQ(at2, holders_memory(384));
+	EXPECT_GT(at2, 0.9 * MIB);
+	EXPECT_LT(at2, 1.1 * MIB);
 }
 
 TEST_HARNESS_MAIN

@@ -40,6 +40,15 @@ const char *outcome_name(unsigned int outcome)
 	return outcome < GMEM_NR_OUTCOMES ? outcomes[outcome] : "?";
 }
 
+static const char *const hold_kinds[GMEM_NR_HOLD_KINDS] = {
+	"gup-get", "gup-pin", "gup-pin-longterm",
+};
+
+const char *hold_kind_name(unsigned int kind)
+{
+	return kind < GMEM_NR_HOLD_KINDS ? hold_kinds[kind] : "?";
+}
+
 /* Upper bound of the slowest bucket that gained samples; 0 if none did. */
 static unsigned long long hist_top(const __u32 *hist)
 {
@@ -193,6 +202,29 @@ static void print_us(FILE *out, unsigned long long ns)
 	fprintf(out, " %9.1f", ns / 1000.0);
 }
 
+/* With --holders: who holds each EAGAIN hotspot's page. */
+static void print_holders(FILE *out, const struct report *r)
+{
+	int i;
+
+	fprintf(out, "%8s %12s %8s %7s %-16s %-16s %s\n", "INO", "OFFSET",
+		"EAGAIN", "PID", "COMM", "KIND", "STACK");
+	for (i = 0; i < r->nr_hotspots; i++) {
+		const struct hotspot_row *h = &r->hotspots[i];
+
+		fprintf(out, "%8llu %#12llx %8llu ",
+			(unsigned long long)h->key.ino,
+			(unsigned long long)h->key.offset,
+			(unsigned long long)h->spot.count);
+		if (h->holder.known)
+			fprintf(out, "%7u %-16s %-16s %s\n", h->holder.pid,
+				h->holder.comm, hold_kind_name(h->holder.kind),
+				h->holder.stack);
+		else
+			fprintf(out, "%7s %-16s\n", "-", "unknown");
+	}
+}
+
 void print_table(FILE *out, const struct report *r)
 {
 	char stamp[16];
@@ -226,6 +258,8 @@ void print_table(FILE *out, const struct report *r)
 		fprintf(out, " %8.1f %8.1f\n", fig.eagain_per_s,
 			fig.invalidations_per_s);
 	}
+	if (r->holders)
+		print_holders(out, r);
 	fflush(out);
 }
 
@@ -299,6 +333,21 @@ static void print_json_hist(struct json *j, const __u32 *hist)
 	json_close(j, ']');
 }
 
+/* null when unknown: nothing GUP showed took the page. */
+static void print_json_holder(struct json *j, const struct holder *who)
+{
+	if (!who->known) {
+		json_null(j, "holder");
+		return;
+	}
+	json_open(j, "holder", '{');
+	json_uint(j, "pid", who->pid);
+	json_string(j, "comm", who->comm, sizeof(who->comm));
+	json_string(j, "kind", hold_kind_name(who->kind), (size_t)-1);
+	json_string(j, "stack", who->stack, sizeof(who->stack));
+	json_close(j, '}');
+}
+
 static void print_json_hotspots(struct json *j, const struct report *r,
 				__u64 ino)
 {
@@ -317,6 +366,8 @@ static void print_json_hotspots(struct json *j, const struct report *r,
 		json_int(j, "expected", h->spot.expected);
 		json_uint(j, "pinned", h->spot.pinned);
 		json_string(j, "cause", cause_name(h->spot.cause), (size_t)-1);
+		if (r->holders)
+			print_json_holder(j, &h->holder);
 		json_close(j, '}');
 	}
 	json_close(j, ']');

@@ -54,9 +54,21 @@ struct file_row {
 	struct gmem_fdinfo fdinfo;
 };
 
+#define HOLDER_STACK_LEN	512
+
+/* Who held the page at the hotspot's last EAGAIN, as far as GUP showed. */
+struct holder {
+	bool known;
+	__u32 pid;
+	char comm[GMEM_COMM_LEN];
+	__u32 kind;			/* enum gmem_hold_kind */
+	char stack[HOLDER_STACK_LEN];	/* "fn+0x12;fn+0x34;..." innermost first */
+};
+
 struct hotspot_row {
 	struct gmem_hotspot_key key;
 	struct gmem_hotspot spot;
+	struct holder holder;		/* with --holders */
 };
 
 struct report {
@@ -72,6 +84,7 @@ struct report {
 	__u64 files_not_tracked;
 	struct gmem_losses losses;	/* what the BPF maps had no room for */
 	unsigned int max_files;		/* --max-files, for the loss message */
+	bool holders;			/* hotspots carry their holders */
 	bool cumulative;		/* figures since the start, not the interval */
 	double interval;	/* seconds since the previous report */
 	double elapsed;		/* seconds since the start */
@@ -104,6 +117,7 @@ void file_figures(const struct file_row *row, double interval,
 void outcome_figures(const struct file_row *row, unsigned int outcome,
 		     struct file_figures *fig);
 const char *outcome_name(unsigned int outcome);
+const char *hold_kind_name(unsigned int kind);
 /* "files not tracked: N ..." and a newline. */
 void print_losses(FILE *out, const struct report *r);
 void report_sort(struct report *r, enum sort_key key);

@@ -211,6 +211,12 @@ static void draw_hotspots(const struct report *r, __u64 ino, int line)
 			 (unsigned long long)h->key.offset,
 			 (unsigned long long)h->spot.count, h->spot.refcount,
 			 h->spot.expected, cause_name(h->spot.cause));
+		if (r->holders)
+			printw("  held by %s", h->holder.known ?
+			       h->holder.comm : "unknown");
+		if (h->holder.known)
+			printw(" (pid %u, %s)", h->holder.pid,
+			       hold_kind_name(h->holder.kind));
 	}
 }
 
