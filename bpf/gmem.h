@@ -161,8 +161,8 @@ struct gmem_event {
 };
 
 /*
- * Without the kvm_gmem events (bpf/gmemstock.bpf.c): per guest_memfd, per
- * CPU, what fexit on guest_memfd's functions shows.
+ * Without the kvm_gmem events (bpf/gmemstock.bpf.c): per guest_memfd, shared
+ * by all CPUs, what fexit on guest_memfd's functions shows.
  */
 struct gmem_stock_stats {
 	__u32 pid;

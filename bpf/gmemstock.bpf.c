@@ -16,12 +16,16 @@
 
 const volatile __u32 targ_pid = 0;
 
+/* Shared by all CPUs, sized from --max-files; see gmemtop.bpf.c. */
 struct {
-	__uint(type, BPF_MAP_TYPE_LRU_PERCPU_HASH);
+	__uint(type, BPF_MAP_TYPE_HASH);
 	__uint(max_entries, GMEM_MAX_FILES);
 	__type(key, __u64);
 	__type(value, struct gmem_stock_stats);
 } stock_files SEC(".maps");
+
+/* Events of files the map had no room for. */
+__u64 files_not_tracked = 0;
 
 static struct gmem_stock_stats *stock_stats(struct file *file)
 {
@@ -38,7 +42,10 @@ static struct gmem_stock_stats *stock_stats(struct file *file)
 	fresh.pid = pid;
 	bpf_get_current_comm(fresh.comm, sizeof(fresh.comm));
 	bpf_map_update_elem(&stock_files, &ino, &fresh, BPF_NOEXIST);
-	return bpf_map_lookup_elem(&stock_files, &ino);
+	stats = bpf_map_lookup_elem(&stock_files, &ino);
+	if (!stats)
+		__sync_fetch_and_add(&files_not_tracked, 1);
+	return stats;
 }
 
 SEC("fexit/kvm_gmem_fault_user_mapping")
@@ -50,9 +57,9 @@ int BPF_PROG(user_fault, struct vm_fault *vmf, vm_fault_t ret)
 	if (!stats)
 		return 0;
 	if (ret & VM_FAULT_SIGBUS)
-		stats->sigbus++;
+		__sync_fetch_and_add(&stats->sigbus, 1);
 	else
-		stats->faults++;
+		__sync_fetch_and_add(&stats->faults, 1);
 	return 0;
 }
 
@@ -68,11 +75,11 @@ int BPF_PROG(fallocate, struct file *file, int mode, loff_t offset,
 	if (!stats)
 		return 0;
 	if (mode & FALLOC_FL_PUNCH_HOLE) {
-		stats->punch_holes++;
-		stats->punched_bytes += len;
+		__sync_fetch_and_add(&stats->punch_holes, 1);
+		__sync_fetch_and_add(&stats->punched_bytes, len);
 	} else {
-		stats->allocations++;
-		stats->allocated_bytes += len;
+		__sync_fetch_and_add(&stats->allocations, 1);
+		__sync_fetch_and_add(&stats->allocated_bytes, len);
 	}
 	return 0;
 }

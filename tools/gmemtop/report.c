@@ -731,6 +731,8 @@ void print_stock_table(FILE *out, const struct stock_report *r)
 			(unsigned long long)s->allocations,
 			(unsigned long long)s->allocated_bytes);
 	}
+	fprintf(out, "files not tracked: %llu\n",
+		(unsigned long long)r->files_not_tracked);
 	fflush(out);
 }
 
@@ -741,6 +743,7 @@ void print_stock_json(FILE *out, const struct stock_report *r)
 
 	json_begin(&j, out, r->timestamp);
 	json_bool(&j, "kvm_gmem_events", false);
+	json_uint(&j, "files_not_tracked", r->files_not_tracked);
 	json_open(&j, "files", '[');
 	for (i = 0; i < r->nr_files; i++) {
 		const struct gmem_stock_stats *s = &r->files[i].stats;

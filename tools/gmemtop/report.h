@@ -151,6 +151,7 @@ struct stock_row {
 struct stock_report {
 	struct stock_row *files;
 	int nr_files;
+	__u64 files_not_tracked;	/* events of files with no room */
 	double timestamp;	/* wall clock: seconds since the epoch */
 };
 

@@ -87,6 +87,7 @@ static int take_stock(struct gmemstock_bpf *skel, int nr_cpus,
 		sum_stock(cpus, nr_cpus, &rows[r->nr_files++].stats);
 	}
 	r->timestamp = wall_s();
+	r->files_not_tracked = skel->bss->files_not_tracked;
 	free(cpus);
 	return 0;
 }
@@ -99,7 +100,9 @@ static int load_stock(const struct env *env, struct gmemstock_bpf **skelp)
 	if (!skel)
 		return EXIT_FAILURE;
 	skel->rodata->targ_pid = env->pid;
-	err = gmemstock_bpf__load(skel);
+	err = bpf_map__set_max_entries(skel->maps.stock_files, env->max_files);
+	if (!err)
+		err = gmemstock_bpf__load(skel);
 	if (!err)
 		err = gmemstock_bpf__attach(skel);
 	if (err) {
@@ -117,7 +120,7 @@ static int load_stock(const struct env *env, struct gmemstock_bpf **skelp)
 /* A report each interval, and a last one when interrupted. */
 int stock_run(const struct env *env, volatile sig_atomic_t *exiting)
 {
-	int nr_cpus = libbpf_num_possible_cpus(), err = 0;
+	int nr_cpus = 1, err = 0;	/* the map is shared by all CPUs */
 	struct stock_report r = {};
 	struct gmemstock_bpf *skel = NULL;
 	long done = 0;
