@@ -10,14 +10,14 @@ Prints TAP.  Needs root and kvm.vm_memory_attributes=0.
 """
 import json
 import os
-import signal
 import subprocess
 import sys
-import time
 
 TOP = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(
     __file__))))
 sys.path.insert(0, os.path.join(TOP, "tests"))
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import gmemwatch  # noqa: E402
 import tap  # noqa: E402
 
 GMEMTOP = os.path.join(TOP, "tools", "gmemtop", "gmemtop")
@@ -54,25 +54,15 @@ def check_full_mode_without_tracefs():
     try:
         if any(os.path.exists(os.path.join(p, "events")) for p in TRACEFS):
             return "tracefs still visible"
-        top = subprocess.Popen([GMEMTOP, "--json", "-d", "0.5"],
-                               stdout=subprocess.PIPE,
-                               stderr=subprocess.PIPE, text=True)
-        try:
-            top.stdout.readline()	# its first report: attached
-            truth = json.loads(subprocess.run(GMEMLOAD, check=True,
-                                              capture_output=True,
-                                              text=True).stdout)
-            time.sleep(1)
-        finally:
-            top.send_signal(signal.SIGINT)
-            out, err = top.communicate(timeout=30)
+        truth, out, err = gmemwatch.watch([GMEMTOP, "--json", "-d", "0.5"],
+                                          GMEMLOAD)
     finally:
         for path, fstype in reversed(gone):
             if not mounted(path):
                 subprocess.run(["mount", "-t", fstype, "nodev", path],
                                check=True)
-    if top.returncode or err:
-        return f"gmemtop exited {top.returncode}: {err!r}"
+    if err:
+        return f"gmemtop said {err!r}"
     report = json.loads(out.strip().splitlines()[-1])
     vm = truth["vms"][0]
     rows = [f for f in report["files"] if f["ino"] == vm["ino"]]

@@ -14,7 +14,6 @@ debugfs.
 """
 import json
 import os
-import signal
 import subprocess
 import sys
 import time
@@ -22,6 +21,8 @@ import time
 TOP = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(
     __file__))))
 sys.path.insert(0, os.path.join(TOP, "tests"))
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import gmemwatch  # noqa: E402
 import tap  # noqa: E402
 
 GMEMTOP = os.path.join(TOP, "tools", "gmemtop", "gmemtop")
@@ -39,34 +40,20 @@ GUP_PROGRAMS = ("get_user_pages", "pin_user_pages")
 
 
 def start_gmemtop(args):
-    top = subprocess.Popen([GMEMTOP, "--json", "-d", "0.5", *args],
-                           stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                           text=True)
-    top.stdout.readline()	# its first report: loaded and attached
-    return top
+    return gmemwatch.start([GMEMTOP, "--json", "-d", "0.5", *args])
 
 
 def last_report(top):
-    top.send_signal(signal.SIGINT)
-    out, err = top.communicate(timeout=30)
-    if top.returncode:
-        raise RuntimeError(f"gmemtop exited {top.returncode}: {err}")
+    out, _ = gmemwatch.stop(top)
     return json.loads(out.strip().splitlines()[-1])
 
 
 def watch_holders(gmemtop_args, during=lambda: None):
     """gmemload's report of HOLDERS and gmemtop's last one while it ran;
     @during is called once gmemtop is attached."""
-    top = start_gmemtop(gmemtop_args)
-    try:
-        during()
-        truth = json.loads(subprocess.run(HOLDERS, check=True,
-                                          capture_output=True,
-                                          text=True).stdout)
-        time.sleep(1)
-    finally:
-        report = last_report(top)
-    return truth, report
+    truth, out, _ = gmemwatch.watch(
+        [GMEMTOP, "--json", "-d", "0.5", *gmemtop_args], HOLDERS, during)
+    return truth, json.loads(out.strip().splitlines()[-1])
 
 
 def hotspots(report, truth):

@@ -14,14 +14,13 @@ Prints TAP.  Needs root and kvm.vm_memory_attributes=0.
 """
 import json
 import os
-import signal
-import subprocess
 import sys
-import time
 
 TOP = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(
     __file__))))
 sys.path.insert(0, os.path.join(TOP, "tests"))
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import gmemwatch  # noqa: E402
 import tap  # noqa: E402
 
 GMEMTOP = os.path.join(TOP, "tools", "gmemtop", "gmemtop")
@@ -33,19 +32,8 @@ NO_LOSSES = {"files": 0, "latencies": 0, "hotspots": 0, "untimed": 0}
 
 def watch(gmemtop_args, load_args):
     """gmemload's report and gmemtop's output while it ran."""
-    top = subprocess.Popen([GMEMTOP, *gmemtop_args], stdout=subprocess.PIPE,
-                           stderr=subprocess.PIPE, text=True)
-    try:
-        top.stdout.readline()	# its first report: attached
-        truth = json.loads(subprocess.run(GMEMLOAD + load_args, check=True,
-                                          capture_output=True,
-                                          text=True).stdout)
-        time.sleep(1)
-    finally:
-        top.send_signal(signal.SIGINT)
-        out, err = top.communicate(timeout=30)
-    if top.returncode:
-        raise RuntimeError(f"gmemtop exited {top.returncode}: {err}")
+    truth, out, _ = gmemwatch.watch([GMEMTOP, *gmemtop_args],
+                                    GMEMLOAD + load_args)
     return truth, out
 
 
