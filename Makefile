@@ -21,7 +21,7 @@ help:
 	@echo "make check             everything above, then run all tests"
 	@echo "make check-debug       the in-VM tests on the debug kernel (KASAN, lockdep, ...)"
 	@echo "make demo              boot the kernel and show guest_memfd live"
-	@echo "make bench             what watching conversions costs, per tool"
+	@echo "make bench             conversion cost and watcher overhead: docs/benchmarks.md"
 
 deps:
 	@scripts/deps
@@ -51,6 +51,7 @@ tools: kernel
 tests: tools
 	@$(MAKE) -s -C tests/kvm KTREE=$(KTREE)
 	@$(MAKE) -s -C tools/gmemtop KTREE=$(KTREE) sanitize
+	@$(MAKE) -s -C tests/bench KTREE=$(KTREE)
 
 check: deps
 	@tests/check test
@@ -62,7 +63,7 @@ demo: tests
 	@tests/vm/run --append kvm.vm_memory_attributes=0 -- tools/demo
 
 bench: tests
-	@tests/vm/run --append kvm.vm_memory_attributes=0 -- tests/bench/overhead.py
+	@tests/bench/run
 
 install: tools
 	@$(MAKE) -s -C tools/gmemtop install
@@ -70,6 +71,7 @@ install: tools
 
 clean:
 	@$(MAKE) -s -C tests/kvm clean
+	@$(MAKE) -s -C tests/bench clean
 	@$(MAKE) -s -C tools/gmemtop clean
 	@$(MAKE) -s -C tools/gmemload clean
 	@$(MAKE) -s -C bpf clean

@@ -1,0 +1,419 @@
+#!/usr/bin/env python3
+"""The in-VM half of make bench; tests/bench/run boots the VM for it.
+
+    invm.py PROFILE OUTDIR
+
+With kvm.vm_memory_attributes=1 it times the legacy per-VM conversion
+path only (gmem_convert_bench).  With =0 it times the per-guest_memfd
+path the same way, then a guest converting its own memory through the
+hypercall exit, what each watcher costs the workload, and how many events
+each watcher sees at the highest conversion rate.  Every part writes its
+raw samples to OUTDIR as JSON; tests/bench/report.py makes the tables.
+PROFILE is full, quick (a few minutes) or smoke (seconds: structure only).
+"""
+import functools
+import json
+import os
+import re
+import signal
+import subprocess
+import sys
+import time
+from collections import namedtuple
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+TOP = os.path.dirname(os.path.dirname(HERE))
+CONVERT_BENCH = os.path.join(HERE, "gmem_convert_bench")
+GMEMLOAD = os.path.join(TOP, "tools", "gmemload", "gmemload")
+GMEMTOP = os.path.join(TOP, "tools", "gmemtop", "gmemtop")
+TRACEFS = "/sys/kernel/tracing"
+SCRATCH = "/run/bench"		# tmpfs: watchers' files cost no 9p traffic
+END_EVENT = "kvm_gmem_set_attributes_end"
+KSFT_SKIP = 4
+
+PROFILES = {
+    "full": {
+        "convert": ["-r", "5", "-f", "100000"],
+        "guest_count": 2000, "guest_rounds": 5,
+        "overhead_count": 1500, "overhead_rounds": 7,
+        "capacity_count": 20000,
+    },
+    "quick": {
+        "convert": ["-r", "2", "-s", "64", "-f", "10000"],
+        "guest_count": 300, "guest_rounds": 3,
+        "overhead_count": 300, "overhead_rounds": 3,
+        "capacity_count": 2000,
+    },
+    "smoke": {
+        "convert": ["-r", "1", "-s", "2", "-f", "100"],
+        "guest_count": 20, "guest_rounds": 1,
+        "overhead_count": 20, "overhead_rounds": 1,
+        "capacity_count": 50,
+    },
+}
+
+# The same latency histogram as gmemtop's (successful conversions that
+# changed pages, begin to end), and a count of every finished ioctl.
+BPFTRACE_HIST = f"""
+BEGIN {{ printf("ready\\n"); }}
+tracepoint:kvm_gmem:kvm_gmem_set_attributes_begin {{ @start[tid] = nsecs; }}
+tracepoint:kvm_gmem:{END_EVENT} {{
+    @ends = count();
+    if (@start[tid] && args->ret == 0 && args->nr_changed) {{
+        @latency_ns = hist(nsecs - @start[tid]);
+    }}
+    delete(@start[tid]);
+}}
+"""
+
+
+def progress(text):
+    print(f"bench: {text}", file=sys.stderr, flush=True)
+
+
+def tracefs(path, value):
+    with open(os.path.join(TRACEFS, path), "w") as f:
+        f.write(value)
+
+
+def tracefs_on():
+    tracefs("trace", "")
+    tracefs("events/kvm_gmem/enable", "1")
+
+
+def tracefs_off():
+    tracefs("events/kvm_gmem/enable", "0")
+
+
+def tracefs_overruns():
+    total = 0
+    for cpu in os.listdir(os.path.join(TRACEFS, "per_cpu")):
+        with open(os.path.join(TRACEFS, "per_cpu", cpu, "stats")) as f:
+            total += int(re.search(r"^overrun: (\d+)", f.read(), re.M)[1])
+    return total
+
+
+def read(path):
+    with open(path, errors="replace") as f:
+        return f.read()
+
+
+def count_in_text(path, needle=END_EVENT + ":"):
+    return read(path).count(needle)
+
+
+def decoded(argv):
+    """Lines of @argv's output that are events of ours, counted."""
+    out = subprocess.run(argv, capture_output=True, text=True,
+                         errors="replace").stdout
+    return out.count(END_EVENT + ":")
+
+
+def count_tracefs(w):
+    return count_in_text(w.out), tracefs_overruns()
+
+
+def count_perf(w):
+    return decoded(["perf", "script", "-i", f"{SCRATCH}/perf.data"]), \
+        lost_from(w.err, r"lost (\d+) chunks")
+
+
+def count_trace_cmd(w):
+    return decoded(["trace-cmd", "report", "-i", f"{SCRATCH}/trace.dat"]), \
+        lost_from(w.err, r"(\d+) events lost")
+
+
+def count_bpftrace(w):
+    m = re.search(r"^@ends: (\d+)", read(w.out), re.M)
+    return int(m[1]) if m else 0, None
+
+
+def count_gmemtop_json(w):
+    lines = [ln for ln in read(w.out).splitlines() if ln.startswith("{")]
+    last = json.loads(lines[-1]) if lines else {"files": [], "dropped": 0}
+    return sum(f["ioctls"] for f in last["files"]), last["dropped"]
+
+
+def count_gmemtop_snoop(w):
+    """A line per conversion below the header."""
+    n = len(read(w.out).splitlines()) - 1
+    return n, lost_from(w.err, r"(\d+) records dropped")
+
+
+def lost_from(path, pattern):
+    m = re.search(pattern, read(path))
+    return int(m[1]) if m else 0
+
+
+# One row per watcher.  argv runs beside the workload while its CPU time is
+# measured; count_argv (default: argv) runs beside the capacity workload and
+# count() reads (events seen, events the watcher says it lost) from it.
+# ready: a regular expression its stdout matches once it is attached
+# (None: wait SETTLE_S).  requires: a gmemtop option that must exist.
+Watcher = namedtuple("Watcher", "name argv count_argv ready count setup "
+                     "teardown requires",
+                     defaults=(None, None, None, None, None, None, None))
+SETTLE_S = 3
+STOP_TIMEOUT_S = 120
+# gmemtop's first table header, snoop header or JSON object.
+GMEMTOP_READY = r"^\{|PID|TIME"
+WATCHERS = [
+    Watcher("none"),
+    Watcher("tracefs", ["cat", f"{TRACEFS}/trace_pipe"], count=count_tracefs,
+            setup=tracefs_on, teardown=tracefs_off),
+    Watcher("perf record", ["perf", "record", "-q", "-a", "-e", "kvm_gmem:*",
+                            "-o", f"{SCRATCH}/perf.data"], count=count_perf),
+    Watcher("trace-cmd record", ["trace-cmd", "record", "-e", "kvm_gmem",
+                                 "-o", f"{SCRATCH}/trace.dat"],
+            ready=r"Hit Ctrl", count=count_trace_cmd),
+    Watcher("bpftrace histogram", ["bpftrace", "-e", BPFTRACE_HIST],
+            ready=r"^ready", count=count_bpftrace),
+    Watcher("gmemtop -b", [GMEMTOP, "-b"], [GMEMTOP, "--json"],
+            ready=GMEMTOP_READY, count=count_gmemtop_json),
+    Watcher("gmemtop --snoop", [GMEMTOP, "--snoop"], ready=GMEMTOP_READY,
+            count=count_gmemtop_snoop),
+    Watcher("gmemtop holders", [GMEMTOP, "-b", "--holders"],
+            [GMEMTOP, "--json", "--holders"], ready=GMEMTOP_READY,
+            count=count_gmemtop_json, requires="--holders"),
+]
+
+
+@functools.lru_cache(maxsize=None)
+def gmemtop_has(option):
+    return option in subprocess.run([GMEMTOP, "--help"], capture_output=True,
+                                    text=True).stdout
+
+
+def available(w):
+    return not w.requires or gmemtop_has(w.requires)
+
+
+def cpu_ticks(pid):
+    """utime + stime of a live process, in seconds."""
+    fields = read(f"/proc/{pid}/stat").rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+class Attached:
+    """A watcher running beside a workload, with its output in SCRATCH."""
+
+    def __init__(self, w, argv):
+        self.w, self.proc = w, None
+        self.out = f"{SCRATCH}/watcher.out"
+        self.err = f"{SCRATCH}/watcher.err"
+        if w.setup:
+            w.setup()
+        if argv:
+            # Line-buffered, so that the readiness line shows at once.
+            self.proc = subprocess.Popen(
+                ["stdbuf", "-oL", *argv], stdout=open(self.out, "w"),
+                stderr=open(self.err, "w"), stdin=subprocess.DEVNULL)
+            self.wait_ready()
+
+    def wait_ready(self, timeout=180):
+        if not self.w.ready:
+            time.sleep(SETTLE_S)
+            return
+        deadline = time.monotonic() + timeout
+        while not re.search(self.w.ready, read(self.out), re.M):
+            if self.proc.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError(f"{self.w.name} did not start: "
+                                   f"{read(self.err)[-500:]}")
+            time.sleep(0.1)
+
+    def cpu_s(self):
+        return cpu_ticks(self.proc.pid) if self.proc else 0.0
+
+    def stop(self):
+        """Ends the watcher; returns its whole-life user+system seconds."""
+        ru_s = 0.0
+        if self.proc:
+            time.sleep(1)		# let it drain what is queued
+            self.proc.send_signal(signal.SIGINT)
+            ru = reap(self.proc, STOP_TIMEOUT_S)
+            ru_s = ru.ru_utime + ru.ru_stime
+        if self.w.teardown:
+            self.w.teardown()
+        return ru_s
+
+
+def reap(proc, timeout):
+    """Waits for @proc, killing it after @timeout seconds; its rusage."""
+    deadline = time.monotonic() + timeout
+    while True:
+        pid, status, ru = os.wait4(proc.pid, os.WNOHANG)
+        if pid:
+            proc.returncode = os.waitstatus_to_exitcode(status)
+            return ru
+        if time.monotonic() > deadline:
+            print(f"bench: {proc.args[1:3]} ignored SIGINT, killed",
+                  file=sys.stderr, flush=True)
+            proc.kill()
+            deadline = float("inf")
+        time.sleep(0.05)
+
+
+def run_measured(argv):
+    """Runs @argv; its JSON report with wall time and rusage added."""
+    out_path = f"{SCRATCH}/workload.json"
+    with open(out_path, "w") as out:
+        t0 = time.monotonic()
+        proc = subprocess.Popen(argv, stdout=out, stdin=subprocess.DEVNULL)
+        _, status, ru = os.wait4(proc.pid, 0)
+        wall = time.monotonic() - t0
+    proc.returncode = os.waitstatus_to_exitcode(status)
+    try:
+        report = json.loads(read(out_path))
+    except ValueError:
+        raise RuntimeError(f"{argv} exited {proc.returncode}, no report")
+    # A self-check that failed is a finding about the kernel: keep it.
+    if proc.returncode and report["self_check"]:
+        raise RuntimeError(f"{argv} exited {proc.returncode}")
+    report.update(wall_s=wall, user_s=ru.ru_utime, sys_s=ru.ru_stime,
+                  cpu_s=ru.ru_utime + ru.ru_stime)
+    return report
+
+
+def self_check(report):
+    """Whether gmemload's counts matched the kernel's fdinfo, and if not,
+    the first differences."""
+    return {"self_check": report["self_check"],
+            "mismatches": report["mismatches"][:3]}
+
+
+def gmemload(*args):
+    return [GMEMLOAD, "--quiet", "--seed", "11", *args]
+
+
+def write_json(outdir, name, data):
+    with open(os.path.join(outdir, name), "w") as f:
+        json.dump(data, f, indent=1)
+
+
+def convert_costs(profile, outdir, path):
+    """gmem_convert_bench in this boot's mode, samples as JSON lines."""
+    out = os.path.join(outdir, f"convert-{path}.jsonl")
+    with open(out, "w") as f:
+        rc = subprocess.run([CONVERT_BENCH, *profile["convert"]],
+                            stdout=f).returncode
+    if rc:
+        raise RuntimeError(f"gmem_convert_bench exited {rc}")
+
+
+def guest_driven(profile, outdir):
+    """A guest converting its own pages through KVM_HC_MAP_GPA_RANGE:
+    conversions per second untraced, phase shares from one run under
+    gmemtop (which sums the kvm_gmem_phase intervals in the kernel)."""
+    # A 2 MiB conversion costs some ten single pages: fewer of them.
+    counts = {"random4k": profile["guest_count"],
+              "range2m": max(profile["guest_count"] // 10, 10)}
+    args = {p: gmemload("--guest-share", "100", "--pattern", p, "--size",
+                        "64M", "--count", str(n)) for p, n in counts.items()}
+    patterns = list(counts)
+    runs = {p: [] for p in patterns}
+    for _ in range(profile["guest_rounds"]):
+        for p in patterns:
+            r = run_measured(args[p])
+            runs[p].append({"elapsed_s": r["elapsed_s"],
+                            "conversions": r["totals"]["conversions"],
+                            "cpu_s": r["cpu_s"], **self_check(r)})
+    phases = {}
+    for p in patterns:
+        w = Watcher("gmemtop --json", [GMEMTOP, "--json"], ready=r"^\{")
+        watcher = Attached(w, w.argv)
+        try:
+            r = run_measured(args[p])
+        finally:
+            watcher.stop()
+        last = json.loads(read(watcher.out).strip().splitlines()[-1])
+        phases[p] = {"elapsed_s": r["elapsed_s"],
+                     "conversions": r["totals"]["conversions"],
+                     "files": [{k: f[k] for k in ("phases_ns", "latency_ns")}
+                               for f in last["files"]]}
+    write_json(outdir, "guest.json", {"args": args, "runs": runs,
+                                      "phases": phases})
+
+
+def watched(w, argv, workload):
+    """@workload run under watcher @w: its report and the watcher's CPU."""
+    watcher = Attached(w, argv)
+    try:
+        before = watcher.cpu_s()
+        r = run_measured(workload)
+        during = watcher.cpu_s() - before
+    finally:
+        life = watcher.stop()
+    return r, watcher, {"watcher_cpu_s": during, "watcher_life_cpu_s": life}
+
+
+def overhead(profile, outdir):
+    """The workload's CPU time under each watcher, round-robin, the order
+    rotated every round so that no watcher always follows the same one."""
+    workload = gmemload("--size", "16M", "--pattern", "mixed", "--hold", "5",
+                        "--guest-share", "20",
+                        "--count", str(profile["overhead_count"]))
+    ws = [w for w in WATCHERS if available(w)]
+    samples = {w.name: [] for w in ws}
+    for rnd in range(profile["overhead_rounds"]):
+        for w in ws[rnd % len(ws):] + ws[:rnd % len(ws)]:
+            progress(f"overhead round {rnd + 1}/{profile['overhead_rounds']}"
+                     f": {w.name}")
+            r, _, cpu = watched(w, w.argv, workload)
+            samples[w.name].append({"round": rnd, "wall_s": r["wall_s"],
+                                    "cpu_s": r["cpu_s"], "user_s": r["user_s"],
+                                    "sys_s": r["sys_s"], **cpu,
+                                    **self_check(r)})
+    write_json(outdir, "overhead.json", {
+        "workload": workload, "samples": samples,
+        "unavailable": [w.name for w in WATCHERS if not available(w)]})
+
+
+def capacity(profile, outdir):
+    """Host-driven single-page conversions as fast as they go: events each
+    watcher counted against the ioctls gmemload made."""
+    workload = gmemload("--size", "64M", "--pattern", "random4k",
+                        "--count", str(profile["capacity_count"]))
+    rows = {}
+    for w in WATCHERS:
+        if not available(w):
+            continue
+        progress(f"capacity: {w.name}")
+        r, watcher, _ = watched(w, w.count_argv or w.argv, workload)
+        seen, lost = w.count(watcher) if w.count else (None, None)
+        rows[w.name] = {"truth": r["totals"]["ioctls"], "seen": seen,
+                        "reported_lost": lost,
+                        "conversions_per_s":
+                            r["totals"]["conversions"] / r["elapsed_s"],
+                        **self_check(r)}
+    write_json(outdir, "capacity.json", {"workload": workload, "rows": rows})
+
+
+def environment(outdir, path):
+    write_json(outdir, f"env-{path}.json", {
+        "kernel": os.uname().release, "version": read("/proc/version").strip(),
+        "cmdline": read("/proc/cmdline").strip(), "cpus": os.cpu_count(),
+        "mem_kib": int(re.search(r"MemTotal:\s+(\d+)",
+                                 read("/proc/meminfo"))[1])})
+
+
+def main():
+    if len(sys.argv) != 3 or sys.argv[1] not in PROFILES:
+        sys.exit(f"usage: {sys.argv[0]} {{{'|'.join(PROFILES)}}} OUTDIR")
+    profile, outdir = PROFILES[sys.argv[1]], sys.argv[2]
+    os.makedirs(SCRATCH, exist_ok=True)
+    per_vm = read("/sys/module/kvm/parameters/vm_memory_attributes").strip()
+    path = "legacy" if per_vm == "Y" else "gmem"
+    environment(outdir, path)
+    parts = [("conversion cost", lambda: convert_costs(profile, outdir,
+                                                       path))]
+    if path == "gmem":
+        parts += [("guest-driven", lambda: guest_driven(profile, outdir)),
+                  ("overhead", lambda: overhead(profile, outdir)),
+                  ("capacity", lambda: capacity(profile, outdir))]
+    for name, part in parts:
+        t0 = time.monotonic()
+        part()
+        progress(f"{path}: {name} took {time.monotonic() - t0:.0f} s")
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,560 @@
+#!/usr/bin/env python3
+"""Turn the raw samples of tests/bench/invm.py into docs/benchmarks.md and
+docs/benchmarks.json: medians with their spread, ratios, and per target of
+issue 11 whether it is met.
+
+    report.py [--profile NAME] RAWDIR OUTDIR
+
+Parts whose raw file is missing (a boot in one mode only) show as n/a.
+"""
+import argparse
+import datetime
+import json
+import os
+import platform
+import re
+import statistics
+import subprocess
+from collections import defaultdict
+
+PAGE = 4096
+SIZES = [4 << 10, 64 << 10, 2 << 20, 64 << 20, 1 << 30]
+GMEM_MODES = ["unspecified", "zero", "preserve"]
+ZERO_JUDGED_FROM = 2 << 20	# below, a system call's fixed cost dominates
+TOP = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(
+    __file__))))
+
+
+def spread(xs):
+    """Median, quartiles and extremes of @xs (None when empty)."""
+    if not xs:
+        return None
+    xs = sorted(xs)
+    q = statistics.quantiles(xs, n=4, method="inclusive") \
+        if len(xs) > 1 else [xs[0]] * 3
+    return {"n": len(xs), "median": statistics.median(xs), "q1": q[0],
+            "q3": q[2], "min": xs[0], "max": xs[-1]}
+
+
+def ratio(a, b):
+    return a["median"] / b["median"] if a and b and b["median"] else None
+
+
+def size_name(size):
+    for unit, shift in (("GiB", 30), ("MiB", 20), ("KiB", 10)):
+        if size >= 1 << shift:
+            return f"{size >> shift} {unit}"
+    return f"{size} B"
+
+
+def fmt(s, scale=1.0, digits=0):
+    """"median [q1-q3]" of a spread, scaled."""
+    if not s:
+        return "n/a"
+    return (f"{s['median'] * scale:.{digits}f} "
+            f"[{s['q1'] * scale:.{digits}f}-{s['q3'] * scale:.{digits}f}]")
+
+
+def fmt_ratio(r):
+    return "n/a" if r is None else f"{r:.2f}"
+
+
+def verdict(ok):
+    return "n/a" if ok is None else ("met" if ok else "**missed**")
+
+
+def table(headers, rows):
+    lines = ["| " + " | ".join(headers) + " |",
+             "|" + "---|" * len(headers)]
+    lines += ["| " + " | ".join(str(c) for c in row) + " |" for row in rows]
+    return "\n".join(lines) + "\n"
+
+
+def load_json(raw, name):
+    path = os.path.join(raw, name)
+    if not os.path.exists(path):
+        return None
+    with open(path) as f:
+        return json.load(f)
+
+
+def load_samples(raw, path):
+    """gmem_convert_bench's JSON lines; other lines are library chatter."""
+    name = os.path.join(raw, f"convert-{path}.jsonl")
+    if not os.path.exists(name):
+        return []
+    with open(name) as f:
+        return [json.loads(ln) for ln in f if ln.startswith("{")]
+
+
+# ---- part 1: conversion cost ----
+
+def convert_stats(samples):
+    """Per-page wall time of each case: {(path, size, file, to, mode): s}."""
+    per_case = defaultdict(list)
+    for s in samples:
+        if s["test"] == "convert":
+            key = (s["path"], s["size"], s["file"], s["to"], s["mode"])
+            per_case[key].append(s["wall_ns"] / (s["size"] / PAGE))
+        elif s["test"] == "memset":
+            per_case[(s["path"], s["size"], "memset")].append(s["wall_ns"])
+        elif s["test"] == "one_page":
+            per_case[(s["path"], "one_page", s["file"], s["op"])].append(
+                s["wall_ns"])
+    return {k: spread(v) for k, v in per_case.items()}
+
+
+def no_slower(gmem, legacy):
+    """gmem's median at most legacy's upper quartile: not told apart from,
+    or faster than, the legacy path."""
+    if not gmem or not legacy:
+        return None
+    return gmem["median"] <= legacy["q3"]
+
+
+def conversion_section(st, sizes):
+    rows, checks = [], []
+    for size in sizes:
+        for file in ("allocated", "unallocated"):
+            for to in ("private", "shared"):
+                legacy = st.get(("legacy", size, file, to, "legacy"))
+                cells = {m: st.get(("gmem", size, file, to, m))
+                         for m in GMEM_MODES}
+                pres = cells["preserve"]
+                ok = no_slower(pres, legacy)
+                checks.append({"size": size, "file": file, "to": to,
+                               "ratio": ratio(pres, legacy), "met": ok})
+                rows.append([size_name(size), file, to, fmt(legacy),
+                             *(fmt(cells[m]) if to == "shared" or m != "zero"
+                               else "-" for m in GMEM_MODES),
+                             fmt_ratio(ratio(pres, legacy)),
+                             fmt_ratio(ratio(cells["unspecified"], legacy)),
+                             fmt_ratio(ratio(pres, cells["unspecified"])),
+                             verdict(ok)])
+    md = table(["range", "file", "to", "legacy per-VM", "unspecified",
+                "zero", "preserve", "preserve / legacy",
+                "unspecified / legacy", "preserve / unspecified",
+                "no slower than legacy"], rows)
+    return md, checks
+
+
+def scaling_section(st):
+    """Per-page cost at 1 GiB against 2 MiB, per path, file, direction and
+    mode."""
+    big, ref = 1 << 30, 2 << 20
+    rows, checks = [], []
+    cases = sorted({k[2:] for k in st if len(k) == 5 and k[1] == ref},
+                   key=lambda k: (k[0], k[1], k[2]))
+    for path in ("gmem", "legacy"):
+        for file, to, mode in cases:
+            a = st.get((path, big, file, to, mode))
+            b = st.get((path, ref, file, to, mode))
+            if not a or not b:
+                continue
+            r = ratio(a, b)
+            ok = None if r is None else r <= 1.2
+            checks.append({"path": path, "file": file, "to": to,
+                           "mode": mode, "ratio": r, "met": ok})
+            rows.append([path, file, to, mode, fmt(b), fmt(a), fmt_ratio(r),
+                         verdict(ok)])
+    md = table(["path", "file", "to", "mode", "2 MiB ns/page",
+                "1 GiB ns/page", "ratio", "within 1.2x"], rows)
+    return md, checks
+
+
+def scaled(s, k):
+    return s and {key: v if key == "n" else v * k for key, v in s.items()}
+
+
+def zero_section(st, sizes):
+    rows, checks = [], []
+    for size in sizes:
+        zero = scaled(st.get(("gmem", size, "allocated", "shared", "zero")),
+                      size / PAGE / 1000)
+        mset = scaled(st.get(("gmem", size, "memset")), 1 / 1000)
+        r = ratio(zero, mset)
+        judged = size >= ZERO_JUDGED_FROM and r is not None
+        ok = r <= 1.5 if judged else None
+        if judged:
+            checks.append({"size": size, "ratio": r, "met": ok})
+        rows.append([size_name(size), fmt(zero, digits=1),
+                     fmt(mset, digits=1), fmt_ratio(r),
+                     verdict(ok) if judged else "not judged"])
+    md = table(["range", "ZERO conversion us", "memset() us",
+                "ZERO / memset", "within 1.5x"], rows)
+    return md, checks
+
+
+def fragmentation_section(st):
+    rows, checks = [], []
+    for path in ("gmem", "legacy"):
+        for op in ("split", "merge"):
+            frag = st.get((path, "one_page", "fragmented", op))
+            fresh = st.get((path, "one_page", "fresh", op))
+            if not frag or not fresh:
+                continue
+            r = ratio(frag, fresh)
+            ok = r <= 1.2
+            checks.append({"path": path, "op": op, "ratio": r, "met": ok})
+            rows.append([path, op, fmt(fresh), fmt(frag), fmt_ratio(r),
+                         verdict(ok)])
+    md = table(["path", "one-page conversion", "fresh file ns",
+                "fragmented file ns", "ratio", "within 1.2x"], rows)
+    return md, checks
+
+
+# ---- part 2: guest-driven ----
+
+def guest_section(guest):
+    if not guest:
+        return "n/a\n", {}
+    rows, out = [], {}
+    for pattern, runs in guest["runs"].items():
+        rate = spread([r["conversions"] / r["elapsed_s"] for r in runs])
+        ph = guest["phases"][pattern]
+        phases = defaultdict(int)
+        lat_sum = 0
+        for f in ph["files"]:
+            lat_sum += f["latency_ns"]["sum"]
+            for name, ns in f["phases_ns"].items():
+                phases[name] += ns
+        total = sum(phases.values()) or 1
+        shares = {k: v / total for k, v in phases.items()}
+        in_ioctl = lat_sum / (ph["elapsed_s"] * 1e9)
+        out[pattern] = {"conversions_per_s": rate, "phase_share": shares,
+                        "ioctl_share_of_wall": in_ioctl}
+        rows.append([pattern, fmt(rate, digits=0), f"{in_ioctl:.1%}",
+                     ", ".join(f"{k} {v:.1%}" for k, v in shares.items())])
+    md = table(["guest pattern", "conversions/s", "time in the ioctl",
+                "share of ioctl time per phase"], rows)
+    return md, out
+
+
+# ---- part 3: tracing overhead ----
+
+def overhead_section(ov):
+    if not ov:
+        return "n/a\n", {}
+    base = {s["round"]: s for s in ov["samples"]["none"]}
+    rows, out = [], {}
+    for name, samples in ov["samples"].items():
+        cpu = spread([s["cpu_s"] for s in samples])
+        paired = spread([s["cpu_s"] / base[s["round"]]["cpu_s"]
+                         for s in samples])
+        wall = spread([s["wall_s"] / base[s["round"]]["wall_s"]
+                       for s in samples])
+        own = spread([s["watcher_cpu_s"] for s in samples])
+        life = spread([s["watcher_life_cpu_s"] for s in samples])
+        out[name] = {"workload_cpu_s": cpu, "cpu_ratio": paired,
+                     "wall_ratio": wall, "watcher_cpu_s": own,
+                     "watcher_life_cpu_s": life}
+        rows.append([name, fmt(cpu, digits=3), fmt(paired, digits=3),
+                     fmt(wall, digits=3), fmt(own, digits=2),
+                     fmt(life, digits=2)])
+    for name in ov["unavailable"]:
+        out[name] = None
+        rows.append([name] + ["n/a (no such gmemtop option yet)"] * 5)
+    md = table(["watcher", "workload CPU s (user+sys)",
+                "CPU ratio to none", "wall ratio to none",
+                "watcher CPU s during the workload",
+                "watcher CPU s, whole life"], rows)
+    return md, out
+
+
+def overhead_checks(out):
+    top = out.get("gmemtop -b")
+    if not top:
+        return [{"what": "gmemtop -b CPU ratio", "met": None}]
+    alternatives = ["tracefs", "perf record", "trace-cmd record",
+                    "bpftrace histogram"]
+    r = top["cpu_ratio"]
+    checks = [{"what": "gmemtop -b CPU ratio to none <= 1.03",
+               "ratio": r["median"], "met": r["median"] <= 1.03}]
+    for alt in alternatives:
+        a = out.get(alt)
+        if not a:
+            continue
+        checks.append({
+            "what": f"gmemtop -b cheaper than {alt}",
+            "ratio": a["cpu_ratio"]["median"],
+            "met": r["median"] < a["cpu_ratio"]["median"],
+            "beyond_spread": r["q3"] < a["cpu_ratio"]["q1"]})
+    return checks
+
+
+# ---- part 4: event capacity ----
+
+def capacity_section(cap):
+    if not cap:
+        return "n/a\n", []
+    rows, checks = [], []
+    for name, r in cap["rows"].items():
+        if r["seen"] is None:
+            rows.append([name, r["truth"], "-", "-", "-",
+                         f"{r['conversions_per_s']:.0f}"])
+            continue
+        missing = r["truth"] - r["seen"]
+        rows.append([name, r["truth"], r["seen"], missing,
+                     "n/a" if r["reported_lost"] is None
+                     else r["reported_lost"],
+                     f"{r['conversions_per_s']:.0f}"])
+        if name.startswith("gmemtop"):
+            checks.append({"what": f"{name} loses no event",
+                           "missing": missing, "met": missing == 0})
+    md = table(["watcher", "ioctls (gmemload)", "events seen", "missing",
+                "lost, as the watcher reports", "conversions/s"], rows)
+    return md, checks
+
+
+# ---- gmemload's own check of the kernel's counts ----
+
+def self_check_section(guest, ov, cap):
+    """Runs whose counts disagreed with the kernel's fdinfo: a finding
+    about the kernel (or gmemload) that the timings must not hide."""
+    runs = []
+    if guest:
+        runs += [r for rs in guest["runs"].values() for r in rs]
+    if ov:
+        runs += [s for ss in ov["samples"].values() for s in ss]
+    if cap:
+        runs += list(cap["rows"].values())
+    bad = [r for r in runs if not r["self_check"]]
+    out = {"runs": len(runs), "disagreed": len(bad),
+           "examples": bad[0]["mismatches"] if bad else []}
+    if not bad:
+        return f"All {len(runs)} gmemload runs agreed with fdinfo.\n", out
+    return (f"**{len(bad)} of {len(runs)} gmemload runs disagreed with the "
+            f"kernel's fdinfo**, e.g. " +
+            "; ".join(f"`{m}`" for m in out["examples"]) + ".\n"), out
+
+
+# ---- the whole report ----
+
+def host_facts(raw):
+    env = load_json(raw, "env-gmem.json") or load_json(raw, "env-legacy.json")
+    qemu = subprocess.run(["qemu-system-x86_64", "--version"],
+                          capture_output=True, text=True).stdout
+    with open("/proc/cpuinfo") as f:
+        cpu = re.search(r"^model name\s*:\s*(.*)$", f.read(), re.M)
+    try:
+        commit = subprocess.run(["git", "-C", TOP, "describe", "--always",
+                                 "--dirty"], capture_output=True,
+                                text=True).stdout.strip()
+    except OSError:
+        commit = ""
+    return {
+        "date": datetime.datetime.now(datetime.timezone.utc)
+        .strftime("%Y-%m-%d %H:%M UTC"),
+        "kernel": env["kernel"] if env else "n/a",
+        "kernel_version": env["version"] if env else "n/a",
+        "guest_cpus": env["cpus"] if env else None,
+        "qemu": qemu.splitlines()[0] if qemu else "n/a",
+        "host_cpu": cpu[1] if cpu else platform.processor(),
+        "host_cpus": os.cpu_count(),
+        "commit": commit,
+    }
+
+
+def targets_table(checks):
+    def all_met(items):
+        vals = [c["met"] for c in items]
+        if not vals or any(v is None for v in vals):
+            return None
+        return all(vals)
+
+    def worst(items, key="ratio"):
+        vals = [c[key] for c in items if c.get(key) is not None]
+        return f"worst {max(vals):.2f}" if vals else "n/a"
+
+    rows = [
+        ["gmemtop attached costs <= 3% CPU time over none",
+         fmt_ratio(checks["overhead"][0].get("ratio")),
+         verdict(checks["overhead"][0]["met"])],
+        ["gmemtop -b costs less than every alternative",
+         ", ".join(f"{c['what'].split('than ')[1]} {c['ratio']:.3f}"
+                   for c in checks["overhead"][1:]) or "n/a",
+         verdict(all_met(checks["overhead"][1:]))],
+        ["zero events lost by gmemtop",
+         ", ".join(f"{c['what'].split(' loses')[0]}: {c['missing']} missing"
+                   for c in checks["capacity"]) or "n/a",
+         verdict(all_met(checks["capacity"]))],
+        ["per-guest_memfd (preserve) no slower than legacy, every size",
+         worst(checks["conversion"]), verdict(all_met(checks["conversion"]))],
+        ["per-page cost at 1 GiB within 1.2x of 2 MiB",
+         worst(checks["scaling"]), verdict(all_met(checks["scaling"]))],
+        ["ZERO within 1.5x of memset() (ranges >= 2 MiB)",
+         worst(checks["zero"]), verdict(all_met(checks["zero"]))],
+        ["fragmented file within 1.2x of a fresh one",
+         worst(checks["fragmentation"]),
+         verdict(all_met(checks["fragmentation"]))],
+    ]
+    return table(["target (issue 11)", "measured", "verdict"], rows)
+
+
+def build(raw, profile):
+    samples = load_samples(raw, "gmem") + load_samples(raw, "legacy")
+    st = convert_stats(samples)
+    sizes = [s for s in SIZES
+             if any(len(k) == 5 and k[1] == s for k in st)]
+    rounds = 1 + max((s["round"] for s in samples), default=-1)
+    frag_n = next((s["conversions"] for s in samples
+                   if s["test"] == "fragment"), 0)
+    guest = load_json(raw, "guest.json")
+    ov = load_json(raw, "overhead.json")
+    cap = load_json(raw, "capacity.json")
+
+    parts, checks = {}, {}
+    parts["conversion"], checks["conversion"] = conversion_section(st, sizes)
+    parts["scaling"], checks["scaling"] = scaling_section(st)
+    parts["zero"], checks["zero"] = zero_section(st, sizes)
+    parts["fragmentation"], checks["fragmentation"] = \
+        fragmentation_section(st)
+    parts["guest"], guest_out = guest_section(guest)
+    parts["overhead"], ov_out = overhead_section(ov)
+    checks["overhead"] = overhead_checks(ov_out)
+    parts["capacity"], checks["capacity"] = capacity_section(cap)
+    parts["self_check"], self_checked = self_check_section(guest, ov, cap)
+    facts = host_facts(raw)
+    facts.update(profile=profile, convert_rounds=rounds,
+                 fragmenting_conversions=frag_n,
+                 overhead_rounds=len(ov["samples"]["none"]) if ov else 0,
+                 guest_rounds=len(next(iter(guest["runs"].values())))
+                 if guest else 0)
+    data = {"facts": facts, "targets": checks,
+            "conversion_ns_per_page": {
+                "/".join(map(str, k)): v for k, v in st.items()},
+            "guest_driven": guest_out, "overhead": ov_out,
+            "capacity": cap["rows"] if cap else None,
+            "self_check": self_checked,
+            "workloads": {"overhead": ov and ov["workload"],
+                          "capacity": cap and cap["workload"],
+                          "guest": guest and guest["args"]}}
+    return data, markdown(facts, parts, checks, data)
+
+
+def markdown(f, parts, checks, data):
+    workloads = data["workloads"]
+
+    def cmd(argv):
+        return "`" + " ".join(os.path.basename(a) if i == 0 else a
+                              for i, a in enumerate(argv)) + "`" \
+            if argv else "n/a"
+
+    return f"""# Benchmarks
+
+Generated by `make bench` ({f['profile']} profile) on {f['date']}; do not
+edit by hand.  Raw figures: `docs/benchmarks.json`.
+
+- kernel: `{f['kernel_version']}`, booted twice (`kvm.vm_memory_attributes=1`
+  for the legacy per-VM path, `=0` for everything else), {f['guest_cpus']}
+  vCPUs
+- QEMU: {f['qemu']} (TCG: software emulation, no KVM below)
+- host CPU: {f['host_cpu']}, {f['host_cpus']} CPUs, shared with other work
+- checkout: {f['commit']}
+- rounds: {f['convert_rounds']} of every conversion case (each with 16
+  samples up to 64 KiB, 4 at 2 MiB, 1 above), {f['guest_rounds']} of the
+  guest workload, {f['overhead_rounds']} of the watcher comparison
+
+**Absolute times here are inflated many times over by QEMU's software
+emulation, and by other work on the machine; only ratios between figures
+of this one run count.**  Every figure is a median with its interquartile
+range in brackets, `median [q1-q3]`; a difference is real when it is larger
+than the brackets.  Rounds run every case in turn, so that drift of the
+machine hits all cases alike.
+
+## Targets
+
+{targets_table(checks)}
+## 1. Conversion cost per page
+
+One `KVM_SET_MEMORY_ATTRIBUTES2` on the guest_memfd (content modes
+unspecified, zero, preserve) against the legacy per-VM
+`KVM_SET_MEMORY_ATTRIBUTES` over the same range, same binary
+(`tests/bench/gmem_convert_bench`), same kernel booted in each mode.
+Nanoseconds per 4 KiB page, wall clock of the one ioctl.  "allocated":
+every page holds data (written through the shared mapping; the legacy path
+cannot map guest_memfd, so there the pages are only fallocate()d);
+"unallocated": the file never had a page.  The legacy path has no content
+modes and never touches contents, like preserve, so the target compares
+preserve with it ("no slower": the median at most the legacy upper
+quartile).  Unspecified scrambles every allocated page on
+`KVM_X86_SW_PROTECTED_VM`, by design.
+
+{parts['conversion']}
+### Per-page cost as ranges grow
+
+{parts['scaling']}
+### ZERO against memset()
+
+A conversion to shared with ZERO over allocated pages, against `memset()`
+of as many bytes of already-faulted anonymous memory: the bandwidth limit.
+Whole-range microseconds.  Judged from 2 MiB up; below, the fixed cost of a
+system call is the figure, not bandwidth.
+
+{parts['zero']}
+### A fragmented attribute tree
+
+{f['fragmenting_conversions']} single-page conversions to private, one page
+in every four, so that none can merge, then one page between two private
+ones in the middle: "split" makes it private (its shared neighbours stay
+apart), "merge" makes it shared again (the ranges around it join).  The
+same page of a fresh file of the same size for comparison.  Nanoseconds
+per conversion.
+
+{parts['fragmentation']}
+## 2. A guest converting its own memory
+
+The guest asks with `KVM_HC_MAP_GPA_RANGE`; the VMM (gmemload) gets
+`KVM_EXIT_HYPERCALL` and converts in place (to private unspecified, to
+shared ZERO).  {cmd(workloads['guest'] and
+                   next(iter(workloads['guest'].values())))} and the same
+with `--pattern range2m`.  Conversions per second without any watcher;
+the time in the ioctl and the share of each phase come from one more run
+under gmemtop, which sums the intervals between the `kvm_gmem_phase`
+events in the kernel.
+
+{parts['guest']}
+## 3. What watching costs
+
+{cmd(workloads['overhead'])}, round-robin under every watcher, the order
+rotated each round.  The workload's CPU time is user+system from
+`wait4()` (all its threads, vCPU threads included); ratios are paired per
+round (watcher run / unwatched run of the same round), then summarised.
+The watcher's own CPU time is read from `/proc/PID/stat` across the
+workload, and from its `rusage` over its whole life (start-up such as
+bpftrace's compilation included).  tracefs means the kvm_gmem events
+enabled and `cat trace_pipe` reading them; the bpftrace script keeps the
+same latency histogram as gmemtop.
+
+{parts['overhead']}
+## 4. Event capacity
+
+{cmd(workloads['capacity'])}: single-page conversions from the host, as
+fast as they go.  The ground truth is gmemload's own count of ioctls; each
+watcher's count of `kvm_gmem_set_attributes_end` events (gmemtop in its
+JSON form of the same mode: the table of `-b` shows rates, not totals).
+
+{parts['capacity']}
+## gmemload against fdinfo
+
+Every gmemload run above compares its own counts with the kernel's
+`/proc/PID/fdinfo` at exit.  {parts['self_check']}"""
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--profile", default="full")
+    ap.add_argument("raw")
+    ap.add_argument("outdir")
+    args = ap.parse_args()
+    data, md = build(args.raw, args.profile)
+    os.makedirs(args.outdir, exist_ok=True)
+    with open(os.path.join(args.outdir, "benchmarks.json"), "w") as f:
+        json.dump(data, f, indent=1)
+        f.write("\n")
+    with open(os.path.join(args.outdir, "benchmarks.md"), "w") as f:
+        f.write(md)
+
+
+if __name__ == "__main__":
+    main()

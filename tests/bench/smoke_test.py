@@ -1,0 +1,149 @@
+#!/usr/bin/env python3
+"""make bench's scripts on a tiny run, in the VM, in this boot's mode.
+
+Runs tests/bench/invm.py with the smoke profile and tests/bench/report.py
+on its output, then checks that every case was sampled exactly as often as
+the profile says, that the JSON and the markdown hold every part and
+target, and, with kvm.vm_memory_attributes=0, that every watcher ran every
+round and gmemtop saw every event.  Prints TAP.  Needs root.
+"""
+import json
+import os
+import re
+import subprocess
+import sys
+import tempfile
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path[:0] = [HERE, os.path.dirname(HERE)]
+import tap  # noqa: E402
+import invm  # noqa: E402
+
+PROFILE = invm.PROFILES["smoke"]
+SIZES = [4 << 10, 64 << 10, 2 << 20, 64 << 20, 1 << 30]
+TARGETS = 7
+HEADINGS = ["## Targets", "## 1. Conversion cost per page",
+            "### Per-page cost as ranges grow", "### ZERO against memset()",
+            "### A fragmented attribute tree",
+            "## 2. A guest converting its own memory",
+            "## 3. What watching costs", "## 4. Event capacity"]
+
+raw = tempfile.mkdtemp(prefix="benchsmoke.")
+out = os.path.join(raw, "out")
+legacy = open("/sys/module/kvm/parameters/vm_memory_attributes").read() \
+    .strip() == "Y"
+path = "legacy" if legacy else "gmem"
+
+
+def option(flag, default):
+    args = PROFILE["convert"]
+    return int(args[args.index(flag) + 1]) if flag in args else default
+
+
+def expected_counts():
+    """Samples per test that gmem_convert_bench must print."""
+    rounds, max_mib = option("-r", 5), option("-s", 1024)
+    sizes = [s for s in SIZES if s <= max_mib << 20]
+    reps = [16 if s <= 64 << 10 else 4 if s <= 2 << 20 else 1 for s in sizes]
+    modes = 2 if legacy else 5		# both directions together
+    return {"convert": rounds * sum(reps) * modes * 2,
+            "memset": rounds * sum(reps),
+            "one_page": rounds * 16 * 2 * 2,
+            "fragment": 1}
+
+
+def run_bench():
+    r = subprocess.run([os.path.join(HERE, "invm.py"), "smoke", raw],
+                       capture_output=True, text=True)
+    if r.returncode:
+        return f"invm.py exited {r.returncode}: {r.stderr[-800:]}"
+    r = subprocess.run([os.path.join(HERE, "report.py"), "--profile",
+                        "smoke", raw, out], capture_output=True, text=True)
+    if r.returncode:
+        return f"report.py exited {r.returncode}: {r.stderr[-800:]}"
+    return None
+
+
+def check_samples():
+    counts = {}
+    with open(os.path.join(raw, f"convert-{path}.jsonl")) as f:
+        for line in f:
+            if line.startswith("{"):
+                s = json.loads(line)
+                if s["path"] != path or s["wall_ns"] <= 0:
+                    return f"bad sample {line.strip()}"
+                counts[s["test"]] = counts.get(s["test"], 0) + 1
+    want = expected_counts()
+    return None if counts == want else f"samples {counts}, want {want}"
+
+
+def report():
+    with open(os.path.join(out, "benchmarks.json")) as f:
+        data = json.load(f)
+    with open(os.path.join(out, "benchmarks.md")) as f:
+        return data, f.read()
+
+
+def check_json():
+    data, _ = report()
+    for key in ("facts", "targets", "conversion_ns_per_page", "guest_driven",
+                "overhead", "capacity", "workloads"):
+        if key not in data:
+            return f"no {key} in benchmarks.json"
+    facts = data["facts"]
+    for key in ("date", "kernel", "qemu", "host_cpu", "convert_rounds"):
+        if not facts.get(key):
+            return f"facts lack {key}"
+    if facts["kernel"] != os.uname().release:
+        return f"kernel {facts['kernel']}, want {os.uname().release}"
+    total = sum(s["n"] for k, s in data["conversion_ns_per_page"].items()
+                if "/one_page/" not in k and not k.endswith("/memset"))
+    if total != expected_counts()["convert"]:
+        return f"{total} conversion samples summarised"
+    return None
+
+
+def check_markdown():
+    _, md = report()
+    missing = [h for h in HEADINGS if h not in md]
+    if missing:
+        return f"no {missing}"
+    section = md.split("## Targets")[1].split("## 1.")[0]
+    verdicts = re.findall(r"\| (met|\*\*missed\*\*|n/a) \|$", section, re.M)
+    if len(verdicts) != TARGETS:
+        return f"{len(verdicts)} target verdicts, want {TARGETS}"
+    if "inflated" not in md or "QEMU" not in md:
+        return "no note on emulation"
+    return None
+
+
+def check_watchers():
+    """Every watcher ran every round; gmemtop lost nothing."""
+    data, _ = report()
+    rounds = PROFILE["overhead_rounds"]
+    for w in invm.WATCHERS:
+        row = data["overhead"].get(w.name)
+        if not invm.available(w):
+            if row is not None:
+                return f"{w.name} is not available but has figures"
+            continue
+        if row["workload_cpu_s"]["n"] != rounds:
+            return f"{w.name}: {row['workload_cpu_s']['n']} rounds"
+    for c in data["targets"]["capacity"]:
+        if not c["met"]:
+            return f"{c['what']}: {c['missing']} missing"
+    if not data["targets"]["capacity"]:
+        return "no gmemtop capacity figures"
+    return None
+
+
+def main():
+    checks = [("bench_runs", run_bench), ("convert_samples", check_samples),
+              ("report_json", check_json), ("report_markdown", check_markdown)]
+    if not legacy:
+        checks.append(("watchers", check_watchers))
+    return tap.run(checks)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
