@@ -98,29 +98,33 @@ def read(path):
         return f.read()
 
 
-def count_in_text(path, needle=END_EVENT + ":"):
-    return read(path).count(needle)
+def events_in(text):
+    return text.count(END_EVENT + ":")
+
+
+def summed(pattern, text):
+    return sum(int(n) for n in re.findall(pattern, text))
 
 
 def decoded(argv):
-    """Lines of @argv's output that are events of ours, counted."""
-    out = subprocess.run(argv, capture_output=True, text=True,
-                         errors="replace").stdout
-    return out.count(END_EVENT + ":")
+    """@argv's stdout and stderr, a decoder of a watcher's file."""
+    r = subprocess.run(argv, capture_output=True, text=True, errors="replace")
+    return r.stdout, r.stderr
 
 
 def count_tracefs(w):
-    return count_in_text(w.out), tracefs_overruns()
+    return events_in(read(w.out)), tracefs_overruns()
 
 
 def count_perf(w):
-    return decoded(["perf", "script", "-i", f"{SCRATCH}/perf.data"]), \
-        lost_from(w.err, r"lost (\d+) chunks")
+    out, err = decoded(["perf", "script", "-i", f"{SCRATCH}/perf.data"])
+    return events_in(out), summed(r"lost (\d+) chunks", err)
 
 
 def count_trace_cmd(w):
-    return decoded(["trace-cmd", "report", "-i", f"{SCRATCH}/trace.dat"]), \
-        lost_from(w.err, r"(\d+) events lost")
+    """trace-cmd record ends with each CPU's ring buffer statistics."""
+    out, _ = decoded(["trace-cmd", "report", "-i", f"{SCRATCH}/trace.dat"])
+    return events_in(out), summed(r"overrun: (\d+)", read(w.out))
 
 
 def count_bpftrace(w):
@@ -137,12 +141,7 @@ def count_gmemtop_json(w):
 def count_gmemtop_snoop(w):
     """A line per conversion below the header."""
     n = len(read(w.out).splitlines()) - 1
-    return n, lost_from(w.err, r"(\d+) records dropped")
-
-
-def lost_from(path, pattern):
-    m = re.search(pattern, read(path))
-    return int(m[1]) if m else 0
+    return n, summed(r"(\d+) records dropped", read(w.err))
 
 
 # One row per watcher.  argv runs beside the workload while its CPU time is
@@ -205,9 +204,10 @@ class Attached:
             w.setup()
         if argv:
             # Line-buffered, so that the readiness line shows at once.
-            self.proc = subprocess.Popen(
-                ["stdbuf", "-oL", *argv], stdout=open(self.out, "w"),
-                stderr=open(self.err, "w"), stdin=subprocess.DEVNULL)
+            with open(self.out, "w") as out, open(self.err, "w") as err:
+                self.proc = subprocess.Popen(["stdbuf", "-oL", *argv],
+                                             stdout=out, stderr=err,
+                                             stdin=subprocess.DEVNULL)
             self.wait_ready()
 
     def wait_ready(self, timeout=180):
