@@ -17,7 +17,10 @@
  * into medians and ratios.  Rounds go over every case in turn, so that
  * drift of the machine hits all cases alike.
  *
- *   gmem_convert_bench [-r ROUNDS] [-s MAX_SIZE_MIB] [-f FRAG_CONVERSIONS]
+ *   gmem_convert_bench [-r ROUNDS] [-R FIRST_ROUND] [-s MAX_SIZE_MIB]
+ *                      [-f FRAG_CONVERSIONS]
+ *
+ * FIRST_ROUND numbers the rounds on from an earlier run (another boot).
  */
 #include <fcntl.h>
 #include <linux/falloc.h>
@@ -236,7 +239,7 @@ static void bench_memset(uint8_t *buf, int round, uint64_t size)
  * Make @f's attributes a list of @n separate private pages, one every
  * FRAG_STRIDE pages, in @n single-page conversions that cannot merge.
  */
-static void fragment(struct bench_file *f, uint64_t n)
+static void fragment(struct bench_file *f, uint64_t n, int round)
 {
 	struct sample s;
 	char fields[64];
@@ -247,7 +250,7 @@ static void fragment(struct bench_file *f, uint64_t n)
 			legacy ? C_LEGACY : C_PRESERVE);
 	s = (struct sample){ now_ns() - t0, cpu_ns() - c0 };
 	snprintf(fields, sizeof(fields), "\"conversions\": %lu", n);
-	emit("fragment", 0, fields, s);
+	emit("fragment", round, fields, s);
 }
 
 /*
@@ -301,7 +304,7 @@ static void keep_open_until_poweroff(struct bench_file *f)
 static void __attribute__((noreturn)) usage(void)
 {
 	fprintf(stderr,
-		"usage: gmem_convert_bench [-r ROUNDS] [-s MAX_SIZE_MIB] [-f FRAG_CONVERSIONS]\n");
+		"usage: gmem_convert_bench [-r ROUNDS] [-R FIRST_ROUND] [-s MAX_SIZE_MIB] [-f FRAG_CONVERSIONS]\n");
 	exit(2);
 }
 
@@ -317,16 +320,17 @@ static unsigned long parse_arg(const char *arg)
 
 int main(int argc, char *argv[])
 {
-	unsigned long rounds = 5, max_size = SZ_1G, nr_frag = 100000;
+	unsigned long rounds = 5, first = 0, max_size = SZ_1G, nr_frag = 100000;
 	struct bench_file alloc, empty, frag, fresh;
 	unsigned int nr_sizes = 0;
 	uint8_t *buf;
 	int c, round;
 	unsigned int i;
 
-	while ((c = getopt(argc, argv, "r:s:f:")) != -1) {
+	while ((c = getopt(argc, argv, "r:R:s:f:")) != -1) {
 		switch (c) {
 		case 'r': rounds = parse_arg(optarg); break;
+		case 'R': first = parse_arg(optarg); break;
 		case 's': max_size = parse_arg(optarg) << 20; break;
 		case 'f': nr_frag = parse_arg(optarg); break;
 		default: usage();
@@ -356,9 +360,9 @@ int main(int argc, char *argv[])
 	buf = malloc(max_size);
 	TEST_ASSERT(buf, "malloc");
 	memset(buf, 1, max_size);	/* faulted in: memset() at full speed */
-	fragment(&frag, nr_frag);
+	fragment(&frag, nr_frag, first);
 
-	for (round = 0; round < rounds; round++) {
+	for (round = first; round < first + rounds; round++) {
 		for (i = 0; i < nr_sizes; i++) {
 			bench_range(&alloc, round, range_sizes[i]);
 			bench_range(&empty, round, range_sizes[i]);

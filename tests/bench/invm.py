@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """The in-VM half of make bench; tests/bench/run boots the VM for it.
 
-    invm.py PROFILE OUTDIR
+    invm.py PROFILE OUTDIR [convert:BOOT|guest|overhead|capacity]...
 
 With kvm.vm_memory_attributes=1 it times the legacy per-VM conversion
 path only (gmem_convert_bench).  With =0 it times the per-guest_memfd
@@ -10,6 +10,9 @@ hypercall exit, what each watcher costs the workload, and how many events
 each watcher sees at the highest conversion rate.  Every part writes its
 raw samples to OUTDIR as JSON; tests/bench/report.py makes the tables.
 PROFILE is full, quick (a few minutes) or smoke (seconds: structure only).
+Without PARTs it runs all that the mode allows; convert:BOOT times
+conversions as the BOOT'th boot in this mode (tests/bench/run alternates
+the modes' boots so that drift of the host hits both paths alike).
 """
 import functools
 import json
@@ -33,13 +36,13 @@ KSFT_SKIP = 4
 
 PROFILES = {
     "full": {
-        "convert": ["-r", "5", "-f", "100000"],
+        "convert": ["-r", "2", "-f", "100000"],
         "guest_count": 2000, "guest_rounds": 5,
-        "overhead_count": 1500, "overhead_rounds": 7,
+        "overhead_count": 1500, "overhead_rounds": 15,
         "capacity_count": 20000,
     },
     "quick": {
-        "convert": ["-r", "2", "-s", "64", "-f", "10000"],
+        "convert": ["-r", "1", "-s", "64", "-f", "10000"],
         "guest_count": 300, "guest_rounds": 3,
         "overhead_count": 300, "overhead_rounds": 3,
         "capacity_count": 2000,
@@ -169,7 +172,8 @@ WATCHERS = [
             ready=r"^ready", count=count_bpftrace),
     Watcher("gmemtop -b", [GMEMTOP, "-b"], [GMEMTOP, "--json"],
             ready=GMEMTOP_READY, count=count_gmemtop_json),
-    Watcher("gmemtop --snoop", [GMEMTOP, "--snoop"], ready=GMEMTOP_READY,
+    # A line per event: line-buffered output would slow it down.
+    Watcher("gmemtop --snoop", [GMEMTOP, "--snoop"],
             count=count_gmemtop_snoop),
     Watcher("gmemtop holders", [GMEMTOP, "-b", "--holders"],
             [GMEMTOP, "--json", "--holders"], ready=GMEMTOP_READY,
@@ -204,8 +208,10 @@ class Attached:
             w.setup()
         if argv:
             # Line-buffered, so that the readiness line shows at once.
+            if w.ready:
+                argv = ["stdbuf", "-oL", *argv]
             with open(self.out, "w") as out, open(self.err, "w") as err:
-                self.proc = subprocess.Popen(["stdbuf", "-oL", *argv],
+                self.proc = subprocess.Popen(argv,
                                              stdout=out, stderr=err,
                                              stdin=subprocess.DEVNULL)
             self.wait_ready()
@@ -290,11 +296,14 @@ def write_json(outdir, name, data):
         json.dump(data, f, indent=1)
 
 
-def convert_costs(profile, outdir, path):
-    """gmem_convert_bench in this boot's mode, samples as JSON lines."""
+def convert_costs(profile, outdir, *, path, boot):
+    """gmem_convert_bench in this boot's mode, samples as JSON lines added
+    to those of earlier boots."""
+    args = profile["convert"]
+    first = boot * int(args[args.index("-r") + 1])
     out = os.path.join(outdir, f"convert-{path}.jsonl")
-    with open(out, "w") as f:
-        rc = subprocess.run([CONVERT_BENCH, *profile["convert"]],
+    with open(out, "a") as f:
+        rc = subprocess.run([CONVERT_BENCH, *args, "-R", str(first)],
                             stdout=f).returncode
     if rc:
         raise RuntimeError(f"gmem_convert_bench exited {rc}")
@@ -396,24 +405,44 @@ def environment(outdir, path):
                                  read("/proc/meminfo"))[1])})
 
 
+def parse_parts(words, path):
+    """[(name, function of (profile, outdir))] for the PARTs asked; all
+    that this boot's mode can do when none is."""
+    parts = {"guest": guest_driven, "overhead": overhead,
+             "capacity": capacity}
+    if not words:
+        words = ["convert:0"] + (list(parts) if path == "gmem" else [])
+    chosen = []
+    for word in words:
+        name, _, boot = word.partition(":")
+        if name == "convert" and boot.isdigit():
+            chosen.append((word, functools.partial(convert_costs, path=path,
+                                                   boot=int(boot))))
+        elif word in parts and path == "gmem":
+            chosen.append((word, parts[word]))
+        else:
+            return None
+    return chosen
+
+
 def main():
-    if len(sys.argv) != 3 or sys.argv[1] not in PROFILES:
-        sys.exit(f"usage: {sys.argv[0]} {{{'|'.join(PROFILES)}}} OUTDIR")
-    profile, outdir = PROFILES[sys.argv[1]], sys.argv[2]
-    os.makedirs(SCRATCH, exist_ok=True)
     per_vm = read("/sys/module/kvm/parameters/vm_memory_attributes").strip()
     path = "legacy" if per_vm == "Y" else "gmem"
+    args = sys.argv[1:]
+    parts = parse_parts(args[2:], path) if len(args) >= 2 else None
+    if not parts or args[0] not in PROFILES:
+        sys.exit(f"usage: {sys.argv[0]} {{{'|'.join(PROFILES)}}} OUTDIR "
+                 "[convert:BOOT|guest|overhead|capacity]...\n"
+                 "(guest, overhead and capacity need "
+                 "kvm.vm_memory_attributes=0)")
+    profile, outdir = PROFILES[args[0]], args[1]
+    os.makedirs(SCRATCH, exist_ok=True)
     environment(outdir, path)
-    parts = [("conversion cost", lambda: convert_costs(profile, outdir,
-                                                       path))]
-    if path == "gmem":
-        parts += [("guest-driven", lambda: guest_driven(profile, outdir)),
-                  ("overhead", lambda: overhead(profile, outdir)),
-                  ("capacity", lambda: capacity(profile, outdir))]
-    for name, part in parts:
+    for name, run_part in parts:
         t0 = time.monotonic()
-        part()
+        run_part(profile, outdir)
         progress(f"{path}: {name} took {time.monotonic() - t0:.0f} s")
+
 
 if __name__ == "__main__":
     main()
