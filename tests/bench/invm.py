@@ -38,7 +38,7 @@ PROFILES = {
     "full": {
         "convert": ["-r", "2", "-f", "100000"],
         "guest_count": 2000, "guest_rounds": 5,
-        "overhead_count": 1500, "overhead_rounds": 15,
+        "overhead_count": 1000, "overhead_rounds": 7,
         "capacity_count": 20000,
     },
     "quick": {

@@ -125,6 +125,17 @@ def cpu_shares(samples):
     return {k: cpu[k] / wall[k] for k in wall if wall[k]}
 
 
+def within(a, b, limit):
+    """Whether a <= limit * b beyond the spreads: True when even a's upper
+    quartile is, False when even its lower one is not, UNRESOLVED when
+    the spreads overlap the limit."""
+    if a["q3"] <= limit * b["q1"]:
+        return True
+    if a["q1"] > limit * b["q3"]:
+        return False
+    return UNRESOLVED
+
+
 def no_slower(gmem, legacy):
     """gmem's median at most legacy's upper quartile: not told apart from,
     or faster than, the legacy path."""
@@ -173,7 +184,7 @@ def scaling_section(st):
             if not a or not b:
                 continue
             r = ratio(a, b)
-            ok = None if r is None else r <= 1.2
+            ok = within(a, b, 1.2)
             checks.append({"path": path, "file": file, "to": to,
                            "mode": mode, "ratio": r, "met": ok})
             rows.append([path, file, to, mode, fmt(b), fmt(a), fmt_ratio(r),
@@ -201,7 +212,7 @@ def zero_section(st, sizes):
         mset = scaled(st.get(("gmem", size, "memset")), 1 / 1000)
         r = ratio(zero, mset)
         judged = size >= ZERO_JUDGED_FROM and r is not None
-        ok = r <= 1.5 if judged else None
+        ok = within(zero, mset, 1.5) if judged else None
         if judged:
             checks.append({"size": size, "ratio": r, "met": ok})
         rows.append([size_name(size), fmt(zero, digits=1),
@@ -221,7 +232,7 @@ def fragmentation_section(st):
             if not frag or not fresh:
                 continue
             r = ratio(frag, fresh)
-            ok = r <= 1.2
+            ok = within(frag, fresh, 1.2)
             checks.append({"path": path, "op": op, "ratio": r, "met": ok})
             rows.append([path, op, fmt(fresh), fmt(frag), fmt_ratio(r),
                          verdict(ok)])
