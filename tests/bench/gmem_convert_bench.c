@@ -277,30 +277,6 @@ static void bench_one_page(struct bench_file *f, int round, uint64_t n)
 	}
 }
 
-/*
- * On this series, freeing an attribute tree as deep as a fragmented file's
- * (RCU callback of the maple tree's destroy walk, mt_free_walk()) oopses
- * the kernel, at close or when one conversion replaces all of it.  So
- * that the measurements after this one can run, a child holds @f open
- * until the test VM powers off.  Remove once the kernel is fixed.
- */
-static void keep_open_until_poweroff(struct bench_file *f)
-{
-	int fd, null;
-
-	if (fork())
-		return;
-	setsid();
-	null = open("/dev/null", O_RDWR);
-	for (fd = 0; fd < 3; fd++)
-		dup2(null, fd);
-	for (fd = 3; fd < 1024; fd++)
-		if (fd != f->fd)
-			close(fd);
-	for (;;)
-		pause();
-}
-
 static void __attribute__((noreturn)) usage(void)
 {
 	fprintf(stderr,
@@ -373,7 +349,6 @@ int main(int argc, char *argv[])
 	}
 
 	free(buf);
-	keep_open_until_poweroff(&frag);
 	kvm_vm_free(vm);
 	return 0;
 }
