@@ -122,6 +122,9 @@ static struct file_row *find_row(struct file_row *rows, int nr, __u64 ino)
 {
 	struct file_row key = { .ino = ino };
 
+	/* No rows may mean no array at all: bsearch() wants one anyway. */
+	if (!nr)
+		return NULL;
 	return bsearch(&key, rows, nr, sizeof(*rows), compare_ino);
 }
 
