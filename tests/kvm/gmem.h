@@ -117,6 +117,27 @@ static inline bool gmem_host_write(volatile uint8_t *p, uint8_t val)
 }
 
 /*
+ * The first flag bit that KVM_CREATE_GUEST_MEMFD on @vm treats otherwise
+ * than @valid says (accepted if in @valid, else EINVAL), or 0.
+ */
+static inline uint64_t gmem_first_wrong_flag(struct kvm_vm *vm, uint64_t valid)
+{
+	uint64_t flag;
+	bool right;
+	int fd;
+
+	for (flag = 1; flag; flag <<= 1) {
+		fd = __vm_create_guest_memfd(vm, getpagesize(), flag);
+		right = flag & valid ? fd >= 0 : fd == -1 && errno == EINVAL;
+		if (fd >= 0)
+			close(fd);
+		if (!right)
+			return flag;
+	}
+	return 0;
+}
+
+/*
  * The value of @key in the fdinfo of guest_memfd @fd, copied to @buf (of
  * @len bytes); false if there is no such line.
  */
