@@ -214,9 +214,12 @@ def histogram_holds_every_conversion(out, truth):
 
 
 def check_snoop_times_are_event_times():
-    """ts_ns is when the conversion ended, on CLOCK_MONOTONIC: what
-    perf record -k monotonic stamps the same events with, give or take
-    the time between the two probes (milliseconds under QEMU TCG)."""
+    """ts_ns is when the conversion ended, on CLOCK_MONOTONIC: the
+    clock perf record -k monotonic stamps the same events with.  The
+    two probes run one after the other on the same event, so under a
+    loaded QEMU TCG they may be tens of milliseconds apart; what must
+    hold exactly is the order: gmem_ops.py converts from one thread, so
+    each record falls between perf's stamps of the events either side."""
     data = os.path.join(tempfile.mkdtemp(), "perf.data")
     perf = ["perf", "record", "-q", "-k", "monotonic", "-e",
             "kvm_gmem:kvm_gmem_set_attributes_end", "-o", data, "--", *OPS]
@@ -231,9 +234,12 @@ def check_snoop_times_are_event_times():
         script)]
     if len(perf_ns) != len(records) or not records:
         return f"{len(records)} records, perf saw {len(perf_ns)}"
-    for r, p in zip(records, perf_ns):
-        if abs(r["ts_ns"] - p) > 20000000:
-            return f"ts_ns {r['ts_ns']}, perf {p}"
+    if len(records) < 3:
+        return f"only {len(records)} conversions to order"
+    bounds = [float("-inf")] + perf_ns + [float("inf")]
+    for i, r in enumerate(records):
+        if not bounds[i] <= r["ts_ns"] <= bounds[i + 2]:
+            return f"ts_ns {r['ts_ns']} outside perf's {bounds[i:i + 3]}"
     offsets = [r["timestamp"] - r["ts_ns"] / 1e9 for r in records]
     if max(offsets) - min(offsets) > 0.01:
         return f"timestamp is not ts_ns on the wall clock: {offsets}"
