@@ -5,6 +5,7 @@
   and counts what gmemload did, per guest_memfd; the text format of the
   same endpoint passes promtool.
 - Under --snoop, /metrics and --textfile are there too and count the same.
+- gmemlat prints once, at Ctrl-C, but its /metrics counts while it runs.
 - The view's reset key leaves exported counters where they were, and
   they go on from there.
 
@@ -13,9 +14,11 @@ for Debian's python3-prometheus-client.
 """
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
+import tempfile
 import time
 import urllib.request
 
@@ -87,18 +90,21 @@ def gmemload():
 class Gmemtop:
     """gmemtop with @args, running until stopped."""
 
-    def __init__(self, *args):
-        self.proc = subprocess.Popen([GMEMTOP, *args],
-                                     stdout=subprocess.DEVNULL,
+    def __init__(self, *args, tool=GMEMTOP):
+        self.out = tempfile.TemporaryFile("w+")
+        self.proc = subprocess.Popen([tool, *args], stdout=self.out,
                                      stderr=subprocess.PIPE, text=True)
         time.sleep(2)		# loaded and attached
 
     def stop(self):
+        """Interrupts it; returns what it printed."""
         self.proc.send_signal(signal.SIGINT)
         _, err = self.proc.communicate(timeout=30)
         if self.proc.returncode:
             raise RuntimeError(f"gmemtop exited {self.proc.returncode}: "
                                f"{err}")
+        self.out.seek(0)
+        return self.out.read()
 
 
 def check_openmetrics_counts_what_gmemload_did():
@@ -144,6 +150,30 @@ def check_snoop_serves_metrics_and_writes_the_textfile():
     if wrong:
         return "textfile: " + "; ".join(wrong)
     return None if not os.path.exists(path + ".tmp") else "PATH.tmp left"
+
+
+def check_gmemlat_serves_metrics_while_running():
+    """gmemlat's one histogram waits for Ctrl-C; its /metrics must not."""
+    top = Gmemtop("--openmetrics", "9467",
+                  tool=os.path.join(os.path.dirname(GMEMTOP), "gmemlat"))
+    try:
+        truth = gmemload()
+        time.sleep(2)		# the exporter refreshes every second
+        _, page = scrape(9467)
+    finally:
+        out = top.stop()
+    wrong = differences(values(page), truth)
+    if wrong:
+        return "/metrics while running: " + "; ".join(wrong)
+    converted = sum(vm["conversions_to_private"] + vm["conversions_to_shared"]
+                    for vm in truth["vms"])
+    counts = re.findall(r"^\s*[\d.]+ -> [\d.]+\s+: (\d+)",
+                        "".join(part.split("time by phase")[0] for part in
+                                out.split("outcome = changed")[1:]), re.M)
+    if sum(map(int, counts)) != converted:
+        return f"printed {sum(map(int, counts))} conversions at the end, " \
+            f"want {converted}: {out!r}"
+    return None
 
 
 def counters(page):
@@ -197,6 +227,7 @@ def main():
     checks = [(c.__name__, c) for c in (
         check_openmetrics_counts_what_gmemload_did,
         check_snoop_serves_metrics_and_writes_the_textfile,
+        check_gmemlat_serves_metrics_while_running,
         check_reset_key_keeps_exported_counters)]
     return tap.run(checks)
 

@@ -303,22 +303,33 @@ static struct report *take(struct report_state *state, double start,
 	return r;
 }
 
-/* Batch modes: a report each interval, and a last one when interrupted. */
+/*
+ * Batch modes: a report each interval, and a last one when interrupted.
+ * Without an interval (gmemlat) the one report comes at Ctrl-C; metrics
+ * still need fresh figures, so then the maps are read every second and
+ * the report is cumulative.
+ */
 static int run_batch(struct report_state *state)
 {
 	double start = monotonic_s(), last = start;
+	bool at_end_only = env.delay == 0;
+	double step = at_end_only && metrics ? 1.0 : env.delay;
 	struct report *r;
 	long done = 0;
 
 	if (env.format == FORMAT_CSV)
 		print_csv_header(stdout);
-	if (env.format == FORMAT_HIST && env.delay == 0)
+	if (env.format == FORMAT_HIST && at_end_only)
 		printf("Tracing guest_memfd conversions... Hit Ctrl-C to end.\n");
+	if (at_end_only && metrics)
+		report_toggle_cumulative(state);
 	while (!exiting && (env.count < 0 || done < env.count)) {
-		sleep_interval(env.delay, &exiting);
+		sleep_interval(step, &exiting);
 		r = take(state, start, &last);
 		if (!r)
 			return EXIT_FAILURE;
+		if (at_end_only && !exiting)
+			continue;
 		if (!report_print(stdout, r, env.format))
 			return 0;	/* the reader has gone */
 		done++;
