@@ -660,4 +660,98 @@ TEST(fragmented_attribute_tree_is_replaced_and_freed)
 	kvm_vm_free(vm);
 }
 
+/* Runs of equal values among the @n entries of @private. */
+static unsigned long model_runs(const bool *private, size_t n)
+{
+	unsigned long runs = 1;
+	size_t i;
+
+	for (i = 1; i < n; i++)
+		runs += private[i] != private[i - 1];
+	return runs;
+}
+
+/*
+ * Converts [@first, @first + @nr) of @fd and of its model @private, and
+ * checks the tree's entries, the private pages and the pages counted as
+ * changed against the model.
+ */
+static void convert_and_compare(struct __test_metadata *_metadata, int fd,
+				bool *private, size_t nr_pages, size_t first,
+				size_t nr, bool to_private)
+{
+	const char *moved = to_private ? "gmem_pages_to_private" :
+					 "gmem_pages_to_shared";
+	unsigned long before = gmem_fdinfo_ulong(fd, moved), changed = 0;
+	unsigned long nr_private = 0;
+	size_t i;
+
+	for (i = first; i < first + nr; i++) {
+		changed += private[i] != to_private;
+		private[i] = to_private;
+	}
+	for (i = 0; i < nr_pages; i++)
+		nr_private += private[i];
+
+	gmem_convert(fd, first * page, nr * page, to_private ? PRIVATE : SHARED,
+		     MODE_NONE);
+	ASSERT_EQ(gmem_fdinfo_ulong(fd, moved) - before, changed)
+		TH_LOG("pages %zu+%zu", first, nr);
+	ASSERT_EQ(gmem_fdinfo_ulong(fd, "gmem_private_pages"), nr_private)
+		TH_LOG("pages %zu+%zu", first, nr);
+	ASSERT_EQ(gmem_fdinfo_ulong(fd, "gmem_attr_entries"),
+		  model_runs(private, nr_pages))
+		TH_LOG("pages %zu+%zu", first, nr);
+}
+
+/*
+ * A conversion walks the tree once and stores from where the walk ended;
+ * in a tree several levels deep, ranges that merge or split across its
+ * leaves, at the ends of the file and in a one-page file (the tree is then
+ * a single entry at its root) must come out exactly as the model says.
+ */
+TEST(deep_attribute_tree_converts_exactly)
+{
+	const size_t nr_pages = 4096;
+	bool private[4096] = {};
+	struct kvm_vm *vm;
+	unsigned int seed = 1;
+	bool one_private = false;
+	size_t i, first, nr;
+	int fd, one;
+
+	page = getpagesize();
+	REQUIRE_GMEM_ATTRIBUTES();
+	vm = vm_create_barebones_type(KVM_X86_SW_PROTECTED_VM);
+	fd = vm_create_guest_memfd(vm, nr_pages * page,
+				   GUEST_MEMFD_FLAG_MMAP |
+				   GUEST_MEMFD_FLAG_INIT_SHARED);
+
+	for (i = 1; i < nr_pages; i += 2)
+		convert_and_compare(_metadata, fd, private, nr_pages, i, 1, true);
+	for (i = 0; i < 2; i++) {
+		convert_and_compare(_metadata, fd, private, nr_pages, 0, 1, !i);
+		convert_and_compare(_metadata, fd, private, nr_pages,
+				    nr_pages - 1, 1, i);
+	}
+	for (i = 0; i < 1000; i++) {
+		first = rand_r(&seed) % nr_pages;
+		nr = 1 + rand_r(&seed) % 40;
+		convert_and_compare(_metadata, fd, private, nr_pages, first,
+				    first + nr > nr_pages ? nr_pages - first : nr,
+				    rand_r(&seed) & 1);
+	}
+	convert_and_compare(_metadata, fd, private, nr_pages, 0, nr_pages,
+			    false);
+
+	one = vm_create_guest_memfd(vm, page, GUEST_MEMFD_FLAG_MMAP |
+					      GUEST_MEMFD_FLAG_INIT_SHARED);
+	for (i = 0; i < 4; i++)
+		convert_and_compare(_metadata, one, &one_private, 1, 0, 1,
+				    !(i & 1));
+	close(one);
+	close(fd);
+	kvm_vm_free(vm);
+}
+
 TEST_HARNESS_MAIN
