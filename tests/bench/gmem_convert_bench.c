@@ -17,10 +17,14 @@
  * into medians and ratios.  Rounds go over every case in turn, so that
  * drift of the machine hits all cases alike.
  *
- *   gmem_convert_bench [-r ROUNDS] [-R FIRST_ROUND] [-s MAX_SIZE_MIB]
+ *   gmem_convert_bench [-t] [-r ROUNDS] [-R FIRST_ROUND] [-s MAX_SIZE_MIB]
  *                      [-f FRAG_CONVERSIONS]
  *
  * FIRST_ROUND numbers the rounds on from an earlier run (another boot).
+ * -t times the fragmented and the fresh file alone: make bench does so in
+ * a boot under QEMU's -icount, whose clock counts instructions and so
+ * resolves the difference of two conversions of a few microseconds, which
+ * the wall clock of an emulated guest cannot.  -f 0 leaves them out.
  */
 #include <fcntl.h>
 #include <linux/falloc.h>
@@ -151,14 +155,37 @@ struct sample {
 	uint64_t wall_ns, cpu_ns;
 };
 
+/*
+ * Both clocks now.  getrusage() is a system call: read outside the wall
+ * clock's window, so that the wall time is the timed work alone (under
+ * -icount a one-page conversion counts some 4000 instructions, and
+ * getrusage() inside the window added some 750 to each).
+ */
+static struct sample sample_start(void)
+{
+	struct sample s = { .cpu_ns = cpu_ns() };
+
+	s.wall_ns = now_ns();
+	return s;
+}
+
+/* Both clocks' time since @start. */
+static struct sample sample_since(struct sample start)
+{
+	uint64_t wall_ns = now_ns();
+
+	return (struct sample){ wall_ns - start.wall_ns,
+				cpu_ns() - start.cpu_ns };
+}
+
 static struct sample timed_convert(struct bench_file *f, uint64_t offset,
 				   uint64_t size, bool to_private,
 				   enum content c)
 {
-	uint64_t t0 = now_ns(), c0 = cpu_ns();
+	struct sample start = sample_start();
 
 	convert(f, offset, size, to_private, c);
-	return (struct sample){ now_ns() - t0, cpu_ns() - c0 };
+	return sample_since(start);
 }
 
 static void emit(const char *test, int round, const char *fields,
@@ -221,17 +248,15 @@ static void bench_range(struct bench_file *f, int round, uint64_t size)
 /* What writing zeros over the same bytes costs from user space. */
 static void bench_memset(uint8_t *buf, int round, uint64_t size)
 {
+	struct sample start;
 	char fields[64];
 	unsigned int rep;
-	uint64_t t0, c0;
 
 	snprintf(fields, sizeof(fields), "\"size\": %lu", size);
 	for (rep = 0; rep < reps_for(size); rep++) {
-		t0 = now_ns();
-		c0 = cpu_ns();
+		start = sample_start();
 		memset(buf, 0, size);
-		emit("memset", round, fields,
-		     (struct sample){ now_ns() - t0, cpu_ns() - c0 });
+		emit("memset", round, fields, sample_since(start));
 	}
 }
 
@@ -241,16 +266,16 @@ static void bench_memset(uint8_t *buf, int round, uint64_t size)
  */
 static void fragment(struct bench_file *f, uint64_t n, int round)
 {
-	struct sample s;
+	struct sample start;
 	char fields[64];
-	uint64_t i, t0 = now_ns(), c0 = cpu_ns();
+	uint64_t i;
 
+	snprintf(fields, sizeof(fields), "\"conversions\": %lu", n);
+	start = sample_start();
 	for (i = 0; i < n; i++)
 		convert(f, i * FRAG_STRIDE * PAGE, PAGE, true,
 			legacy ? C_LEGACY : C_PRESERVE);
-	s = (struct sample){ now_ns() - t0, cpu_ns() - c0 };
-	snprintf(fields, sizeof(fields), "\"conversions\": %lu", n);
-	emit("fragment", round, fields, s);
+	emit("fragment", round, fields, sample_since(start));
 }
 
 /*
@@ -277,10 +302,63 @@ static void bench_one_page(struct bench_file *f, int round, uint64_t n)
 	}
 }
 
+/* The range conversions and memset(), every size up to the largest. */
+struct range_cases {
+	struct bench_file alloc, empty;
+	unsigned int nr_sizes;
+	uint8_t *buf;
+};
+
+static void ranges_setup(struct range_cases *rc, uint64_t max_size)
+{
+	while (rc->nr_sizes < ARRAY_SIZE(range_sizes) &&
+	       range_sizes[rc->nr_sizes] <= max_size)
+		rc->nr_sizes++;
+	max_size = range_sizes[rc->nr_sizes - 1];
+
+	file_create(&rc->alloc, "allocated", max_size, true);
+	file_create(&rc->empty, "unallocated", max_size, true);
+	file_fill(&rc->alloc);
+	rc->buf = malloc(max_size);
+	TEST_ASSERT(rc->buf, "malloc");
+	memset(rc->buf, 1, max_size);	/* faulted in: memset() at full speed */
+}
+
+static void ranges_round(struct range_cases *rc, int round)
+{
+	unsigned int i;
+
+	for (i = 0; i < rc->nr_sizes; i++) {
+		bench_range(&rc->alloc, round, range_sizes[i]);
+		bench_range(&rc->empty, round, range_sizes[i]);
+		bench_memset(rc->buf, round, range_sizes[i]);
+	}
+}
+
+/* One page of a file fragmented by @n conversions, and of a fresh one. */
+struct tree_cases {
+	struct bench_file frag, fresh;
+	uint64_t n;
+};
+
+static void tree_setup(struct tree_cases *tc, uint64_t n, int round)
+{
+	tc->n = n;
+	file_create(&tc->frag, "fragmented", n * FRAG_STRIDE * PAGE, false);
+	file_create(&tc->fresh, "fresh", n * FRAG_STRIDE * PAGE, false);
+	fragment(&tc->frag, n, round);
+}
+
+static void tree_round(struct tree_cases *tc, int round)
+{
+	bench_one_page(&tc->frag, round, tc->n);
+	bench_one_page(&tc->fresh, round, tc->n);
+}
+
 static void __attribute__((noreturn)) usage(void)
 {
 	fprintf(stderr,
-		"usage: gmem_convert_bench [-r ROUNDS] [-R FIRST_ROUND] [-s MAX_SIZE_MIB] [-f FRAG_CONVERSIONS]\n");
+		"usage: gmem_convert_bench [-t] [-r ROUNDS] [-R FIRST_ROUND] [-s MAX_SIZE_MIB] [-f FRAG_CONVERSIONS]\n");
 	exit(2);
 }
 
@@ -297,14 +375,14 @@ static unsigned long parse_arg(const char *arg)
 int main(int argc, char *argv[])
 {
 	unsigned long rounds = 5, first = 0, max_size = SZ_1G, nr_frag = 100000;
-	struct bench_file alloc, empty, frag, fresh;
-	unsigned int nr_sizes = 0;
-	uint8_t *buf;
+	struct range_cases rc = {};
+	struct tree_cases tc = {};
+	bool only_tree = false;
 	int c, round;
-	unsigned int i;
 
-	while ((c = getopt(argc, argv, "r:R:s:f:")) != -1) {
+	while ((c = getopt(argc, argv, "tr:R:s:f:")) != -1) {
 		switch (c) {
+		case 't': only_tree = true; break;
 		case 'r': rounds = parse_arg(optarg); break;
 		case 'R': first = parse_arg(optarg); break;
 		case 's': max_size = parse_arg(optarg) << 20; break;
@@ -312,12 +390,10 @@ int main(int argc, char *argv[])
 		default: usage();
 		}
 	}
-	if (optind != argc || !rounds || max_size < SZ_2M || nr_frag < 2)
+	/* One fragmenting conversion leaves no page between two private. */
+	if (optind != argc || !rounds || max_size < SZ_2M || nr_frag == 1 ||
+	    (only_tree && !nr_frag))
 		usage();
-	while (nr_sizes < ARRAY_SIZE(range_sizes) &&
-	       range_sizes[nr_sizes] <= max_size)
-		nr_sizes++;
-	max_size = range_sizes[nr_sizes - 1];
 
 	TEST_REQUIRE(kvm_check_cap(KVM_CAP_VM_TYPES) &
 		     BIT(KVM_X86_SW_PROTECTED_VM));
@@ -328,27 +404,19 @@ int main(int argc, char *argv[])
 			      (MODE_ZERO | MODE_PRESERVE)) ==
 			     (MODE_ZERO | MODE_PRESERVE));
 
-	file_create(&alloc, "allocated", max_size, true);
-	file_create(&empty, "unallocated", max_size, true);
-	file_create(&frag, "fragmented", nr_frag * FRAG_STRIDE * PAGE, false);
-	file_create(&fresh, "fresh", nr_frag * FRAG_STRIDE * PAGE, false);
-	file_fill(&alloc);
-	buf = malloc(max_size);
-	TEST_ASSERT(buf, "malloc");
-	memset(buf, 1, max_size);	/* faulted in: memset() at full speed */
-	fragment(&frag, nr_frag, first);
+	if (!only_tree)
+		ranges_setup(&rc, max_size);
+	if (nr_frag)
+		tree_setup(&tc, nr_frag, first);
 
 	for (round = first; round < first + rounds; round++) {
-		for (i = 0; i < nr_sizes; i++) {
-			bench_range(&alloc, round, range_sizes[i]);
-			bench_range(&empty, round, range_sizes[i]);
-			bench_memset(buf, round, range_sizes[i]);
-		}
-		bench_one_page(&frag, round, nr_frag);
-		bench_one_page(&fresh, round, nr_frag);
+		if (!only_tree)
+			ranges_round(&rc, round);
+		if (nr_frag)
+			tree_round(&tc, round);
 	}
 
-	free(buf);
+	free(rc.buf);
 	kvm_vm_free(vm);
 	return 0;
 }

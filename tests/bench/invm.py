@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """The in-VM half of make bench; tests/bench/run boots the VM for it.
 
-    invm.py PROFILE OUTDIR [convert:BOOT|guest|overhead|capacity]...
+    invm.py PROFILE OUTDIR [convert:BOOT|tree:BOOT|guest|overhead|capacity]...
 
 With kvm.vm_memory_attributes=1 it times the legacy per-VM conversion
 path only (gmem_convert_bench).  With =0 it times the per-guest_memfd
@@ -11,8 +11,11 @@ each watcher sees at the highest conversion rate.  Every part writes its
 raw samples to OUTDIR as JSON; tests/bench/report.py makes the tables.
 PROFILE is full, quick (a few minutes) or smoke (seconds: structure only).
 Without PARTs it runs all that the mode allows; convert:BOOT times
-conversions as the BOOT'th boot in this mode (tests/bench/run alternates
-the modes' boots so that drift of the host hits both paths alike).
+conversions of ranges as the BOOT'th boot in this mode (tests/bench/run
+alternates the modes' boots so that drift of the host hits both paths
+alike); tree:BOOT times one-page conversions in a fragmented attribute
+tree against a fresh file, into a file of their own (tests/bench/run
+boots under -icount for them, where their times are instruction counts).
 """
 import functools
 import json
@@ -36,19 +39,22 @@ KSFT_SKIP = 4
 
 PROFILES = {
     "full": {
-        "convert": ["-r", "2", "-f", "100000"],
+        "convert": ["-r", "2", "-f", "0"],
+        "tree": ["-t", "-r", "2", "-f", "100000"],
         "guest_count": 2000, "guest_rounds": 5,
         "overhead_count": 1000, "overhead_rounds": 7,
         "capacity_count": 20000,
     },
     "quick": {
-        "convert": ["-r", "1", "-s", "64", "-f", "10000"],
+        "convert": ["-r", "1", "-s", "64", "-f", "0"],
+        "tree": ["-t", "-r", "1", "-f", "10000"],
         "guest_count": 300, "guest_rounds": 3,
         "overhead_count": 300, "overhead_rounds": 3,
         "capacity_count": 2000,
     },
     "smoke": {
-        "convert": ["-r", "1", "-s", "2", "-f", "100"],
+        "convert": ["-r", "1", "-s", "2", "-f", "0"],
+        "tree": ["-t", "-r", "1", "-f", "100"],
         "guest_count": 20, "guest_rounds": 1,
         "overhead_count": 20, "overhead_rounds": 1,
         "capacity_count": 50,
@@ -296,12 +302,13 @@ def write_json(outdir, name, data):
         json.dump(data, f, indent=1)
 
 
-def convert_costs(profile, outdir, *, path, boot):
-    """gmem_convert_bench in this boot's mode, samples as JSON lines added
-    to those of earlier boots."""
-    args = profile["convert"]
+def convert_costs(profile, outdir, *, part, path, boot):
+    """gmem_convert_bench with the profile's arguments for @part (convert
+    or tree) in this boot's mode, samples as JSON lines added to those of
+    earlier boots in PART-PATH.jsonl."""
+    args = profile[part]
     first = boot * int(args[args.index("-r") + 1])
-    out = os.path.join(outdir, f"convert-{path}.jsonl")
+    out = os.path.join(outdir, f"{part}-{path}.jsonl")
     with open(out, "a") as f:
         rc = subprocess.run([CONVERT_BENCH, *args, "-R", str(first)],
                             stdout=f).returncode
@@ -411,12 +418,14 @@ def parse_parts(words, path):
     parts = {"guest": guest_driven, "overhead": overhead,
              "capacity": capacity}
     if not words:
-        words = ["convert:0"] + (list(parts) if path == "gmem" else [])
+        words = ["convert:0", "tree:0"] + \
+            (list(parts) if path == "gmem" else [])
     chosen = []
     for word in words:
         name, _, boot = word.partition(":")
-        if name == "convert" and boot.isdigit():
-            chosen.append((word, functools.partial(convert_costs, path=path,
+        if name in ("convert", "tree") and boot.isdigit():
+            chosen.append((word, functools.partial(convert_costs, part=name,
+                                                   path=path,
                                                    boot=int(boot))))
         elif word in parts and path == "gmem":
             chosen.append((word, parts[word]))
@@ -432,7 +441,7 @@ def main():
     parts = parse_parts(args[2:], path) if len(args) >= 2 else None
     if not parts or args[0] not in PROFILES:
         sys.exit(f"usage: {sys.argv[0]} {{{'|'.join(PROFILES)}}} OUTDIR "
-                 "[convert:BOOT|guest|overhead|capacity]...\n"
+                 "[convert:BOOT|tree:BOOT|guest|overhead|capacity]...\n"
                  "(guest, overhead and capacity need "
                  "kvm.vm_memory_attributes=0)")
     profile, outdir = PROFILES[args[0]], args[1]

@@ -35,21 +35,21 @@ legacy = open("/sys/module/kvm/parameters/vm_memory_attributes").read() \
 path = "legacy" if legacy else "gmem"
 
 
-def option(flag, default):
-    args = PROFILE["convert"]
+def option(part, flag, default):
+    args = PROFILE[part]
     return int(args[args.index(flag) + 1]) if flag in args else default
 
 
 def expected_counts():
-    """Samples per test that gmem_convert_bench must print."""
-    rounds, max_mib = option("-r", 5), option("-s", 1024)
+    """Samples per part and test that gmem_convert_bench must print."""
+    rounds, max_mib = option("convert", "-r", 5), option("convert", "-s", 1024)
     sizes = [s for s in SIZES if s <= max_mib << 20]
     reps = [16 if s <= 64 << 10 else 4 if s <= 2 << 20 else 1 for s in sizes]
     modes = 2 if legacy else 5		# both directions together
-    return {"convert": rounds * sum(reps) * modes * 2,
-            "memset": rounds * sum(reps),
-            "one_page": rounds * 16 * 2 * 2,
-            "fragment": 1}
+    return {"convert": {"convert": rounds * sum(reps) * modes * 2,
+                        "memset": rounds * sum(reps)},
+            "tree": {"one_page": option("tree", "-r", 5) * 16 * 2 * 2,
+                     "fragment": 1}}
 
 
 def run_bench():
@@ -65,15 +65,16 @@ def run_bench():
 
 
 def check_samples():
-    counts = {}
-    with open(os.path.join(raw, f"convert-{path}.jsonl")) as f:
-        for line in f:
-            if line.startswith("{"):
-                s = json.loads(line)
-                if s["path"] != path or s["wall_ns"] <= 0:
-                    return f"bad sample {line.strip()}"
-                counts[s["test"]] = counts.get(s["test"], 0) + 1
     want = expected_counts()
+    counts = {part: {} for part in want}
+    for part, tests in counts.items():
+        with open(os.path.join(raw, f"{part}-{path}.jsonl")) as f:
+            for line in f:
+                if line.startswith("{"):
+                    s = json.loads(line)
+                    if s["path"] != path or s["wall_ns"] <= 0:
+                        return f"bad sample {line.strip()}"
+                    tests[s["test"]] = tests.get(s["test"], 0) + 1
     return None if counts == want else f"samples {counts}, want {want}"
 
 
@@ -86,8 +87,9 @@ def report():
 
 def check_json():
     data, _ = report()
-    for key in ("facts", "targets", "conversion_ns_per_page", "guest_driven",
-                "overhead", "capacity", "workloads"):
+    for key in ("facts", "targets", "conversion_ns_per_page",
+                "one_page_icount_ns", "guest_driven", "overhead", "capacity",
+                "workloads"):
         if key not in data:
             return f"no {key} in benchmarks.json"
     facts = data["facts"]
@@ -96,10 +98,16 @@ def check_json():
             return f"facts lack {key}"
     if facts["kernel"] != os.uname().release:
         return f"kernel {facts['kernel']}, want {os.uname().release}"
+    want = expected_counts()
     total = sum(s["n"] for k, s in data["conversion_ns_per_page"].items()
-                if "/one_page/" not in k and not k.endswith("/memset"))
-    if total != expected_counts()["convert"]:
+                if not k.endswith("/memset"))
+    if total != want["convert"]["convert"]:
         return f"{total} conversion samples summarised"
+    one_page = sum(s["n"] for s in data["one_page_icount_ns"].values())
+    if one_page != want["tree"]["one_page"]:
+        return f"{one_page} one-page samples summarised"
+    if len(data["targets"]["fragmentation"]) != 2:	# split and merge
+        return "no fragmented-tree verdicts"
     return None
 
 
