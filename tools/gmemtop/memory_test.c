@@ -29,15 +29,30 @@ static struct gmemtop_bpf *sized_skeleton(unsigned int max_files, bool snoop)
 	return skel;
 }
 
-static unsigned long long memory(unsigned int max_files, bool snoop,
+/* The options besides --max-files that change what gmemtop loads. */
+enum { SNOOP = 1, HOLDERS = 2 };
+
+/*
+ * The map data of what gmemtop loads with --max-files @max_files and
+ * @options, on @nr_cpus CPUs: its programs, sized by gmemtop_size_maps(),
+ * and with --holders gmemhold's, which holders_open() loads as they are
+ * defined.  0 if a skeleton does not open.
+ */
+static unsigned long long memory(unsigned int max_files, unsigned int options,
 				 int nr_cpus)
 {
-	struct gmemtop_bpf *skel = sized_skeleton(max_files, snoop);
-	unsigned long long bytes;
+	struct gmemtop_bpf *skel = sized_skeleton(max_files, options & SNOOP);
+	struct gmemhold_bpf *hold = NULL;
+	unsigned long long bytes = 0;
 
-	if (!skel)
-		return 0;
-	bytes = bpf_object_memory(skel->obj, nr_cpus);
+	if (options & HOLDERS)
+		hold = gmemhold_bpf__open();
+	if (skel && (hold || !(options & HOLDERS))) {
+		bytes = bpf_object_memory(skel->obj, nr_cpus);
+		if (hold)
+			bytes += bpf_object_memory(hold->obj, nr_cpus);
+	}
+	gmemhold_bpf__destroy(hold);
 	gmemtop_bpf__destroy(skel);
 	return bytes;
 }
@@ -58,7 +73,7 @@ static char *read_man_page(void)
 static void man_row(char *buf, size_t len, int nr_cpus)
 {
 	snprintf(buf, len, "%8d   %5.1f MiB\n", nr_cpus,
-		 memory(DEFAULT_MAX_FILES, false, nr_cpus) / MIB);
+		 memory(DEFAULT_MAX_FILES, 0, nr_cpus) / MIB);
 }
 
 TEST(man_page_states_the_memory_at_2_32_and_384_cpus)
@@ -80,7 +95,7 @@ TEST(man_page_states_the_memory_at_2_32_and_384_cpus)
 /* The figure for the old per-CPU LRU map was about 950 MiB. */
 TEST(memory_at_384_cpus_stays_within_5_mib)
 {
-	unsigned long long at384 = memory(DEFAULT_MAX_FILES, false, 384);
+	unsigned long long at384 = memory(DEFAULT_MAX_FILES, 0, 384);
 
 	ASSERT_GT(at384, 0);
 	EXPECT_LT(at384, 5 * MIB);
@@ -89,16 +104,16 @@ TEST(memory_at_384_cpus_stays_within_5_mib)
 /* Only the spare element of each hash and the dropped counter are per CPU. */
 TEST(each_cpu_adds_less_than_4_kib)
 {
-	unsigned long long at2 = memory(DEFAULT_MAX_FILES, false, 2);
-	unsigned long long at384 = memory(DEFAULT_MAX_FILES, false, 384);
+	unsigned long long at2 = memory(DEFAULT_MAX_FILES, 0, 2);
+	unsigned long long at384 = memory(DEFAULT_MAX_FILES, 0, 384);
 
 	EXPECT_LT((at384 - at2) / 382, 4096);
 }
 
 TEST(max_files_scales_the_per_file_maps)
 {
-	unsigned long long one = memory(1, false, 2);
-	unsigned long long many = memory(1001, false, 2);
+	unsigned long long one = memory(1, 0, 2);
+	unsigned long long many = memory(1001, 0, 2);
 	struct gmemtop_bpf *skel = sized_skeleton(1001, false);
 
 	ASSERT_NE(NULL, skel);
@@ -112,30 +127,21 @@ TEST(max_files_scales_the_per_file_maps)
 
 TEST(ring_buffer_is_sized_only_for_snoop)
 {
-	unsigned long long plain = memory(DEFAULT_MAX_FILES, false, 2);
-	unsigned long long snoop = memory(DEFAULT_MAX_FILES, true, 2);
+	unsigned long long plain = memory(DEFAULT_MAX_FILES, 0, 2);
+	unsigned long long snoop = memory(DEFAULT_MAX_FILES, SNOOP, 2);
 
 	EXPECT_EQ(GMEM_RINGBUF_BYTES - 4096, snoop - plain);
-}
-
-static unsigned long long holders_memory(int nr_cpus)
-{
-	struct gmemhold_bpf *skel = gmemhold_bpf__open();
-	unsigned long long bytes;
-
-	if (!skel)
-		return 0;
-	bytes = bpf_object_memory(skel->obj, nr_cpus);
-	gmemhold_bpf__destroy(skel);
-	return bytes;
 }
 
 /* The man page: "--holders adds about 1 MiB ... whatever the number of CPUs". */
 TEST(holders_add_about_1_mib_whatever_the_cpus)
 {
-	unsigned long long at2 = holders_memory(2);
+	unsigned long long at2 = memory(DEFAULT_MAX_FILES, HOLDERS, 2) -
+				 memory(DEFAULT_MAX_FILES, 0, 2);
+	unsigned long long at384 = memory(DEFAULT_MAX_FILES, HOLDERS, 384) -
+				   memory(DEFAULT_MAX_FILES, 0, 384);
 
-	EXPECT_EQ(at2, holders_memory(384));
+	EXPECT_EQ(at2, at384);
 	EXPECT_GT(at2, 0.9 * MIB);
 	EXPECT_LT(at2, 1.1 * MIB);
 }
