@@ -13,15 +13,11 @@ import os
 import subprocess
 import sys
 
-TOP = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(
-    __file__))))
-sys.path.insert(0, os.path.join(TOP, "tests"))
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-import gmemwatch  # noqa: E402
-import tap  # noqa: E402
+import gmemwatch  # first: tests/ on sys.path, for tap
+import tap
+from gmemwatch import GMEMTOP
 
-GMEMTOP = os.path.join(TOP, "tools", "gmemtop", "gmemtop")
-GMEMLOAD = [os.path.join(TOP, "tools", "gmemload", "gmemload"), "--quiet",
+GMEMLOAD = [gmemwatch.GMEMLOAD, "--quiet",
             "--size", "2M", "--pattern", "mixed", "--hold", "20",
             "--count", "60", "--seed", "3"]
 # Every way to tracefs, in unmount order: debugfs would mount it again

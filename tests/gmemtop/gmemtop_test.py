@@ -26,20 +26,14 @@ import sys
 import tempfile
 import time
 
-TOP = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(
-    __file__))))
-sys.path.insert(0, os.path.join(TOP, "tests", "trace"))
-sys.path.insert(0, os.path.join(TOP, "tests"))
-import tap  # noqa: E402
-from gmem_trace_test import tokens  # noqa: E402
+import gmemwatch  # first: tests/ and tests/trace on sys.path
+import tap
+from gmem_trace_test import tokens
+from gmemwatch import GMEMTOP, OPS, TOP
 
-# GMEMTOP=tools/gmemtop/gmemtop.san: the same under ASan and UBSan.
-GMEMTOP = os.path.abspath(os.environ.get(
-    "GMEMTOP", os.path.join(TOP, "tools", "gmemtop", "gmemtop")))
-GMEMLOAD = [os.path.join(TOP, "tools", "gmemload", "gmemload"), "--quiet",
+GMEMLOAD = [gmemwatch.GMEMLOAD, "--quiet",
             "--vms", "2", "--size", "8M", "--pattern", "mixed", "--guest",
             "--hold", "20", "--count", "300", "--seed", "7"]
-OPS = [sys.executable, os.path.join(TOP, "tests", "trace", "gmem_ops.py")]
 CAUSES = {"pinned", "mapped", "transient", "other"}
 
 

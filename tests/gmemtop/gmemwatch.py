@@ -1,9 +1,47 @@
-"""gmemtop beside a workload that prints its own ground truth as JSON
-(gmemload), for the tests of tests/gmemtop."""
+"""What the tests of tests/gmemtop share: where the tools are, and
+gmemtop beside a workload that prints its own ground truth as JSON
+(gmemload).
+
+Imported first, before tap and the modules of tests/trace: it puts
+tests/ and tests/trace on sys.path.
+"""
 import json
+import os
 import signal
 import subprocess
+import sys
+import tempfile
 import time
+
+TOP = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(
+    __file__))))
+for _dir in (os.path.join(TOP, "tests", "trace"), os.path.join(TOP, "tests")):
+    if _dir not in sys.path:
+        sys.path.insert(0, _dir)
+
+# GMEMTOP=tools/gmemtop/gmemtop.san runs a test with gmemtop's ASan and
+# UBSan build (tests/vm/suite); a relative path is from the current
+# directory.
+GMEMTOP = os.path.abspath(os.environ.get(
+    "GMEMTOP", os.path.join(TOP, "tools", "gmemtop", "gmemtop")))
+GMEMLOAD = os.path.join(TOP, "tools", "gmemload", "gmemload")
+# The scripted workload whose trace events are the ground truth.
+OPS = [sys.executable, os.path.join(TOP, "tests", "trace", "gmem_ops.py")]
+
+_names = None
+
+
+def named(name):
+    """GMEMTOP under another of its names (gmemlat, gmemsnoop), whose
+    mode it takes from argv[0]: a symlink @name to it, in a directory of
+    its own, so that GMEMTOP's build is the one that runs."""
+    global _names
+    if _names is None:
+        _names = tempfile.mkdtemp()
+    path = os.path.join(_names, name)
+    if not os.path.lexists(path):
+        os.symlink(GMEMTOP, path)
+    return path
 
 
 def start(command):

@@ -13,20 +13,14 @@ debugfs.
   holders_test.py [CHECK...]    only the named checks
 """
 import json
-import os
 import subprocess
 import sys
 import time
 
-TOP = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(
-    __file__))))
-sys.path.insert(0, os.path.join(TOP, "tests"))
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-import gmemwatch  # noqa: E402
-import tap  # noqa: E402
+import gmemwatch  # first: tests/ on sys.path, for tap
+import tap
+from gmemwatch import GMEMLOAD, GMEMTOP
 
-GMEMTOP = os.path.join(TOP, "tools", "gmemtop", "gmemtop")
-GMEMLOAD = os.path.join(TOP, "tools", "gmemload", "gmemload")
 HOLDERS = [GMEMLOAD, "--quiet", "--vms", "2", "--size", "2M", "--pattern",
            "random4k", "--hold", "100", "--hold-kinds", "all",
            "--hold-ms", "30", "--count", "24", "--seed", "11"]

@@ -13,18 +13,13 @@ Prints TAP.  Needs root and kvm.vm_memory_attributes=0.
   latency_test.py [CHECK...]    only the named checks
 """
 import json
-import os
 import sys
 
-TOP = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(
-    __file__))))
-sys.path.insert(0, os.path.join(TOP, "tests"))
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-import gmemwatch  # noqa: E402
-import tap  # noqa: E402
+import gmemwatch  # first: tests/ on sys.path, for tap
+import tap
+from gmemwatch import GMEMTOP
 
-GMEMTOP = os.path.join(TOP, "tools", "gmemtop", "gmemtop")
-GMEMLOAD = [os.path.join(TOP, "tools", "gmemload", "gmemload"), "--quiet",
+GMEMLOAD = [gmemwatch.GMEMLOAD, "--quiet",
             "--size", "4M", "--pattern", "mixed", "--guest", "--hold", "30",
             "--count", "80", "--seed", "21"]
 NO_LOSSES = {"files": 0, "latencies": 0, "hotspots": 0, "untimed": 0}

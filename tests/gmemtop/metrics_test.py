@@ -27,12 +27,9 @@ from prometheus_client.openmetrics.parser import \
 from prometheus_client.parser import \
     text_string_to_metric_families as parse_prometheus
 
-TOP = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(
-    __file__))))
-sys.path.insert(0, os.path.join(TOP, "tests", "gmemtop"))
-sys.path.insert(0, os.path.join(TOP, "tests"))
-import tap  # noqa: E402
-from gmemtop_test import GMEMLOAD, GMEMTOP, start_view, tmux  # noqa: E402
+from gmemwatch import GMEMTOP  # first: tests/ on sys.path, for tap
+import tap
+from gmemtop_test import GMEMLOAD, start_view, tmux
 
 OPENMETRICS = "application/openmetrics-text;version=1.0.0," \
               "text/plain;version=0.0.4;q=0.5,*/*;q=0.1"

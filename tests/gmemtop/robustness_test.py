@@ -26,26 +26,16 @@ import re
 import signal
 import subprocess
 import sys
-import tempfile
 import threading
 import time
 
-TOP = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(
-    __file__))))
-sys.path.insert(0, os.path.join(TOP, "tests"))
-sys.path.insert(0, os.path.join(TOP, "tests", "trace"))
-import tap  # noqa: E402
-from gmemtop_test import quit_view, screen, tmux, watch  # noqa: E402
+import gmemwatch  # first: tests/ and tests/trace on sys.path
+import tap
+from gmemtop_test import quit_view, screen, tmux, watch
+from gmemwatch import GMEMLOAD, GMEMTOP, OPS, TOP
 
-GMEMTOP = os.path.abspath(os.environ.get(
-    "GMEMTOP", os.path.join(TOP, "tools", "gmemtop", "gmemtop")))
-NAMES = tempfile.mkdtemp()
-for alias in ("gmemlat", "gmemsnoop"):
-    os.symlink(GMEMTOP, os.path.join(NAMES, alias))
-GMEMLAT = os.path.join(NAMES, "gmemlat")
-GMEMSNOOP = os.path.join(NAMES, "gmemsnoop")
-GMEMLOAD = os.path.join(TOP, "tools", "gmemload", "gmemload")
-OPS = [sys.executable, os.path.join(TOP, "tests", "trace", "gmem_ops.py")]
+GMEMLAT = gmemwatch.named("gmemlat")
+GMEMSNOOP = gmemwatch.named("gmemsnoop")
 LOADED = 3		# seconds to load and attach, generously, under TCG
 
 
