@@ -27,9 +27,10 @@ from prometheus_client.openmetrics.parser import \
 from prometheus_client.parser import \
     text_string_to_metric_families as parse_prometheus
 
-from gmemwatch import GMEMTOP  # first: tests/ on sys.path, for tap
+import gmemwatch  # first: tests/ on sys.path, for tap
 import tap
 from gmemtop_test import GMEMLOAD, start_view, tmux
+from gmemwatch import GMEMTOP
 
 OPENMETRICS = "application/openmetrics-text;version=1.0.0," \
               "text/plain;version=0.0.4;q=0.5,*/*;q=0.1"
@@ -151,8 +152,7 @@ def check_snoop_serves_metrics_and_writes_the_textfile():
 
 def check_gmemlat_serves_metrics_while_running():
     """gmemlat's one histogram waits for Ctrl-C; its /metrics must not."""
-    top = Gmemtop("--openmetrics", "9467",
-                  tool=os.path.join(os.path.dirname(GMEMTOP), "gmemlat"))
+    top = Gmemtop("--openmetrics", "9467", tool=gmemwatch.named("gmemlat"))
     try:
         truth = gmemload()
         time.sleep(2)		# the exporter refreshes every second
