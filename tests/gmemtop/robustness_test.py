@@ -137,8 +137,9 @@ def check_flood_drops_are_counted_and_shown():
                              stderr=subprocess.PIPE, text=True)
     if not loaded(snoop):
         return "never loaded"
+    # More conversions than the 2 MiB ring buffer has records for (12,483).
     load = subprocess.Popen([GMEMLOAD, "--quiet", "--size", "8M",
-                             "--pattern", "random4k", "--count", "4000",
+                             "--pattern", "random4k", "--count", "20000",
                              "--seed", "3"], stdout=subprocess.PIPE,
                             text=True)
     truth_text, _ = load.communicate(timeout=600)
