@@ -8,6 +8,16 @@
 
 #include "gmemtop.h"
 
+/*
+ * With KVM built as modules, the kvm_gmem events and guest_memfd's
+ * functions are kvm.ko's, and libbpf finds a module's BTF by walking the
+ * kernel's BTF objects (BPF_BTF_GET_NEXT_ID), which takes CAP_SYS_ADMIN.
+ */
+static bool kvm_is_module(void)
+{
+	return !access("/sys/kernel/btf/kvm", F_OK);
+}
+
 /* Root, or the two capabilities that loading tracing programs takes. */
 bool may_trace(void)
 {
@@ -19,14 +29,20 @@ bool may_trace(void)
 #define HAS(cap)	(caps[CAP_TO_INDEX(cap)].effective & CAP_TO_MASK(cap))
 	if (syscall(SYS_capget, &head, caps))
 		return true;	/* the load will tell */
-	return HAS(CAP_SYS_ADMIN) || (HAS(CAP_BPF) && HAS(CAP_PERFMON));
+	return HAS(CAP_SYS_ADMIN) ||
+	       (HAS(CAP_BPF) && HAS(CAP_PERFMON) && !kvm_is_module());
 #undef HAS
 }
 
 int no_privilege(void)
 {
-	fprintf(stderr, "gmemtop: not allowed to load BPF programs: run as "
-		"root, or with CAP_BPF and CAP_PERFMON\n");
+	if (kvm_is_module())
+		fprintf(stderr, "gmemtop: not allowed to load BPF programs: "
+			"KVM is a module here, and finding kvm.ko's BTF takes "
+			"CAP_SYS_ADMIN: run as root, or with CAP_SYS_ADMIN\n");
+	else
+		fprintf(stderr, "gmemtop: not allowed to load BPF programs: "
+			"run as root, or with CAP_BPF and CAP_PERFMON\n");
 	return EXIT_NO_PRIVILEGE;
 }
 
