@@ -412,27 +412,30 @@ void report_toggle_cumulative(struct report_state *state)
 	state->report.cumulative = !state->report.cumulative;
 }
 
+static void clear_map(const struct bpf_map *map)
+{
+	char key[sizeof(struct gmem_hotspot_key)];	/* the largest key */
+	int fd = bpf_map__fd(map);
+
+	while (!bpf_map_get_next_key(fd, NULL, key))
+		bpf_map_delete_elem(fd, key);
+}
+
 /*
- * Deleting the entries restarts every counter from zero; what /metrics
- * exports goes on from what each counted up to its deletion.
+ * Deleting the entries restarts every counter from zero.  With metrics,
+ * each entry is read as it is deleted, so that /metrics goes on from
+ * what it counted up to then; an entry the BPF programs create after
+ * that is left for the next report, not deleted unread.
  */
 void report_reset(struct report_state *state)
 {
-	struct bpf_map *maps[] = { state->skel->maps.files,
-				   state->skel->maps.lat,
-				   state->skel->maps.hotspots };
-	char key[sizeof(struct gmem_hotspot_key)];
-	unsigned int i;
-
-	if (metrics && !take_files(state, &state->report, true))
+	if (metrics && !take_files(state, &state->report, true)) {
 		metrics_restart(metrics, &state->report);
-
-	for (i = 0; i < sizeof(maps) / sizeof(maps[0]); i++) {
-		int fd = bpf_map__fd(maps[i]);
-
-		while (!bpf_map_get_next_key(fd, NULL, key))
-			bpf_map_delete_elem(fd, key);
+	} else {
+		clear_map(state->skel->maps.files);
+		clear_map(state->skel->maps.lat);
 	}
+	clear_map(state->skel->maps.hotspots);
 	state->nr_prev = 0;
 	/* The reset happens within the interval after the last report. */
 	state->counting_since = state->report.elapsed;
