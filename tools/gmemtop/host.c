@@ -18,7 +18,7 @@ static bool kvm_is_module(void)
 	return !access("/sys/kernel/btf/kvm", F_OK);
 }
 
-/* Root, or the two capabilities that loading tracing programs takes. */
+/* Root, or CAP_BPF and CAP_PERFMON where that is enough (KVM built in). */
 bool may_trace(void)
 {
 	struct __user_cap_header_struct head = {
