@@ -271,15 +271,23 @@ TEST_F(gmem, error_offset_on_every_failure_after_the_checks)
 	ASSERT_EQ(args.error_offset, 0);
 }
 
-/* Maximal runs of equal attributes among the NR_PAGES pages in @map. */
-static unsigned long runs(uint32_t shared)
+/* Maximal runs of equal attributes among the @n pages of @private. */
+static unsigned long runs(const bool *private, size_t n)
 {
-	unsigned long n = 1;
-	int i;
+	unsigned long runs = 1;
+	size_t i;
 
-	for (i = 1; i < NR_PAGES; i++)
-		n += ((shared >> i) & 1) != ((shared >> (i - 1)) & 1);
-	return n;
+	for (i = 1; i < n; i++)
+		runs += private[i] != private[i - 1];
+	return runs;
+}
+
+/* A guest_memfd of @nr_pages for @vm, mappable and all shared. */
+static int shared_gmem(struct kvm_vm *vm, size_t nr_pages)
+{
+	return vm_create_guest_memfd(vm, nr_pages * page,
+				     GUEST_MEMFD_FLAG_MMAP |
+				     GUEST_MEMFD_FLAG_INIT_SHARED);
 }
 
 /*
@@ -292,20 +300,22 @@ TEST_F(gmem, attribute_tree_holds_one_entry_per_run)
 	static const int order[NR_PAGES] = {
 		0, 2, 4, 6, 8, 10, 12, 14, 15, 13, 11, 9, 7, 5, 3, 1,
 	};
-	uint32_t shared = 0xffff;
+	bool private[NR_PAGES] = {};
 	int i;
 
 	for (i = 0; i < NR_PAGES; i++) {
 		gmem_convert(self->g.fd, PG(order[i]), PG(1), PRIVATE, MODE_NONE);
-		shared &= ~(1u << order[i]);
+		private[order[i]] = true;
 		ASSERT_EQ(gmem_fdinfo_ulong(self->g.fd, "gmem_attr_entries"),
-			  runs(shared)) TH_LOG("after page %d", order[i]);
+			  runs(private, NR_PAGES))
+			TH_LOG("after page %d", order[i]);
 	}
 	for (i = NR_PAGES - 1; i >= 0; i--) {
 		gmem_convert(self->g.fd, PG(order[i]), PG(1), SHARED, MODE_NONE);
-		shared |= 1u << order[i];
+		private[order[i]] = false;
 		ASSERT_EQ(gmem_fdinfo_ulong(self->g.fd, "gmem_attr_entries"),
-			  runs(shared)) TH_LOG("after page %d", order[i]);
+			  runs(private, NR_PAGES))
+			TH_LOG("after page %d", order[i]);
 	}
 	ASSERT_EQ(gmem_fdinfo_ulong(self->g.fd, "gmem_attr_entries"), 1);
 	ASSERT_EQ(gmem_fdinfo_ulong(self->g.fd, "gmem_ranges"), 1);
@@ -326,9 +336,7 @@ TEST_F(gmem, fdinfo_summary_shows_the_whole_layout)
 
 TEST_F(gmem, fdinfo_summary_marks_mixed_cells)
 {
-	int fd = vm_create_guest_memfd(self->g.vm, 130 * page,
-				       GUEST_MEMFD_FLAG_MMAP |
-				       GUEST_MEMFD_FLAG_INIT_SHARED);
+	int fd = shared_gmem(self->g.vm, 130);
 	char summary[128], want[64];
 
 	/* 130 pages in cells of 3: 44 cells, the last one of a single page. */
@@ -643,9 +651,7 @@ TEST(fragmented_attribute_tree_is_replaced_and_freed)
 	page = getpagesize();
 	REQUIRE_GMEM_ATTRIBUTES();
 	vm = vm_create_barebones_type(KVM_X86_SW_PROTECTED_VM);
-	fd = vm_create_guest_memfd(vm, nr_pages * page,
-				   GUEST_MEMFD_FLAG_MMAP |
-				   GUEST_MEMFD_FLAG_INIT_SHARED);
+	fd = shared_gmem(vm, nr_pages);
 
 	for (i = 1; i < nr_pages; i += 2)
 		gmem_convert(fd, i * page, page, PRIVATE, MODE_NONE);
@@ -658,17 +664,6 @@ TEST(fragmented_attribute_tree_is_replaced_and_freed)
 		gmem_convert(fd, i * page, page, PRIVATE, MODE_NONE);
 	close(fd);
 	kvm_vm_free(vm);
-}
-
-/* Runs of equal values among the @n entries of @private. */
-static unsigned long model_runs(const bool *private, size_t n)
-{
-	unsigned long runs = 1;
-	size_t i;
-
-	for (i = 1; i < n; i++)
-		runs += private[i] != private[i - 1];
-	return runs;
 }
 
 /*
@@ -700,7 +695,7 @@ static void convert_and_compare(struct __test_metadata *_metadata, int fd,
 	ASSERT_EQ(gmem_fdinfo_ulong(fd, "gmem_private_pages"), nr_private)
 		TH_LOG("pages %zu+%zu", first, nr);
 	ASSERT_EQ(gmem_fdinfo_ulong(fd, "gmem_attr_entries"),
-		  model_runs(private, nr_pages))
+		  runs(private, nr_pages))
 		TH_LOG("pages %zu+%zu", first, nr);
 }
 
@@ -723,9 +718,7 @@ TEST(deep_attribute_tree_converts_exactly)
 	page = getpagesize();
 	REQUIRE_GMEM_ATTRIBUTES();
 	vm = vm_create_barebones_type(KVM_X86_SW_PROTECTED_VM);
-	fd = vm_create_guest_memfd(vm, nr_pages * page,
-				   GUEST_MEMFD_FLAG_MMAP |
-				   GUEST_MEMFD_FLAG_INIT_SHARED);
+	fd = shared_gmem(vm, nr_pages);
 
 	for (i = 1; i < nr_pages; i += 2)
 		convert_and_compare(_metadata, fd, private, nr_pages, i, 1, true);
@@ -744,8 +737,7 @@ TEST(deep_attribute_tree_converts_exactly)
 	convert_and_compare(_metadata, fd, private, nr_pages, 0, nr_pages,
 			    false);
 
-	one = vm_create_guest_memfd(vm, page, GUEST_MEMFD_FLAG_MMAP |
-					      GUEST_MEMFD_FLAG_INIT_SHARED);
+	one = shared_gmem(vm, 1);
 	for (i = 0; i < 4; i++)
 		convert_and_compare(_metadata, one, &one_private, 1, 0, 1,
 				    !(i & 1));
