@@ -14,7 +14,6 @@
  */
 #define GMEM_MAX_FILES		256	/* guest_memfds tracked at once */
 #define GMEM_MAX_HOTSPOTS	4096	/* (file, offset) pairs that hit EAGAIN */
-#define GMEM_MAX_INFLIGHT	1024	/* threads inside the ioctl at once */
 /* Snoop records of 168 bytes with their header: 12,000, 0.6 s at 20,000/s. */
 #define GMEM_RINGBUF_BYTES	(2 * 1024 * 1024)
 #define GMEM_COMM_LEN		16

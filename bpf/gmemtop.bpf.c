@@ -38,10 +38,14 @@ struct {
 	__type(value, struct gmem_lat);
 } lat SEC(".maps");
 
+/*
+ * The conversion a thread is inside, kept with the thread: no hash lookup
+ * on the hot path, and no entry outlives its thread.
+ */
 struct {
-	__uint(type, BPF_MAP_TYPE_HASH);
-	__uint(max_entries, GMEM_MAX_INFLIGHT);
-	__type(key, __u32);
+	__uint(type, BPF_MAP_TYPE_TASK_STORAGE);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__type(key, int);
 	__type(value, struct gmem_inflight);
 } inflight SEC(".maps");
 
@@ -109,18 +113,29 @@ static struct gmem_file_counts *file_counts(__u64 ino, pid_t pid, __u32 vm)
 	return lookup_or_init(&files, &ino, &fresh, &losses.files);
 }
 
+/* The calling thread's conversion; created on demand when @create. */
+static struct gmem_inflight *current_conversion(bool create)
+{
+	return bpf_task_storage_get(&inflight, bpf_get_current_task_btf(), NULL,
+				    create ? BPF_LOCAL_STORAGE_GET_F_CREATE : 0);
+}
+
 SEC("tp_btf/kvm_gmem_set_attributes_begin")
 int BPF_PROG(conversion_begin, u64 ino, pid_t pid, u32 vm)
 {
-	struct gmem_inflight conv = {};
-	__u32 tid = current_tid();
+	struct gmem_inflight *conv;
+	int i;
 
 	if (!wanted(pid, vm))
 		return 0;
 
-	conv.start_ns = conv.last_ns = bpf_ktime_get_ns();
-	/* When full, the end finds nothing and counts itself untimed. */
-	bpf_map_update_elem(&inflight, &tid, &conv, BPF_ANY);
+	/* Without memory, the end finds nothing and counts itself untimed. */
+	conv = current_conversion(true);
+	if (!conv)
+		return 0;
+	conv->start_ns = conv->last_ns = bpf_ktime_get_ns();
+	for (i = 0; i < GMEM_NR_PHASES; i++)
+		conv->phase_ns[i] = 0;
 	return 0;
 }
 
@@ -128,14 +143,12 @@ SEC("tp_btf/kvm_gmem_phase")
 int BPF_PROG(conversion_phase, u64 ino, pid_t pid, u32 vm, u64 offset,
 	     unsigned int phase)
 {
-	__u32 tid = current_tid();
-	struct gmem_inflight *conv;
+	struct gmem_inflight *conv = current_conversion(false);
 	__u64 now;
 
-	conv = bpf_map_lookup_elem(&inflight, &tid);
 	/* Keep clang from folding the bound check into a mask. */
 	barrier_var(phase);
-	if (!conv || phase >= GMEM_PHASE_TAIL)
+	if (!conv || !conv->start_ns || phase >= GMEM_PHASE_TAIL)
 		return 0;
 
 	now = bpf_ktime_get_ns();
@@ -166,7 +179,9 @@ static void count_end(struct gmem_file_counts *c, u64 attrs, int ret,
 {
 	bool to_private = attrs & KVM_MEMORY_ATTRIBUTE_PRIVATE;
 
-	process_name(&c->comm);
+	/* Named once: user space reads the live name from /proc. */
+	if (!c->comm[0])
+		process_name(&c->comm);
 	__sync_fetch_and_add(&c->ioctls, 1);
 	if (ret == -EAGAIN)
 		__sync_fetch_and_add(&c->eagain, 1);
@@ -249,7 +264,6 @@ int BPF_PROG(conversion_end, u64 ino, pid_t pid, u32 vm, u64 offset,
 	     u64 size, u64 attrs, u64 mode, unsigned int from, int ret,
 	     u64 error_offset, u64 nr_changed)
 {
-	__u32 tid = current_tid();
 	struct gmem_file_counts *counts;
 	struct gmem_inflight *conv;
 	__u64 now;
@@ -261,8 +275,8 @@ int BPF_PROG(conversion_end, u64 ino, pid_t pid, u32 vm, u64 offset,
 	if (counts)
 		count_end(counts, attrs, ret, nr_changed);
 
-	conv = bpf_map_lookup_elem(&inflight, &tid);
-	if (!conv) {
+	conv = current_conversion(false);
+	if (!conv || !conv->start_ns) {
 		__sync_fetch_and_add(&losses.untimed, 1);
 		return 0;
 	}
@@ -274,7 +288,7 @@ int BPF_PROG(conversion_end, u64 ino, pid_t pid, u32 vm, u64 offset,
 	if (snoop)
 		snoop_conversion(conv, ino, pid, vm, offset, size, attrs, mode,
 				 ret, error_offset, nr_changed, now);
-	bpf_map_delete_elem(&inflight, &tid);
+	conv->start_ns = 0;
 	return 0;
 }
 

@@ -405,7 +405,12 @@ def capacity(profile, outdir):
 
 
 def environment(outdir, path):
-    write_json(outdir, f"env-{path}.json", {
+    """The VM of the first boot in this mode (the overhead boot has one
+    vCPU; the header describes the others)."""
+    name = f"env-{path}.json"
+    if os.path.exists(os.path.join(outdir, name)):
+        return
+    write_json(outdir, name, {
         "kernel": os.uname().release, "version": read("/proc/version").strip(),
         "cmdline": read("/proc/cmdline").strip(), "cpus": os.cpu_count(),
         "mem_kib": int(re.search(r"MemTotal:\s+(\d+)",

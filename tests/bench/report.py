@@ -603,7 +603,12 @@ events in the kernel.
 rotated each round, in a boot of its own under QEMU's `-icount` (the
 guest's clock counts its instructions): without it, time measured in the
 guest includes whatever the host ran meanwhile, and the spread of the
-unwatched runs was larger than any watcher's cost.  The workload's CPU
+unwatched runs was larger than any watcher's cost.  That boot has one
+vCPU: the guest's clock counts the instructions of all vCPUs, so that with
+two, a watcher's own work on one (gmemtop reading its maps, `cat` reading
+`trace_pipe`) would be charged to the workload running on the other; with
+one, the workload's CPU time is what ran in its threads, the probes
+included, as on a host with CPUs to spare.  The workload's CPU
 time is user+system from
 `wait4()` (all its threads, vCPU threads included); ratios are paired per
 round (watcher run / unwatched run of the same round), then summarised.

@@ -62,6 +62,9 @@ static unsigned long long map_memory(const struct bpf_map *map, int nr_cpus)
 		if (bpf_map__map_flags(map) & BPF_F_NO_PREALLOC)
 			return entries * (key + value);
 		return (entries + nr_cpus) * (key + value);
+	case BPF_MAP_TYPE_TASK_STORAGE:
+		/* Per thread that converts, freed with it: see gmemtop(8). */
+		return 0;
 	default:
 		return entries * (key + value);
 	}
