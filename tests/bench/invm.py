@@ -178,6 +178,9 @@ WATCHERS = [
             ready=r"^ready", count=count_bpftrace),
     Watcher("gmemtop -b", [GMEMTOP, "-b"], [GMEMTOP, "--json"],
             ready=GMEMTOP_READY, count=count_gmemtop_json),
+    # With the phase split, which -b's table does not show and leaves out.
+    Watcher("gmemtop --json", [GMEMTOP, "--json"], ready=GMEMTOP_READY,
+            count=count_gmemtop_json),
     # A line per event: line-buffered output would slow it down.
     Watcher("gmemtop --snoop", [GMEMTOP, "--snoop"],
             count=count_gmemtop_snoop),

@@ -617,7 +617,10 @@ workload, and from its `rusage` over its whole life (start-up such as
 bpftrace's compilation included).  tracefs means the kvm_gmem events
 enabled and `cat trace_pipe` reading them; the bpftrace script keeps the
 latency distribution gmemtop keeps (successful conversions, begin to end)
-in bpftrace's power-of-two buckets.  A target is judged only when the
+in bpftrace's power-of-two buckets.  `gmemtop -b` keeps gmemtop's counters
+and latency histograms; `gmemtop --json` the time of each phase as well,
+a lookup more at every phase boundary, which only the outputs that show
+phases pay (gmemtop(8), OVERHEAD).  A target is judged only when the
 spread allows: "not resolved" means the limit lies within it.
 
 {parts['overhead']}

@@ -370,6 +370,17 @@ static int run_snoop(struct gmemtop_bpf *skel)
 	return err;
 }
 
+/*
+ * Timing the phases costs a lookup at every kvm_gmem_phase event: only
+ * the outputs that show them pay it.
+ */
+static bool shows_phases(void)
+{
+	return env.snoop || env.openmetrics || env.textfile ||
+	       env.format == FORMAT_JSON || env.format == FORMAT_HIST ||
+	       full_screen();
+}
+
 static int load(struct gmemtop_bpf **skelp)
 {
 	struct gmemtop_bpf *skel;
@@ -383,8 +394,11 @@ static int load(struct gmemtop_bpf **skelp)
 	skel->rodata->targ_pid = env.pid;
 	skel->rodata->targ_vm = env.vm;
 	skel->rodata->snoop = env.snoop;
+	skel->rodata->phases = shows_phases();
 
 	err = select_programs(skel);
+	if (!err && !shows_phases())
+		bpf_program__set_autoload(skel->progs.conversion_phase, false);
 	if (!err)
 		err = gmemtop_size_maps(skel, env.max_files, env.snoop);
 	if (!err)
