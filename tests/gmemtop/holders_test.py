@@ -3,13 +3,13 @@
 
 - Every EAGAIN hotspot names the process that held the page: the pid and
   name of gmemload's holder process (hold-vmsplice, hold-gup-pin,
-  hold-iouring), the kind of reference and a kernel stack through the
-  holder's own system call.
+  hold-iouring, hold-odirect), the kind of reference and a kernel stack
+  through the holder's own system call.
 - A page taken before gmemtop was watching has an "unknown" holder.
 - Without --holders no GUP program is loaded and no holder is shown.
 
 Prints TAP.  Needs root, kvm.vm_memory_attributes=0, CONFIG_GUP_TEST and
-debugfs.
+debugfs, CONFIG_BLK_DEV_NULL_BLK and configfs.
   holders_test.py [CHECK...]    only the named checks
 """
 import json
@@ -29,6 +29,7 @@ KINDS = {
     "vmsplice": ("gup-get", "__do_sys_vmsplice"),
     "gup-pin": ("gup-pin-longterm", "gup_test_ioctl"),
     "iouring": ("gup-pin-longterm", "io_sqe_buffer_register"),
+    "odirect": ("gup-pin", "bio_iov_iter_get_pages"),
 }
 GUP_PROGRAMS = ("get_user_pages", "pin_user_pages")
 

@@ -164,7 +164,10 @@ static void usage(void)
 "                                     process hold-gup-pin (CONFIG_GUP_TEST)\n"
 "                           iouring   an io_uring fixed buffer, process\n"
 "                                     hold-iouring\n"
-"                           all       all three\n"
+"                           odirect   an O_DIRECT write (Linux AIO) to a\n"
+"                                     null_blk that takes --hold-ms, process\n"
+"                                     hold-odirect (CONFIG_BLK_DEV_NULL_BLK)\n"
+"                           all       all four\n"
 "  -S, --seed N           random seed; same seed, same conversions (time)\n"
 "  -q, --quiet            no summary on stderr\n"
 "  -h, --help             show this help\n"
@@ -265,7 +268,7 @@ static unsigned int parse_hold_kinds(const char *arg)
 	while ((name = strsep(&rest, ","))) {
 		k = parse_hold_kind(name);
 		if (k < 0)
-			usage_error("invalid --hold-kinds '%s' (vmsplice, gup-pin, iouring or all)",
+			usage_error("invalid --hold-kinds '%s' (vmsplice, gup-pin, iouring, odirect or all)",
 				    arg);
 		kinds |= k == NR_HOLD_KINDS ? (1u << NR_HOLD_KINDS) - 1 : 1u << k;
 	}

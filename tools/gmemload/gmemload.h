@@ -56,7 +56,9 @@ enum pattern { PAT_RANDOM4K, PAT_RANGE2M, PAT_BURST, PAT_MIXED, NR_PATTERNS };
 extern const char *const pattern_names[NR_PATTERNS];
 
 /* Who holds a page, each in a process named "hold-" and the kind's name. */
-enum hold_kind { HOLD_VMSPLICE, HOLD_GUP_PIN, HOLD_IOURING, NR_HOLD_KINDS };
+enum hold_kind {
+	HOLD_VMSPLICE, HOLD_GUP_PIN, HOLD_IOURING, HOLD_ODIRECT, NR_HOLD_KINDS
+};
 
 extern const char *const hold_kind_names[NR_HOLD_KINDS];
 

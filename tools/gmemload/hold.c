@@ -14,24 +14,29 @@
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
+#include <stdio.h>
 #include <sys/ioctl.h>
 #include <sys/prctl.h>
+#include <sys/stat.h>
 #include <sys/socket.h>
 #include <sys/syscall.h>
 #include <sys/uio.h>
 #include <sys/wait.h>
 #include <unistd.h>
+#include <linux/aio_abi.h>
 #include <linux/io_uring.h>
 
 #include "gmemload.h"
 #include "mm/gup_test.h"
 
 #define GUP_TEST_PATH	"/sys/kernel/debug/gup_test"
+#define NULLB_CONFIG	"/sys/kernel/config/nullb"
 
 const char *const hold_kind_names[NR_HOLD_KINDS] = {
 	[HOLD_VMSPLICE]	= "vmsplice",
 	[HOLD_GUP_PIN]	= "gup-pin",
 	[HOLD_IOURING]	= "iouring",
+	[HOLD_ODIRECT]	= "odirect",
 };
 
 /* What the main process asks a holder, and the answer. */
@@ -62,6 +67,7 @@ struct hold {
 struct held_page {
 	uint8_t *addr;
 	int fd[2];		/* vmsplice: the pipe; iouring: the ring */
+	aio_context_t aio;	/* odirect: the write in flight */
 };
 
 static struct holder holders[NR_HOLD_KINDS];
@@ -150,6 +156,103 @@ static int release_iouring(struct held_page *p)
 	return err;
 }
 
+/*
+ * O_DIRECT disk I/O, as a VMM's virtual disk does it (QEMU's aio=native):
+ * an asynchronous write out of the page pins it (pin_user_pages_fast())
+ * until the device completes it.  The device is a null_blk of our own
+ * that completes every request --hold-ms after it was queued; the disk
+ * takes the name of its configfs directory.
+ */
+static char nullb_name[32], nullb_dir[64];
+static int nullb_fd = -1;
+
+static int nullb_set(const char *attr, unsigned long long value)
+{
+	char path[128];
+	int ret = 0;
+	FILE *f;
+
+	snprintf(path, sizeof(path), "%s/%s", nullb_dir, attr);
+	f = fopen(path, "w");
+	if (!f)
+		return -errno;
+	if (fprintf(f, "%llu\n", value) < 0)
+		ret = -EIO;
+	if (fclose(f) && !ret)
+		ret = -errno;
+	return ret;
+}
+
+static int nullb_create(void)
+{
+	char dev[40];
+	int err;
+
+	snprintf(nullb_name, sizeof(nullb_name), "gmemload-%d", getpid());
+	snprintf(nullb_dir, sizeof(nullb_dir), "%s/%s", NULLB_CONFIG,
+		 nullb_name);
+	if (mkdir(nullb_dir, 0700))
+		return -errno;
+	err = nullb_set("size", 1);		/* MiB, never touched */
+	if (!err)
+		err = nullb_set("blocksize", 4096);
+	if (!err)
+		err = nullb_set("irqmode", 2);	/* complete from a timer */
+	if (!err)
+		err = nullb_set("completion_nsec", opt.hold_ms * 1000000ULL);
+	if (!err)
+		err = nullb_set("power", 1);
+	if (err)
+		return err;
+	snprintf(dev, sizeof(dev), "/dev/%s", nullb_name);
+	nullb_fd = open(dev, O_WRONLY | O_DIRECT | O_CLOEXEC);
+	return nullb_fd < 0 ? -errno : 0;
+}
+
+static void nullb_remove(void)
+{
+	if (!nullb_dir[0])
+		return;
+	if (nullb_fd >= 0)
+		close(nullb_fd);
+	nullb_set("power", 0);
+	rmdir(nullb_dir);
+}
+
+static int hold_odirect(struct held_page *p)
+{
+	struct iocb cb = {
+		.aio_lio_opcode = IOCB_CMD_PWRITE,
+		.aio_fildes = nullb_fd,
+		.aio_buf = (uintptr_t)p->addr,
+		.aio_nbytes = PAGE_BYTES,
+	};
+	struct iocb *cbs[] = { &cb };
+	int err = 0;
+
+	p->aio = 0;
+	if (syscall(__NR_io_setup, 1, &p->aio))
+		return -errno;
+	if (syscall(__NR_io_submit, p->aio, 1, cbs) != 1) {
+		err = -errno;
+		syscall(__NR_io_destroy, p->aio);
+	}
+	return err;
+}
+
+static int release_odirect(struct held_page *p)
+{
+	struct io_event ev;
+	int err = 0;
+
+	if (syscall(__NR_io_getevents, p->aio, 1, 1, &ev, NULL) != 1)
+		err = -errno;
+	else if (ev.res != PAGE_BYTES)
+		err = ev.res < 0 ? (int)ev.res : -EIO;
+	syscall(__NR_io_destroy, p->aio);
+	return err;
+}
+
 static const struct {
 	int (*hold)(struct held_page *p);
 	int (*release)(struct held_page *p);
@@ -157,6 +260,7 @@ static const struct {
 	[HOLD_VMSPLICE]	= { hold_vmsplice, release_vmsplice },
 	[HOLD_GUP_PIN]	= { hold_gup_pin, release_gup_pin },
 	[HOLD_IOURING]	= { hold_iouring, release_iouring },
+	[HOLD_ODIRECT]	= { hold_odirect, release_odirect },
 };
 
 /* Receives a request, and with OP_HOLD the guest_memfd in *fd. */
@@ -205,10 +309,21 @@ static int holder_release(enum hold_kind kind, struct held_page *p)
 /* Set up what the kind needs; the first answer says whether it could. */
 static int holder_setup(enum hold_kind kind)
 {
-	if (kind != HOLD_GUP_PIN)
+	switch (kind) {
+	case HOLD_GUP_PIN:
+		gup_test_fd = open(GUP_TEST_PATH, O_RDWR | O_CLOEXEC);
+		return gup_test_fd < 0 ? -errno : 0;
+	case HOLD_ODIRECT:
+		return nullb_create();
+	default:
 		return 0;
-	gup_test_fd = open(GUP_TEST_PATH, O_RDWR | O_CLOEXEC);
-	return gup_test_fd < 0 ? -errno : 0;
+	}
+}
+
+static void holder_cleanup(enum hold_kind kind)
+{
+	if (kind == HOLD_ODIRECT)
+		nullb_remove();
 }
 
 /* The holder process: serves requests until the main process goes. */
@@ -223,7 +338,10 @@ static void __attribute__((noreturn)) holder_main(enum hold_kind kind,
 	snprintf(name, sizeof(name), "hold-%s", hold_kind_names[kind]);
 	prctl(PR_SET_NAME, name);
 	prctl(PR_SET_PDEATHSIG, SIGKILL);
+	/* Cleaned up first: a failure answered ends the main process. */
 	err = holder_setup(kind);
+	if (err)
+		holder_cleanup(kind);
 	if (write(sock, &err, sizeof(err)) != sizeof(err) || err)
 		_exit(1);
 	while (receive_request(sock, &req, &fd)) {
@@ -235,6 +353,7 @@ static void __attribute__((noreturn)) holder_main(enum hold_kind kind,
 		if (write(sock, &err, sizeof(err)) != sizeof(err))
 			break;
 	}
+	holder_cleanup(kind);
 	_exit(0);
 }
 
@@ -297,6 +416,9 @@ static void start_holder(enum hold_kind kind)
 	if (err == -ENOENT && kind == HOLD_GUP_PIN)
 		unsupported("--hold-kinds gup-pin needs %s (CONFIG_GUP_TEST, debugfs)",
 			    GUP_TEST_PATH);
+	if (err == -ENOENT && kind == HOLD_ODIRECT)
+		unsupported("--hold-kinds odirect needs %s (CONFIG_BLK_DEV_NULL_BLK, configfs)",
+			    NULLB_CONFIG);
 	if (err)
 		die("holder %s: %s", hold_kind_names[kind], strerror(-err));
 }

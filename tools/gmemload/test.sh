@@ -158,12 +158,12 @@ hold_offsets()
 # listed with its kind, pid and name, and its EAGAINs add up to the total.
 hold_kinds()
 {
-	gl "$tmp/a" --size 1M --pattern random4k --count 9 --hold 100 \
+	gl "$tmp/a" --size 1M --pattern random4k --count 12 --hold 100 \
 		--hold-kinds all --seed 4 &&
-	expect "$tmp/a" -- 't["holds"] == 9' 'len(d["held_pages"]) == 9' \
-		'[h["kind"] for h in d["held_pages"]] == ["vmsplice", "gup-pin", "iouring"] * 3' \
+	expect "$tmp/a" -- 't["holds"] == 12' 'len(d["held_pages"]) == 12' \
+		'[h["kind"] for h in d["held_pages"]] == ["vmsplice", "gup-pin", "iouring", "odirect"] * 3' \
 		'all(h["comm"] == "hold-" + h["kind"] for h in d["held_pages"])' \
-		'len({h["pid"] for h in d["held_pages"]}) == 3' \
+		'len({h["pid"] for h in d["held_pages"]}) == 4' \
 		'all(h["pid"] != d["vms"][0]["vm_pid"] for h in d["held_pages"])' \
 		'all(h["eagain"] >= 1 for h in d["held_pages"])' \
 		'sum(h["eagain"] for h in d["held_pages"]) == t["eagain"]' \
