@@ -1,0 +1,96 @@
+#!/usr/bin/env python3
+"""Whether two runs of make bench agree: every figure and every verdict.
+
+    compare.py A/benchmarks.json B/benchmarks.json [-v]
+
+A figure (a median with its interquartile range) agrees when the two
+ranges overlap: each run's spread is the measure of its own noise, so a
+difference within it is no difference.  A verdict of the targets table
+agrees when both runs give the same one.  Prints the figures that do not
+agree and every verdict that differs (all figures with -v), how far each
+part's figures moved from A to B (a host that got slower between the runs
+moves every wall-clock figure alike, which a ratio within one run does
+not see), then a count; exits 1 when a verdict differs, 0 otherwise.
+"""
+import argparse
+import json
+import statistics
+import sys
+
+
+def spreads(node, path=()):
+    """(path, spread) of every figure in a benchmarks.json tree."""
+    if isinstance(node, dict):
+        if {"median", "q1", "q3"} <= node.keys():
+            yield path, node
+            return
+        for key, child in node.items():
+            yield from spreads(child, path + (str(key),))
+    elif isinstance(node, list):
+        for i, child in enumerate(node):
+            yield from spreads(child, path + (str(i),))
+
+
+def overlap(a, b):
+    return a["q1"] <= b["q3"] and b["q1"] <= a["q3"]
+
+
+def verdicts(data):
+    """{target name: verdict} from the targets table."""
+    out = {}
+    for group, items in data["targets"].items():
+        for item in items if isinstance(items, list) else [items]:
+            name = ", ".join(f"{k} {v}" for k, v in item.items()
+                             if k not in ("ratio", "met"))
+            out[f"{group}: {name}"] = item.get("met")
+    return out
+
+
+def fmt(s):
+    return f"{s['median']:.4g} [{s['q1']:.4g}-{s['q3']:.4g}]"
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("a")
+    ap.add_argument("b")
+    ap.add_argument("-v", "--verbose", action="store_true")
+    args = ap.parse_args()
+    with open(args.a) as f:
+        a = json.load(f)
+    with open(args.b) as f:
+        b = json.load(f)
+
+    b_figures = dict(spreads(b))
+    compared = differ = 0
+    moved = {}
+    for path, sa in spreads(a):
+        sb = b_figures.get(path)
+        if sb is None:
+            continue
+        if sa["median"] > 0 and sb["median"] > 0:
+            moved.setdefault(path[0], []).append(sb["median"] / sa["median"])
+        compared += 1
+        agree = overlap(sa, sb)
+        differ += not agree
+        if args.verbose or not agree:
+            print(f"{'agree ' if agree else 'DIFFER'} {'/'.join(path)}: "
+                  f"{fmt(sa)} against {fmt(sb)}")
+
+    for part, ratios in moved.items():
+        q = statistics.quantiles(ratios, n=4) if len(ratios) > 1 else \
+            ratios * 3
+        print(f"{part}: B/A {statistics.median(ratios):.3f} "
+              f"[{q[0]:.3f}-{q[2]:.3f}] over {len(ratios)} figures")
+
+    va, vb = verdicts(a), verdicts(b)
+    changed = [k for k in va if k in vb and va[k] != vb[k]]
+    for k in changed:
+        print(f"VERDICT {k}: {va[k]} against {vb[k]}")
+    print(f"{compared - differ} of {compared} figures agree within their "
+          f"spread; {len(va) - len(changed)} of {len(va)} verdicts agree")
+    return 1 if changed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
