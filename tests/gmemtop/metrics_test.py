@@ -80,19 +80,57 @@ def differences(got, truth, pids=True):
     return wrong
 
 
+def settled(read, truth, parse=parse_openmetrics, timeout=15):
+    """read() once it counts all of @truth, or the last one after @timeout
+    seconds, with what it gets wrong: the exporter publishes what gmemtop
+    read once an interval, and a sanitized build on the debug kernel lags
+    behind by more than one."""
+    deadline = time.time() + timeout
+    while True:
+        text = read()
+        wrong = differences(values(text, parse), truth)
+        if not wrong or time.time() > deadline:
+            return text, wrong
+        time.sleep(0.3)
+
+
+def metrics_page(port):
+    return lambda: scrape(port)[1]
+
+
+def read_file(path):
+    def read():
+        with open(path) as f:
+            return f.read()
+    return read
+
+
 def gmemload():
     return json.loads(subprocess.run(GMEMLOAD, check=True,
                                      capture_output=True, text=True).stdout)
 
 
 class Gmemtop:
-    """gmemtop with @args, running until stopped."""
+    """gmemtop with @args (--openmetrics PORT among them), running until
+    stopped."""
 
     def __init__(self, *args, tool=GMEMTOP):
         self.out = tempfile.TemporaryFile("w+")
         self.proc = subprocess.Popen([tool, *args], stdout=self.out,
                                      stderr=subprocess.PIPE, text=True)
-        time.sleep(2)		# loaded and attached
+        self.wait_attached(int(args[args.index("--openmetrics") + 1]))
+
+    def wait_attached(self, port, timeout=60):
+        """The exporter starts once the programs are attached."""
+        deadline = time.time() + timeout
+        while True:
+            try:
+                scrape(port)
+                return
+            except OSError:
+                if self.proc.poll() is not None or time.time() > deadline:
+                    raise
+                time.sleep(0.2)
 
     def stop(self):
         """Interrupts it; returns what it printed."""
@@ -109,8 +147,8 @@ def check_openmetrics_counts_what_gmemload_did():
     top = Gmemtop("-b", "-d", "0.3", "--openmetrics", "9464")
     try:
         truth = gmemload()
-        time.sleep(1)		# one more report
-        kind, page = scrape(9464)
+        page, wrong = settled(metrics_page(9464), truth)
+        kind, _ = scrape(9464)
         text_kind, text = scrape(9464, accept="text/plain")
     finally:
         top.stop()
@@ -121,7 +159,6 @@ def check_openmetrics_counts_what_gmemload_did():
                           capture_output=True, text=True)
     if lint.returncode:
         return f"promtool: {lint.stdout}{lint.stderr}"
-    wrong = differences(values(page), truth)
     return "; ".join(wrong) if wrong else None
 
 
@@ -131,22 +168,19 @@ def check_snoop_serves_metrics_and_writes_the_textfile():
                   "--textfile", path)
     try:
         truth = gmemload()
-        time.sleep(1)
-        _, page = scrape(9465)
-        with open(path) as f:
-            written = f.read()
+        _, wrong = settled(metrics_page(9465), truth)
+        written, file_wrong = settled(read_file(path), truth,
+                                      parse_prometheus)
     finally:
         top.stop()
-    wrong = differences(values(page), truth)
     if wrong:
         return "/metrics: " + "; ".join(wrong)
     lint = subprocess.run(["promtool", "check", "metrics"], input=written,
                           capture_output=True, text=True)
     if lint.returncode:
         return f"textfile: promtool: {lint.stdout}{lint.stderr}"
-    wrong = differences(values(written, parse_prometheus), truth)
-    if wrong:
-        return "textfile: " + "; ".join(wrong)
+    if file_wrong:
+        return "textfile: " + "; ".join(file_wrong)
     return None if not os.path.exists(path + ".tmp") else "PATH.tmp left"
 
 
@@ -155,11 +189,9 @@ def check_gmemlat_serves_metrics_while_running():
     top = Gmemtop("--openmetrics", "9467", tool=gmemwatch.named("gmemlat"))
     try:
         truth = gmemload()
-        time.sleep(2)		# the exporter refreshes every second
-        _, page = scrape(9467)
+        _, wrong = settled(metrics_page(9467), truth)
     finally:
         out = top.stop()
-    wrong = differences(values(page), truth)
     if wrong:
         return "/metrics while running: " + "; ".join(wrong)
     converted = sum(vm["conversions_to_private"] + vm["conversions_to_shared"]
@@ -200,14 +232,7 @@ def check_reset_key_keeps_exported_counters():
         time.sleep(1)
         after = counters(scrape(9466)[1])
         out, _ = load.communicate(timeout=120)
-        # The exporter publishes what the view last read, once an
-        # interval: give a slow (sanitized) build a few to catch up.
-        deadline = time.time() + 15
-        while True:
-            wrong = differences(values(scrape(9466)[1]), json.loads(out))
-            if not wrong or time.time() > deadline:
-                break
-            time.sleep(0.5)
+        _, wrong = settled(metrics_page(9466), json.loads(out))
     finally:
         tmux("kill-server")
     went_back = {k: (v, after.get(k)) for k, v in before.items()
