@@ -3,7 +3,9 @@
 
 - SIGINT, SIGTERM and SIGHUP end them at once with status 0, batch
   modes after a last report;
-- a closed pipe ends them quietly with status 0;
+- a closed pipe ends them quietly with status 0; a signal while they
+  wait on a full pipe loses no output: the reader gets whole reports,
+  the last one included;
 - an event flood into a reader that stalls: records dropped are counted
   and shown as they happen, printed plus dropped equals every ioctl
   made, and memory stays bounded;
@@ -20,6 +22,7 @@ GMEMTOP=path runs it all with another build (tools/gmemtop/gmemtop.san:
 the same under AddressSanitizer and UBSan).  Prints TAP.  Needs root
 and kvm.vm_memory_attributes=0.
 """
+import fcntl
 import json
 import os
 import re
@@ -121,6 +124,51 @@ def check_closed_pipe_ends_quietly():
         err = proc.stderr.read().decode()
         if rc or "Broken pipe" in err or "rror" in err:
             return f"{args}: exit {rc}: {err!r}"
+    return None
+
+
+def blocked_writing(pid, seconds=15):
+    """Whether @pid is, within @seconds, inside write(2) (x86-64: 1)."""
+    deadline = time.time() + seconds
+    while time.time() < deadline:
+        with open(f"/proc/{pid}/syscall") as f:
+            if f.read().split()[0] == "1":
+                return True
+        time.sleep(0.1)
+    return False
+
+
+def check_signal_on_a_full_pipe_loses_nothing():
+    """A reader that stalls until gmemtop waits in write(2), then SIGINT,
+    SIGTERM and SIGHUP, each while it waits (a signal that lands before a
+    byte of a write went through fails it): once the reader drains the
+    pipe, it gets whole JSON reports only, the last report included, and
+    status 0."""
+    r, w = os.pipe()
+    fcntl.fcntl(w, fcntl.F_SETPIPE_SZ, 4096)	# full after a few reports
+    proc = subprocess.Popen([GMEMTOP, "--json", "-d", "0.05"], stdout=w,
+                            stderr=subprocess.PIPE, text=True)
+    os.close(w)
+    with os.fdopen(r) as reader:
+        if not loaded(proc):
+            return "never loaded"
+        for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+            if not blocked_writing(proc.pid):
+                proc.kill()
+                return f"not waiting on the full pipe before {sig.name}"
+            proc.send_signal(sig)
+            time.sleep(0.3)	# lands while it waits
+        out = reader.read()
+    rc = proc.wait(timeout=30)
+    if rc:
+        return f"exit {rc}: {proc.stderr.read()!r}"
+    for line in out.splitlines():
+        try:
+            json.loads(line)
+        except ValueError:
+            return f"a report cut short: {line[:80]!r}...{line[-80:]!r}"
+    if not out.endswith("}\n"):
+        return f"the last report is missing: ...{out[-80:]!r}"
     return None
 
 
@@ -341,6 +389,8 @@ def main():
     return tap.run([
         ("signals_end_every_mode", check_signals_end_every_mode),
         ("closed_pipe_ends_quietly", check_closed_pipe_ends_quietly),
+        ("signal_on_a_full_pipe_loses_nothing",
+         check_signal_on_a_full_pipe_loses_nothing),
         ("flood_drops_are_counted_and_shown",
          check_flood_drops_are_counted_and_shown),
         ("capabilities_suffice_without_root",

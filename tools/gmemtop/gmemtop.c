@@ -259,6 +259,22 @@ static void handle_signals(void)
 	signal(SIGPIPE, SIG_IGN);
 }
 
+void hold_signals(sigset_t *saved)
+{
+	sigset_t ending;
+
+	sigemptyset(&ending);
+	sigaddset(&ending, SIGINT);
+	sigaddset(&ending, SIGTERM);
+	sigaddset(&ending, SIGHUP);
+	sigprocmask(SIG_BLOCK, &ending, saved);
+}
+
+void release_signals(const sigset_t *saved)
+{
+	sigprocmask(SIG_SETMASK, saved, NULL);
+}
+
 /* Why the tool cannot run here, in words a VMM engineer can act on. */
 static int check_environment(bool events)
 {
@@ -309,6 +325,18 @@ static struct report *take(struct report_state *state, double start,
  * still need fresh figures, so then the maps are read every second and
  * the report is cumulative.
  */
+/* A report, written whole whatever signal comes meanwhile. */
+static bool print_whole(const struct report *r)
+{
+	sigset_t saved;
+	bool ok;
+
+	hold_signals(&saved);
+	ok = report_print(stdout, r, env.format);
+	release_signals(&saved);
+	return ok;
+}
+
 static int run_batch(struct report_state *state)
 {
 	double start = monotonic_s(), last = start;
@@ -330,7 +358,7 @@ static int run_batch(struct report_state *state)
 			return EXIT_FAILURE;
 		if (at_end_only && !exiting)
 			continue;
-		if (!report_print(stdout, r, env.format))
+		if (!print_whole(r))
 			return 0;	/* the reader has gone */
 		done++;
 	}

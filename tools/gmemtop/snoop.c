@@ -145,6 +145,8 @@ int snoop_run(struct gmemtop_bpf *skel, struct report_state *state,
 	struct snoop s = { .env = env, .boot_wall = wall_s() - monotonic_s() };
 	double start = monotonic_s(), last = start, now;
 	struct ring_buffer *rb;
+	sigset_t saved;
+	bool written;
 	int err = 0;
 
 	rb = ring_buffer__new(bpf_map__fd(skel->maps.events), handle_event,
@@ -156,12 +158,16 @@ int snoop_run(struct gmemtop_bpf *skel, struct report_state *state,
 	if (env->format != FORMAT_JSON)
 		print_header();
 	while (!*exiting && err >= 0) {
+		/* Records are printed as they come: a signal waits 100 ms. */
+		hold_signals(&saved);
 		err = ring_buffer__poll(rb, 100);
 		if (err == -EINTR)
 			err = 0;
 		report_drops(&s, skel);
+		written = !fflush(stdout) && !ferror(stdout);
+		release_signals(&saved);
 		/* A reader that has gone ends the trace (EPIPE), quietly. */
-		if (fflush(stdout) || ferror(stdout))
+		if (!written)
 			break;
 		/* /metrics and --textfile go on as in the other modes. */
 		now = monotonic_s();

@@ -124,6 +124,8 @@ int stock_run(const struct env *env, volatile sig_atomic_t *exiting)
 	struct stock_report r = {};
 	struct gmemstock_bpf *skel = NULL;
 	long done = 0;
+	sigset_t saved;
+	bool written;
 
 	fputs(STOCK_NOTICE, stderr);
 	err = load_stock(env, &skel);
@@ -135,7 +137,10 @@ int stock_run(const struct env *env, volatile sig_atomic_t *exiting)
 			err = EXIT_FAILURE;
 			break;
 		}
-		if (!stock_print(stdout, &r, env->format))
+		hold_signals(&saved);
+		written = stock_print(stdout, &r, env->format);
+		release_signals(&saved);
+		if (!written)
 			break;	/* the reader has gone */
 	}
 	free(r.files);
