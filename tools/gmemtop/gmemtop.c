@@ -319,12 +319,6 @@ static struct report *take(struct report_state *state, double start,
 	return r;
 }
 
-/*
- * Batch modes: a report each interval, and a last one when interrupted.
- * Without an interval (gmemlat) the one report comes at Ctrl-C; metrics
- * still need fresh figures, so then the maps are read every second and
- * the report is cumulative.
- */
 /* A report, written whole whatever signal comes meanwhile. */
 static bool print_whole(const struct report *r)
 {
@@ -337,6 +331,12 @@ static bool print_whole(const struct report *r)
 	return ok;
 }
 
+/*
+ * Batch modes: a report each interval, and a last one when interrupted.
+ * Without an interval (gmemlat) the one report comes at Ctrl-C; metrics
+ * still need fresh figures, so then the maps are read every second and
+ * the report is cumulative.
+ */
 static int run_batch(struct report_state *state)
 {
 	double start = monotonic_s(), last = start;
@@ -411,6 +411,7 @@ static bool shows_phases(void)
 
 static int load(struct gmemtop_bpf **skelp)
 {
+	bool phases = shows_phases();
 	struct gmemtop_bpf *skel;
 	int err;
 
@@ -422,10 +423,10 @@ static int load(struct gmemtop_bpf **skelp)
 	skel->rodata->targ_pid = env.pid;
 	skel->rodata->targ_vm = env.vm;
 	skel->rodata->snoop = env.snoop;
-	skel->rodata->phases = shows_phases();
+	skel->rodata->phases = phases;
 
 	err = select_programs(skel);
-	if (!err && !shows_phases())
+	if (!err && !phases)
 		bpf_program__set_autoload(skel->progs.conversion_phase, false);
 	if (!err)
 		err = gmemtop_size_maps(skel, env.max_files, env.snoop);

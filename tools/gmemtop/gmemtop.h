@@ -71,7 +71,6 @@ int view_run(struct report_state *state, const struct env *env,
  */
 int snoop_run(struct gmemtop_bpf *skel, struct report_state *state,
 	      const struct env *env, volatile sig_atomic_t *exiting);
-/* Kernels with guest_memfd but without the kvm_gmem events. */
 /*
  * The ending signals are held while output is written: one landing in a
  * write into a full pipe would fail it (EINTR) and stdio would drop the
@@ -79,6 +78,7 @@ int snoop_run(struct gmemtop_bpf *skel, struct report_state *state,
  */
 void hold_signals(sigset_t *saved);
 void release_signals(const sigset_t *saved);
+/* Kernels with guest_memfd but without the kvm_gmem events. */
 bool stock_supported(void);
 int stock_run(const struct env *env, volatile sig_atomic_t *exiting);
 
