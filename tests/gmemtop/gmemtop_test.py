@@ -29,7 +29,7 @@ import time
 import gmemwatch  # first: tests/ and tests/trace on sys.path
 import tap
 from gmem_trace_test import tokens
-from gmemwatch import GMEMTOP, OPS, TOP
+from gmemwatch import GMEMTOP, OPS, TOP, wait_attached
 
 GMEMLOAD = [gmemwatch.GMEMLOAD, "--quiet",
             "--vms", "2", "--size", "8M", "--pattern", "mixed", "--guest",
@@ -106,7 +106,8 @@ def watch(gmemtop_args, command, name="gmemtop"):
                            stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                            text=True)
     try:
-        time.sleep(2)		# loaded and attached
+        if not wait_attached(top):
+            raise RuntimeError("gmemtop never attached")
         out = subprocess.run(command, check=True, capture_output=True,
                              text=True).stdout
         time.sleep(1)		# one more report
@@ -173,7 +174,8 @@ def check_hist_counts_every_conversion():
     """--hist: the distribution holds every successful conversion."""
     hist = subprocess.Popen([GMEMTOP, "--hist", "4", "1"],
                             stdout=subprocess.PIPE, text=True)
-    time.sleep(1.5)
+    if not wait_attached(hist):
+        return "gmemtop --hist never attached"
     truth = json.loads(subprocess.run(OPS, check=True, capture_output=True,
                                       text=True).stdout)
     out, _ = hist.communicate(timeout=30)
@@ -309,7 +311,8 @@ def check_layout_is_complete_beyond_listed_ranges():
             return problem
         report = subprocess.Popen([GMEMTOP, "--json", "-d", "0.5", "-n",
                                    "10"], stdout=subprocess.PIPE, text=True)
-        time.sleep(2)			# loaded and attached
+        if not wait_attached(report):
+            return "gmemtop --json never attached"
         holder = subprocess.Popen([sys.executable, "-c", MANY_RANGES],
                                   stdin=subprocess.PIPE,
                                   stdout=subprocess.PIPE, text=True)

@@ -44,6 +44,35 @@ def named(name):
     return path
 
 
+def _bpf_fds(pid):
+    """How many BPF programs and links process @pid holds open."""
+    progs = links = 0
+    for fd in os.listdir(f"/proc/{pid}/fd"):
+        try:
+            target = os.readlink(f"/proc/{pid}/fd/{fd}")
+        except OSError:
+            continue
+        progs += target == "anon_inode:bpf-prog"
+        links += target == "anon_inode:bpf_link"
+    return progs, links
+
+
+def wait_attached(proc, timeout=60):
+    """Waits until @proc has a link for every BPF program it loaded: a
+    libbpf skeleton attaches them all at once.  False if it exited or
+    the time ran out (a debug kernel's verifier can take seconds)."""
+    deadline = time.time() + timeout
+    while time.time() < deadline and proc.poll() is None:
+        try:
+            progs, links = _bpf_fds(proc.pid)
+        except OSError:
+            continue
+        if progs and links >= progs:
+            return True
+        time.sleep(0.1)
+    return False
+
+
 def start(command):
     """Starts gmemtop (@command, a batch mode) and returns once its first
     report is out: its programs are loaded and attached."""

@@ -35,7 +35,7 @@ import time
 import gmemwatch  # first: tests/ and tests/trace on sys.path
 import tap
 from gmemtop_test import quit_view, screen, tmux, watch
-from gmemwatch import GMEMLOAD, GMEMTOP, OPS, TOP
+from gmemwatch import GMEMLOAD, GMEMTOP, OPS, TOP, wait_attached
 
 GMEMLAT = gmemwatch.named("gmemlat")
 GMEMSNOOP = gmemwatch.named("gmemsnoop")
@@ -52,27 +52,11 @@ def bpf_objects():
     return ids
 
 
-def loaded(proc):
-    """Waits until @proc has BPF programs loaded (or has exited)."""
-    deadline = time.time() + 30
-    while time.time() < deadline and proc.poll() is None:
-        fds = os.listdir(f"/proc/{proc.pid}/fd")
-        for fd in fds:
-            try:
-                if "bpf-prog" in os.readlink(f"/proc/{proc.pid}/fd/{fd}"):
-                    time.sleep(0.5)	# attached right after loading
-                    return True
-            except OSError:
-                pass
-        time.sleep(0.2)
-    return False
-
-
 def signalled(args, sig):
     """Runs @args until loaded, sends @sig; (status, stdout, stderr, s)."""
     proc = subprocess.Popen(args, stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE, text=True)
-    if not loaded(proc):
+    if not wait_attached(proc):
         out, err = proc.communicate(timeout=30)
         return proc.returncode, out, err, None
     start = time.time()
@@ -111,7 +95,7 @@ def check_closed_pipe_ends_quietly():
             ([GMEMSNOOP], OPS)):
         proc = subprocess.Popen(args, stdout=subprocess.PIPE,
                                 stderr=subprocess.PIPE)
-        if not loaded(proc):
+        if not wait_attached(proc):
             return f"{args}: never loaded"
         proc.stdout.close()		# the reader has gone
         if workload:
@@ -150,7 +134,7 @@ def check_signal_on_a_full_pipe_loses_nothing():
                             stderr=subprocess.PIPE, text=True)
     os.close(w)
     with os.fdopen(r) as reader:
-        if not loaded(proc):
+        if not wait_attached(proc):
             return "never loaded"
         for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
             if not blocked_writing(proc.pid):
@@ -183,7 +167,7 @@ def check_flood_drops_are_counted_and_shown():
     gmemload made, and memory stays bounded."""
     snoop = subprocess.Popen([GMEMSNOOP, "--json"], stdout=subprocess.PIPE,
                              stderr=subprocess.PIPE, text=True)
-    if not loaded(snoop):
+    if not wait_attached(snoop):
         return "never loaded"
     # More conversions than the 2 MiB ring buffer has records for (12,483).
     load = subprocess.Popen([GMEMLOAD, "--quiet", "--size", "8M",
@@ -342,7 +326,7 @@ def check_view_follows_its_file():
         if not wait_for_match(ROW + r".*\n(?:.*\n)*?" + ROW[1:]):
             return f"no two rows: {screen()!r}"
         rows = re.findall(ROW, screen(), re.M)
-        (vm_a, ino_a), (vm_b, ino_b) = rows[0], rows[1]
+        (vm_a, ino_a), (_, ino_b) = rows[0], rows[1]
         keys("Down", "d")
         if not wait_for_match(rf"guest_memfd ino {ino_b} "):
             return f"detail not of the second row ({ino_b}): {screen()!r}"

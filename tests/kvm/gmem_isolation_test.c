@@ -5,6 +5,7 @@
  * may read or write it.  Each test makes page 0 private over a recognizable
  * pattern and tries one way in.  Needs kvm.vm_memory_attributes=0.
  */
+#include <dirent.h>
 #include <elf.h>
 #include <linux/capability.h>
 #include <linux/falloc.h>
@@ -667,6 +668,62 @@ static pid_t gmemtop_start(const char *path, char *const args[], int out)
 	return pid;
 }
 
+/*
+ * Whether @pid holds a link for every BPF program it loaded: a libbpf
+ * skeleton attaches them all together.
+ */
+static bool bpf_attached(pid_t pid)
+{
+	char dir[64], link[PATH_MAX], target[64];
+	int progs = 0, links = 0;
+	struct dirent *e;
+	ssize_t n;
+	DIR *d;
+
+	snprintf(dir, sizeof(dir), "/proc/%d/fd", pid);
+	d = opendir(dir);
+	if (!d)
+		return false;
+	while ((e = readdir(d))) {
+		snprintf(link, sizeof(link), "%s/%s", dir, e->d_name);
+		n = readlink(link, target, sizeof(target) - 1);
+		if (n <= 0)
+			continue;
+		target[n] = 0;
+		progs += !strcmp(target, "anon_inode:bpf-prog");
+		links += !strcmp(target, "anon_inode:bpf_link");
+	}
+	closedir(d);
+	return progs && links >= progs;
+}
+
+/* Whether child @pid has exited; it is left to be waited for. */
+static bool exited(pid_t pid)
+{
+	siginfo_t info = { 0 };
+
+	return !waitid(P_PID, pid, &info, WEXITED | WNOHANG | WNOWAIT) &&
+	       info.si_pid == pid;
+}
+
+/*
+ * Waits up to a minute for gmemtop @pid to attach: a debug kernel's
+ * verifier can take seconds, more with two loading at once.
+ */
+static bool gmemtop_wait_attached(pid_t pid)
+{
+	int i;
+
+	for (i = 0; i < 600; i++) {
+		if (bpf_attached(pid))
+			return true;
+		if (exited(pid))
+			return false;
+		usleep(100 * 1000);
+	}
+	return false;
+}
+
 TEST_F(iso, gmemtop_output_carries_no_contents)
 {
 	char path[PATH_MAX], *snoop[] = { "gmemtop", "--snoop", "--json", NULL };
@@ -689,7 +746,10 @@ TEST_F(iso, gmemtop_output_carries_no_contents)
 		ASSERT_GE(out[i], 0);
 		pid[i] = gmemtop_start(path, i ? batch : snoop, out[i]);
 	}
-	sleep(3);		/* loaded and attached */
+	for (i = 0; i < 2; i++)
+		EXPECT_TRUE(gmemtop_wait_attached(pid[i]))
+			TH_LOG("gmemtop %s never attached",
+			       i ? "-b" : "--snoop");
 	secret_workload(self->fd, self->mem);
 	sleep(1);		/* one more report */
 
