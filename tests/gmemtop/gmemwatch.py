@@ -45,8 +45,8 @@ def named(name):
 
 
 def _bpf_fds(pid):
-    """How many BPF programs and links process @pid holds open."""
-    progs = links = 0
+    """How many BPF programs, links and maps process @pid holds open."""
+    progs = links = maps = 0
     for fd in os.listdir(f"/proc/{pid}/fd"):
         try:
             target = os.readlink(f"/proc/{pid}/fd/{fd}")
@@ -54,23 +54,37 @@ def _bpf_fds(pid):
             continue
         progs += target == "anon_inode:bpf-prog"
         links += target == "anon_inode:bpf_link"
-    return progs, links
+        maps += target == "anon_inode:bpf-map"
+    return progs, links, maps
 
 
-def wait_attached(proc, timeout=60):
-    """Waits until @proc has a link for every BPF program it loaded: a
-    libbpf skeleton attaches them all at once.  False if it exited or
-    the time ran out (a debug kernel's verifier can take seconds)."""
+def _wait_bpf(proc, done, timeout=60, step=0.1):
+    """Waits until done(programs, links, maps) of @proc's open BPF
+    objects; False if it exited or the time ran out (a debug kernel's
+    verifier can take seconds)."""
     deadline = time.time() + timeout
     while time.time() < deadline and proc.poll() is None:
         try:
-            progs, links = _bpf_fds(proc.pid)
+            if done(*_bpf_fds(proc.pid)):
+                return True
         except OSError:
-            continue
-        if progs and links >= progs:
-            return True
-        time.sleep(0.1)
+            pass
+        time.sleep(step)
     return False
+
+
+def wait_attached(proc):
+    """Waits until @proc has a link for every BPF program it loaded: a
+    libbpf skeleton attaches them all at once."""
+    return _wait_bpf(proc, lambda progs, links, maps: progs and
+                     links >= progs)
+
+
+def wait_loading(proc):
+    """Waits until @proc has begun loading BPF objects, its first map or
+    program; polled closely, to land in the load."""
+    return _wait_bpf(proc, lambda progs, links, maps: progs or maps,
+                     step=0.005)
 
 
 def start(command):

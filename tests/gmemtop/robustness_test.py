@@ -35,7 +35,8 @@ import time
 import gmemwatch  # first: tests/ and tests/trace on sys.path
 import tap
 from gmemtop_test import quit_view, screen, tmux, watch
-from gmemwatch import GMEMLOAD, GMEMTOP, OPS, TOP, wait_attached
+from gmemwatch import GMEMLOAD, GMEMTOP, OPS, TOP, wait_attached, \
+    wait_loading
 
 GMEMLAT = gmemwatch.named("gmemlat")
 GMEMSNOOP = gmemwatch.named("gmemsnoop")
@@ -52,11 +53,12 @@ def bpf_objects():
     return ids
 
 
-def signalled(args, sig):
-    """Runs @args until loaded, sends @sig; (status, stdout, stderr, s)."""
+def signalled(args, sig, ready):
+    """Runs @args until @ready(proc), sends @sig; (status, stdout, stderr,
+    seconds to exit)."""
     proc = subprocess.Popen(args, stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE, text=True)
-    if not wait_attached(proc):
+    if not ready(proc):
         out, err = proc.communicate(timeout=30)
         return proc.returncode, out, err, None
     start = time.time()
@@ -65,26 +67,44 @@ def signalled(args, sig):
     return proc.returncode, out, err, time.time() - start
 
 
-def check_signals_end_every_mode():
-    """Each signal, each mode: status 0 at once, and the last report."""
-    modes = [
-        ([GMEMTOP, "--json", "-d", "30"], '"version":1'),
-        ([GMEMTOP, "--csv", "-d", "30"], "time,pid,comm"),
-        ([GMEMLAT], "Tracing guest_memfd conversions"),
-        ([GMEMSNOOP], "0 records dropped"),
-        ([GMEMTOP, "--fentry", "--json", "-d", "30"], '"kvm_gmem_events"'),
-    ]
-    for args, expect in modes:
-        for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
-            rc, out, err, took = signalled(args, sig)
+# Each mode and what its last report (or its end) always holds.
+ENDINGS = [
+    ([GMEMTOP, "--json", "-d", "30"], '"version":1'),
+    ([GMEMTOP, "--csv", "-d", "30"], "time,pid,comm"),
+    ([GMEMLAT], "Tracing guest_memfd conversions"),
+    ([GMEMSNOOP], "0 records dropped"),
+    ([GMEMTOP, "--fentry", "--json", "-d", "30"], '"kvm_gmem_events"'),
+]
+
+
+def ends_with_report(sigs, ready, within):
+    """Every mode, signalled once @ready: status 0 within @within
+    seconds, and its last report."""
+    for args, expect in ENDINGS:
+        for sig in sigs:
+            rc, out, err, took = signalled(args, sig, ready)
             name = f"{os.path.basename(args[0])} {args[1:]} {sig.name}"
             if took is None:
-                return f"{name}: never loaded (exit {rc}): {err!r}"
-            if rc or took > 5:
+                return f"{name}: never ready (exit {rc}): {err!r}"
+            if rc or took > within:
                 return f"{name}: exit {rc} after {took:.1f}s: {err!r}"
             if expect not in out + err:
                 return f"{name}: no '{expect}' in {out!r} {err!r}"
     return None
+
+
+def check_signals_end_every_mode():
+    """Each signal, each mode: status 0 at once, and the last report."""
+    return ends_with_report((signal.SIGINT, signal.SIGTERM, signal.SIGHUP),
+                            wait_attached, 5)
+
+
+def check_signal_while_loading_still_reports():
+    """A signal that lands while the programs load, the handlers already
+    in place, ends the run like one after: the load finishes, then status
+    0 and the last report (which a run stopped before its first interval
+    used to skip)."""
+    return ends_with_report((signal.SIGINT,), wait_loading, 30)
 
 
 def check_closed_pipe_ends_quietly():
@@ -372,6 +392,8 @@ def main():
     BEFORE.update(bpf_objects())
     return tap.run([
         ("signals_end_every_mode", check_signals_end_every_mode),
+        ("signal_while_loading_still_reports",
+         check_signal_while_loading_still_reports),
         ("closed_pipe_ends_quietly", check_closed_pipe_ends_quietly),
         ("signal_on_a_full_pipe_loses_nothing",
          check_signal_on_a_full_pipe_loses_nothing),

@@ -3,9 +3,7 @@
 #ifndef GMEMTOP_CLOCK_H
 #define GMEMTOP_CLOCK_H
 
-#include <signal.h>
 #include <time.h>
-#include <unistd.h>
 
 static inline double clock_s(clockid_t clock)
 {
@@ -25,20 +23,6 @@ static inline double monotonic_s(void)
 static inline double wall_s(void)
 {
 	return clock_s(CLOCK_REALTIME);
-}
-
-/*
- * Sleeps one interval, cut short by a signal (installed without
- * SA_RESTART); a @delay of 0 sleeps until *@exiting is set.
- */
-static inline void sleep_interval(double delay, volatile sig_atomic_t *exiting)
-{
-	if (delay > 0) {
-		usleep(delay * 1e6);
-		return;
-	}
-	while (!*exiting)
-		sleep(1);
 }
 
 #endif

@@ -4,9 +4,11 @@
  * the kvm_gmem trace events.  The kernel half (bpf/gmemtop.bpf.c) keeps
  * the counters and histograms; this half reads them every interval.
  */
+#define _GNU_SOURCE	/* ppoll() */
 #include <argp.h>
 #include <errno.h>
 #include <limits.h>
+#include <poll.h>
 #include <libgen.h>
 #include <signal.h>
 #include <stdlib.h>
@@ -275,6 +277,24 @@ void release_signals(const sigset_t *saved)
 	sigprocmask(SIG_SETMASK, saved, NULL);
 }
 
+void sleep_interval(double delay, volatile sig_atomic_t *exiting)
+{
+	struct timespec ts = {
+		.tv_sec = delay,
+		.tv_nsec = (delay - (time_t)delay) * 1e9,
+	};
+	sigset_t saved;
+
+	/* Checked with the signals held, waited for with them let in. */
+	hold_signals(&saved);
+	while (!*exiting) {
+		ppoll(NULL, 0, delay > 0 ? &ts : NULL, &saved);
+		if (delay > 0)
+			break;
+	}
+	release_signals(&saved);
+}
+
 /* Why the tool cannot run here, in words a VMM engineer can act on. */
 static int check_environment(bool events)
 {
@@ -343,6 +363,7 @@ static int run_batch(struct report_state *state)
 	bool at_end_only = env.delay == 0;
 	double step = at_end_only && metrics ? 1.0 : env.delay;
 	struct report *r;
+	bool ending;
 	long done = 0;
 
 	if (env.format == FORMAT_CSV)
@@ -351,18 +372,19 @@ static int run_batch(struct report_state *state)
 		printf("Tracing guest_memfd conversions... Hit Ctrl-C to end.\n");
 	if (at_end_only && metrics)
 		report_toggle_cumulative(state);
-	while (!exiting && (env.count < 0 || done < env.count)) {
+	for (;;) {
 		sleep_interval(step, &exiting);
+		ending = exiting;
 		r = take(state, start, &last);
 		if (!r)
 			return EXIT_FAILURE;
-		if (at_end_only && !exiting)
+		if (at_end_only && !ending)
 			continue;
 		if (!print_whole(r))
 			return 0;	/* the reader has gone */
-		done++;
+		if (ending || (env.count > 0 && ++done == env.count))
+			return 0;
 	}
-	return 0;
 }
 
 static int run(struct gmemtop_bpf *skel)

@@ -78,6 +78,12 @@ int snoop_run(struct gmemtop_bpf *skel, struct report_state *state,
  */
 void hold_signals(sigset_t *saved);
 void release_signals(const sigset_t *saved);
+/*
+ * Sleeps one interval, cut short by a signal; a @delay of 0 sleeps until
+ * *@exiting is set.  Returns at once when it already is, however late
+ * the signal came: a run stopped at any moment still ends with a report.
+ */
+void sleep_interval(double delay, volatile sig_atomic_t *exiting);
 /* Kernels with guest_memfd but without the kvm_gmem events. */
 bool stock_supported(void);
 int stock_run(const struct env *env, volatile sig_atomic_t *exiting);

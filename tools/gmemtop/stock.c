@@ -123,16 +123,17 @@ int stock_run(const struct env *env, volatile sig_atomic_t *exiting)
 	int nr_cpus = 1, err = 0;	/* the map is shared by all CPUs */
 	struct stock_report r = {};
 	struct gmemstock_bpf *skel = NULL;
+	bool written, ending;
 	long done = 0;
 	sigset_t saved;
-	bool written;
 
 	fputs(STOCK_NOTICE, stderr);
 	err = load_stock(env, &skel);
 	if (err)
 		return err;
-	while (!*exiting && (env->count < 0 || done++ < env->count)) {
+	for (;;) {
 		sleep_interval(env->delay, exiting);
+		ending = *exiting;
 		if (take_stock(skel, nr_cpus, &r)) {
 			err = EXIT_FAILURE;
 			break;
@@ -140,8 +141,10 @@ int stock_run(const struct env *env, volatile sig_atomic_t *exiting)
 		hold_signals(&saved);
 		written = stock_print(stdout, &r, env->format);
 		release_signals(&saved);
-		if (!written)
-			break;	/* the reader has gone */
+		/* Without a reader (EPIPE) the trace ends quietly. */
+		if (!written || ending ||
+		    (env->count > 0 && ++done == env->count))
+			break;
 	}
 	free(r.files);
 	gmemstock_bpf__destroy(skel);
