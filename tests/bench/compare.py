@@ -41,7 +41,7 @@ def verdicts(data):
     for group, items in data["targets"].items():
         for item in items if isinstance(items, list) else [items]:
             name = ", ".join(f"{k} {v}" for k, v in item.items()
-                             if k not in ("ratio", "met"))
+                             if k not in ("ratio", "ratio_spread", "met"))
             out[f"{group}: {name}"] = item.get("met")
     return out
 
@@ -63,7 +63,7 @@ def main():
 
     b_figures = dict(spreads(b))
     compared = differ = 0
-    moved = {}
+    moved, agreed = {}, {}
     for path, sa in spreads(a):
         sb = b_figures.get(path)
         if sb is None:
@@ -73,15 +73,17 @@ def main():
         compared += 1
         agree = overlap(sa, sb)
         differ += not agree
+        agreed.setdefault(path[0], []).append(agree)
         if args.verbose or not agree:
             print(f"{'agree ' if agree else 'DIFFER'} {'/'.join(path)}: "
                   f"{fmt(sa)} against {fmt(sb)}")
 
-    for part, ratios in moved.items():
+    for part, agree in agreed.items():
+        ratios = moved.get(part, [1.0])
         q = statistics.quantiles(ratios, n=4) if len(ratios) > 1 else \
             ratios * 3
-        print(f"{part}: B/A {statistics.median(ratios):.3f} "
-              f"[{q[0]:.3f}-{q[2]:.3f}] over {len(ratios)} figures")
+        print(f"{part}: {sum(agree)} of {len(agree)} agree; B/A "
+              f"{statistics.median(ratios):.3f} [{q[0]:.3f}-{q[2]:.3f}]")
 
     va, vb = verdicts(a), verdicts(b)
     changed = [k for k in va if k in vb and va[k] != vb[k]]

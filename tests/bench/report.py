@@ -36,10 +36,6 @@ def spread(xs):
             "q3": q[2], "min": xs[0], "max": xs[-1]}
 
 
-def ratio(a, b):
-    return a["median"] / b["median"] if a and b and b["median"] else None
-
-
 def size_name(size):
     for unit, shift in (("GiB", 30), ("MiB", 20), ("KiB", 10)):
         if size >= 1 << shift:
@@ -56,7 +52,8 @@ def fmt(s, scale=1.0, digits=0):
 
 
 def fmt_ratio(r):
-    return "n/a" if r is None else f"{r:.2f}"
+    """A paired ratio's spread."""
+    return fmt(r, digits=2)
 
 
 UNRESOLVED = "unresolved"	# the limit lies within the spread
@@ -102,26 +99,49 @@ def both_paths(raw, part):
 
 # ---- part 1: conversion cost ----
 
-def convert_stats(samples):
-    """Per-page wall time of each case: {(path, size, file, to, mode): s}."""
-    per_case = defaultdict(list)
+def convert_rounds(samples):
+    """Per-page wall time of each case, by round: {(path, size, file, to,
+    mode): {round: [ns]}}, memset()'s whole-range time under (path, size,
+    "memset")."""
+    per_case = defaultdict(lambda: defaultdict(list))
     for s in samples:
         if s["test"] == "convert":
             key = (s["path"], s["size"], s["file"], s["to"], s["mode"])
-            per_case[key].append(s["wall_ns"] / (s["size"] / PAGE))
+            per_case[key][s["round"]].append(s["wall_ns"] /
+                                             (s["size"] / PAGE))
         elif s["test"] == "memset":
-            per_case[(s["path"], s["size"], "memset")].append(s["wall_ns"])
-    return {k: spread(v) for k, v in per_case.items()}
+            per_case[(s["path"], s["size"], "memset")][s["round"]].append(
+                s["wall_ns"])
+    return per_case
 
 
-def one_page_stats(samples):
-    """Each one-page case's time, under -icount its count of guest
-    instructions: {(path, file, op): s}."""
-    per_case = defaultdict(list)
+def one_page_rounds(samples):
+    """Each one-page case's time by round, under -icount its count of
+    guest instructions: {(path, file, op): {round: [ns]}}."""
+    per_case = defaultdict(lambda: defaultdict(list))
     for s in samples:
         if s["test"] == "one_page":
-            per_case[(s["path"], s["file"], s["op"])].append(s["wall_ns"])
-    return {k: spread(v) for k, v in per_case.items()}
+            per_case[(s["path"], s["file"], s["op"])][s["round"]].append(
+                s["wall_ns"])
+    return per_case
+
+
+def pooled(by_round):
+    """The spread of every case's samples, all rounds together."""
+    return {k: spread([x for xs in rounds.values() for x in xs])
+            for k, rounds in by_round.items()}
+
+
+def paired(by_round, a, b, scale=1.0):
+    """Spread over the rounds of @a's median over @b's in the same round,
+    times @scale; None unless both have rounds.  Round N of the two paths
+    comes from a pair of boots run one after the other, and the cases of
+    one path from one boot: a ratio taken within a round cancels the
+    host's speed at the time, which moves both figures alike, and its
+    spread over the rounds is the ratio's own."""
+    ra, rb = by_round.get(a, {}), by_round.get(b, {})
+    return spread([statistics.median(ra[r]) / statistics.median(rb[r]) *
+                   scale for r in ra if r in rb and statistics.median(rb[r])])
 
 
 def cpu_shares(samples):
@@ -138,76 +158,89 @@ def cpu_shares(samples):
     return {k: cpu[k] / wall[k] for k in wall if wall[k]}
 
 
-def within(a, b, limit):
-    """Whether a <= limit * b beyond the spreads: True when even a's upper
-    quartile is, False when even its lower one is not, UNRESOLVED when
-    the spreads overlap the limit."""
-    if a["q3"] <= limit * b["q1"]:
+def against(r, limit):
+    """True when the spread of @r lies below @limit, False above it,
+    UNRESOLVED when the limit falls within the spread."""
+    if r["q3"] <= limit:
         return True
-    if a["q1"] > limit * b["q3"]:
+    if r["q1"] > limit:
         return False
     return UNRESOLVED
 
 
-def no_slower(gmem, legacy):
-    """gmem's median at most legacy's upper quartile: not told apart from,
-    or faster than, the legacy path."""
-    if not gmem or not legacy:
-        return None
-    return gmem["median"] <= legacy["q3"]
+def check(r, met, **case):
+    """A target's check: the case, its paired ratio and the verdict."""
+    return {**case, "ratio": r and r["median"], "ratio_spread": r,
+            "met": met}
 
 
-def conversion_section(st, sizes):
-    rows, checks = [], []
+def no_slower(r):
+    """A ratio to the legacy path not above 1 beyond its spread: met when
+    faster or not told apart, missed only when even its lower quartile is
+    above 1."""
+    return None if r is None else r["q1"] <= 1.0
+
+
+def conversion_section(by_round, sizes):
+    st = pooled(by_round)
+    rows, checks, ratios = [], [], {}
     for size in sizes:
         for file in ("allocated", "unallocated"):
             for to in ("private", "shared"):
-                legacy = st.get(("legacy", size, file, to, "legacy"))
-                cells = {m: st.get(("gmem", size, file, to, m))
-                         for m in GMEM_MODES}
-                pres = cells["preserve"]
-                ok = no_slower(pres, legacy)
-                checks.append({"size": size, "file": file, "to": to,
-                               "ratio": ratio(pres, legacy), "met": ok})
-                rows.append([size_name(size), file, to, fmt(legacy),
-                             *(fmt(cells[m]) if to == "shared" or m != "zero"
+                legacy = ("legacy", size, file, to, "legacy")
+                case = {m: ("gmem", size, file, to, m) for m in GMEM_MODES}
+                r = {"preserve / legacy": paired(by_round, case["preserve"],
+                                                 legacy),
+                     "unspecified / legacy": paired(
+                         by_round, case["unspecified"], legacy),
+                     "preserve / unspecified": paired(
+                         by_round, case["preserve"], case["unspecified"])}
+                ok = no_slower(r["preserve / legacy"])
+                name = f"{size}/{file}/{to}"
+                ratios.update({f"{name}/{k}": v for k, v in r.items()})
+                checks.append(check(r["preserve / legacy"], ok, size=size,
+                                    file=file, to=to))
+                rows.append([size_name(size), file, to,
+                             fmt(st.get(legacy)),
+                             *(fmt(st.get(case[m]))
+                               if to == "shared" or m != "zero"
                                else "-" for m in GMEM_MODES),
-                             fmt_ratio(ratio(pres, legacy)),
-                             fmt_ratio(ratio(cells["unspecified"], legacy)),
-                             fmt_ratio(ratio(pres, cells["unspecified"])),
+                             *(fmt_ratio(v) for v in r.values()),
                              verdict(ok)])
     md = table(["range", "file", "to", "legacy per-VM", "unspecified",
                 "zero", "preserve", "preserve / legacy",
                 "unspecified / legacy", "preserve / unspecified",
                 "no slower than legacy"], rows)
-    return md, checks
+    return md, checks, ratios
 
 
-def scaling_section(st):
+def scaling_section(by_round):
     """Per-page cost at 1 GiB against 2 MiB, per path, file, direction and
     mode."""
     big, ref = 1 << 30, 2 << 20
+    st = pooled(by_round)
     rows, checks = [], []
     cases = sorted({k[2:] for k in st if len(k) == 5 and k[1] == ref},
                    key=lambda k: (k[0], k[1], k[2]))
     for path in ("gmem", "legacy"):
         for file, to, mode in cases:
-            a = st.get((path, big, file, to, mode))
-            b = st.get((path, ref, file, to, mode))
-            if not a or not b:
+            a, b = (path, big, file, to, mode), (path, ref, file, to, mode)
+            r = paired(by_round, a, b)
+            if not r:
                 continue
-            r = ratio(a, b)
-            ok = within(a, b, 1.2)
-            checks.append({"path": path, "file": file, "to": to,
-                           "mode": mode, "ratio": r, "met": ok})
-            rows.append([path, file, to, mode, fmt(b), fmt(a), fmt_ratio(r),
-                         verdict(ok)])
+            ok = against(r, 1.2)
+            checks.append(check(r, ok, path=path, file=file, to=to,
+                                mode=mode))
+            rows.append([path, file, to, mode, fmt(st[b]), fmt(st[a]),
+                         fmt_ratio(r), verdict(ok)])
     for path in ("gmem", "legacy"):
-        a = scaled(st.get((path, big, "memset")), PAGE / big)
-        b = scaled(st.get((path, ref, "memset")), PAGE / ref)
-        if a and b:
-            rows.append([path, "-", "-", "memset() (reference)", fmt(b),
-                         fmt(a), fmt_ratio(ratio(a, b)), "not judged"])
+        a, b = (path, big, "memset"), (path, ref, "memset")
+        r = paired(by_round, a, b, ref / big)
+        if r:
+            rows.append([path, "-", "-", "memset() (reference)",
+                         fmt(scaled(st[b], PAGE / ref)),
+                         fmt(scaled(st[a], PAGE / big)), fmt_ratio(r),
+                         "not judged"])
     md = table(["path", "file", "to", "mode", "2 MiB ns/page",
                 "1 GiB ns/page", "ratio", "within 1.2x"], rows)
     return md, checks
@@ -217,17 +250,19 @@ def scaled(s, k):
     return s and {key: v if key == "n" else v * k for key, v in s.items()}
 
 
-def zero_section(st, sizes):
+def zero_section(by_round, sizes):
+    st = pooled(by_round)
     rows, checks = [], []
     for size in sizes:
-        zero = scaled(st.get(("gmem", size, "allocated", "shared", "zero")),
-                      size / PAGE / 1000)
+        zero_case = ("gmem", size, "allocated", "shared", "zero")
+        zero = scaled(st.get(zero_case), size / PAGE / 1000)
         mset = scaled(st.get(("gmem", size, "memset")), 1 / 1000)
-        r = ratio(zero, mset)
+        r = paired(by_round, zero_case, ("gmem", size, "memset"),
+                   size / PAGE)
         judged = size >= ZERO_JUDGED_FROM and r is not None
-        ok = within(zero, mset, 1.5) if judged else None
+        ok = against(r, 1.5) if judged else None
         if judged:
-            checks.append({"size": size, "ratio": r, "met": ok})
+            checks.append(check(r, ok, size=size))
         rows.append([size_name(size), fmt(zero, digits=1),
                      fmt(mset, digits=1), fmt_ratio(r),
                      verdict(ok) if judged else "not judged"])
@@ -236,19 +271,19 @@ def zero_section(st, sizes):
     return md, checks
 
 
-def fragmentation_section(st):
+def fragmentation_section(by_round):
+    st = pooled(by_round)
     rows, checks = [], []
     for path in ("gmem", "legacy"):
         for op in ("split", "merge"):
-            frag = st.get((path, "fragmented", op))
-            fresh = st.get((path, "fresh", op))
-            if not frag or not fresh:
+            frag, fresh = (path, "fragmented", op), (path, "fresh", op)
+            r = paired(by_round, frag, fresh)
+            if not r:
                 continue
-            r = ratio(frag, fresh)
-            ok = within(frag, fresh, 1.2)
-            checks.append({"path": path, "op": op, "ratio": r, "met": ok})
-            rows.append([path, op, fmt(fresh), fmt(frag), fmt_ratio(r),
-                         verdict(ok)])
+            ok = against(r, 1.2)
+            checks.append(check(r, ok, path=path, op=op))
+            rows.append([path, op, fmt(st[fresh]), fmt(st[frag]),
+                         fmt_ratio(r), verdict(ok)])
     md = table(["path", "one-page conversion", "fresh file icount ns",
                 "fragmented file icount ns", "ratio", "within 1.2x"], rows)
     return md, checks
@@ -312,23 +347,13 @@ def overhead_section(ov):
     return md, out
 
 
-def against(r, limit):
-    """True when the spread of @r lies below @limit, False above it,
-    UNRESOLVED when the limit falls within the spread."""
-    if r["q3"] <= limit:
-        return True
-    if r["q1"] > limit:
-        return False
-    return UNRESOLVED
-
-
 def overhead_checks(out):
     top = out.get("gmemtop -b")
     if not top:
         return [{"what": "gmemtop -b CPU ratio", "met": None}]
     r = top["cpu_ratio"]
-    checks = [{"what": "gmemtop -b CPU ratio to none <= 1.03",
-               "ratio": r["median"], "met": against(r, 1.03)}]
+    checks = [check(r, against(r, 1.03),
+                    what="gmemtop -b CPU ratio to none <= 1.03")]
     for alt in ("tracefs", "perf record", "trace-cmd record",
                 "bpftrace histogram"):
         a = out.get(alt)
@@ -337,8 +362,7 @@ def overhead_checks(out):
         q = a["cpu_ratio"]
         met = True if r["q3"] < q["q1"] else \
             False if q["q3"] < r["q1"] else UNRESOLVED
-        checks.append({"what": f"gmemtop -b cheaper than {alt}",
-                       "ratio": q["median"], "met": met})
+        checks.append(check(q, met, what=f"gmemtop -b cheaper than {alt}"))
     return checks
 
 
@@ -430,7 +454,7 @@ def targets_table(checks):
 
     rows = [
         ["gmemtop attached costs <= 3% CPU time over none",
-         fmt_ratio(checks["overhead"][0].get("ratio")),
+         fmt_ratio(checks["overhead"][0].get("ratio_spread")),
          verdict(checks["overhead"][0]["met"])],
         ["gmemtop -b costs less than every alternative",
          ", ".join(f"{c['what'].split('than ')[1]} {c['ratio']:.3f}"
@@ -460,10 +484,10 @@ def rounds(samples):
 def build(raw, profile):
     samples = both_paths(raw, "convert")
     tree = both_paths(raw, "tree")
-    st = convert_stats(samples)
-    one_page = one_page_stats(tree)
+    by_round = convert_rounds(samples)
+    one_page = one_page_rounds(tree)
     sizes = [s for s in SIZES
-             if any(len(k) == 5 and k[1] == s for k in st)]
+             if any(len(k) == 5 and k[1] == s for k in by_round)]
     frag_n = next((s["conversions"] for s in tree
                    if s["test"] == "fragment"), 0)
     guest = load_json(raw, "guest.json")
@@ -471,9 +495,10 @@ def build(raw, profile):
     cap = load_json(raw, "capacity.json")
 
     parts, checks = {}, {}
-    parts["conversion"], checks["conversion"] = conversion_section(st, sizes)
-    parts["scaling"], checks["scaling"] = scaling_section(st)
-    parts["zero"], checks["zero"] = zero_section(st, sizes)
+    parts["conversion"], checks["conversion"], ratios = \
+        conversion_section(by_round, sizes)
+    parts["scaling"], checks["scaling"] = scaling_section(by_round)
+    parts["zero"], checks["zero"] = zero_section(by_round, sizes)
     parts["fragmentation"], checks["fragmentation"] = \
         fragmentation_section(one_page)
     parts["guest"], guest_out = guest_section(guest)
@@ -489,9 +514,11 @@ def build(raw, profile):
                  if guest else 0)
     data = {"facts": facts, "targets": checks,
             "conversion_ns_per_page": {
-                "/".join(map(str, k)): v for k, v in st.items()},
+                "/".join(map(str, k)): v
+                for k, v in pooled(by_round).items()},
+            "conversion_ratios": ratios,
             "one_page_icount_ns": {
-                "/".join(k): v for k, v in one_page.items()},
+                "/".join(k): v for k, v in pooled(one_page).items()},
             "conversion_cpu_share": cpu_shares(samples),
             "guest_driven": guest_out, "overhead": ov_out,
             "capacity": cap["rows"] if cap else None,
@@ -531,7 +558,13 @@ emulation, and by other work on the machine; only ratios between figures
 of this one run count.**  Every figure is a median with its interquartile
 range in brackets, `median [q1-q3]`; a difference is real when it is larger
 than the brackets.  Rounds run every case in turn, so that drift of the
-machine hits all cases alike.
+machine hits all cases alike, and every ratio is paired: taken within each
+round, between figures measured minutes apart, then summarised over the
+rounds, so that its brackets are its own spread.  Between two runs the
+absolute figures move together with the host's speed (all of them a few
+percent slower on a busier day, memset() included), which no spread within
+one run can show; the ratios do not move with it, and they are what two
+runs must agree on (`tests/bench/compare.py A.json B.json`).
 
 ## Targets
 
@@ -547,8 +580,8 @@ every page holds data (written through the shared mapping; the legacy path
 cannot map guest_memfd, so there the pages are only fallocate()d);
 "unallocated": the file never had a page.  The legacy path has no content
 modes and never touches contents, like preserve, so the target compares
-preserve with it ("no slower": the median at most the legacy upper
-quartile).  Unspecified scrambles every allocated page on
+preserve with it ("no slower": the ratio's lower quartile at most 1, so
+that a difference within the spread counts as none).  Unspecified scrambles every allocated page on
 `KVM_X86_SW_PROTECTED_VM`, by design.
 
 {parts['conversion']}

@@ -88,7 +88,7 @@ def report():
 def check_json():
     data, _ = report()
     for key in ("facts", "targets", "conversion_ns_per_page",
-                "one_page_icount_ns", "guest_driven", "overhead", "capacity",
+                "conversion_ratios", "one_page_icount_ns", "guest_driven", "overhead", "capacity",
                 "workloads"):
         if key not in data:
             return f"no {key} in benchmarks.json"
