@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """The in-VM half of make bench; tests/bench/run boots the VM for it.
 
-    invm.py PROFILE OUTDIR [convert:BOOT|tree:BOOT|guest|overhead|capacity]...
+    invm.py PROFILE OUTDIR [convert:BOOT|zero:BOOT|tree:BOOT|guest|overhead|capacity]...
 
 With kvm.vm_memory_attributes=1 it times the legacy per-VM conversion
 path only (gmem_convert_bench).  With =0 it times the per-guest_memfd
@@ -12,10 +12,11 @@ raw samples to OUTDIR as JSON; tests/bench/report.py makes the tables.
 PROFILE is full, quick (a few minutes) or smoke (seconds: structure only).
 Without PARTs it runs all that the mode allows; convert:BOOT times
 conversions of ranges as the BOOT'th boot in this mode (tests/bench/run
-alternates the modes' boots so that drift of the host hits both paths
-alike); tree:BOOT times one-page conversions in a fragmented attribute
-tree against a fresh file, into a file of their own (tests/bench/run
-boots under -icount for them, where their times are instruction counts).
+boots under -icount for them, where their times are instruction counts);
+zero:BOOT (per-guest_memfd only) times the same again into a file of its
+own, for ZERO against memset() on the wall clock (a boot without
+-icount); tree:BOOT times one-page conversions in a fragmented attribute
+tree against a fresh file, into a file of their own (under -icount too).
 """
 import functools
 import json
@@ -40,6 +41,7 @@ KSFT_SKIP = 4
 PROFILES = {
     "full": {
         "convert": ["-r", "2", "-f", "0"],
+        "zero": ["-r", "2", "-f", "0"],
         "tree": ["-t", "-r", "2", "-f", "100000"],
         "guest_count": 2000, "guest_rounds": 5,
         "overhead_count": 1000, "overhead_rounds": 7,
@@ -47,6 +49,7 @@ PROFILES = {
     },
     "quick": {
         "convert": ["-r", "1", "-s", "64", "-f", "0"],
+        "zero": ["-r", "1", "-s", "64", "-f", "0"],
         "tree": ["-t", "-r", "1", "-f", "10000"],
         "guest_count": 300, "guest_rounds": 3,
         "overhead_count": 300, "overhead_rounds": 3,
@@ -54,6 +57,7 @@ PROFILES = {
     },
     "smoke": {
         "convert": ["-r", "1", "-s", "2", "-f", "0"],
+        "zero": ["-r", "1", "-s", "2", "-f", "0"],
         "tree": ["-t", "-r", "1", "-f", "100"],
         "guest_count": 20, "guest_rounds": 1,
         "overhead_count": 20, "overhead_rounds": 1,
@@ -306,8 +310,8 @@ def write_json(outdir, name, data):
 
 
 def convert_costs(profile, outdir, *, part, path, boot):
-    """gmem_convert_bench with the profile's arguments for @part (convert
-    or tree) in this boot's mode, samples as JSON lines added to those of
+    """gmem_convert_bench with the profile's arguments for @part (convert,
+    zero or tree) in this boot's mode, samples as JSON lines added to those of
     earlier boots in PART-PATH.jsonl."""
     args = profile[part]
     first = boot * int(args[args.index("-r") + 1])
@@ -427,11 +431,13 @@ def parse_parts(words, path):
              "capacity": capacity}
     if not words:
         words = ["convert:0", "tree:0"] + \
-            (list(parts) if path == "gmem" else [])
+            (["zero:0", *parts] if path == "gmem" else [])
     chosen = []
     for word in words:
         name, _, boot = word.partition(":")
-        if name in ("convert", "tree") and boot.isdigit():
+        if name == "zero" and path != "gmem":
+            return None
+        if name in ("convert", "zero", "tree") and boot.isdigit():
             chosen.append((word, functools.partial(convert_costs, part=name,
                                                    path=path,
                                                    boot=int(boot))))
@@ -449,8 +455,8 @@ def main():
     parts = parse_parts(args[2:], path) if len(args) >= 2 else None
     if not parts or args[0] not in PROFILES:
         sys.exit(f"usage: {sys.argv[0]} {{{'|'.join(PROFILES)}}} OUTDIR "
-                 "[convert:BOOT|tree:BOOT|guest|overhead|capacity]...\n"
-                 "(guest, overhead and capacity need "
+                 "[convert:BOOT|zero:BOOT|tree:BOOT|guest|overhead|"
+                 "capacity]...\n(zero, guest, overhead and capacity need "
                  "kvm.vm_memory_attributes=0)")
     profile, outdir = PROFILES[args[0]], args[1]
     os.makedirs(SCRATCH, exist_ok=True)

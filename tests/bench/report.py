@@ -241,8 +241,8 @@ def scaling_section(by_round):
                          fmt(scaled(st[b], PAGE / ref)),
                          fmt(scaled(st[a], PAGE / big)), fmt_ratio(r),
                          "not judged"])
-    md = table(["path", "file", "to", "mode", "2 MiB ns/page",
-                "1 GiB ns/page", "ratio", "within 1.2x"], rows)
+    md = table(["path", "file", "to", "mode", "2 MiB instructions/page",
+                "1 GiB instructions/page", "ratio", "within 1.2x"], rows)
     return md, checks
 
 
@@ -284,8 +284,8 @@ def fragmentation_section(by_round):
             checks.append(check(r, ok, path=path, op=op))
             rows.append([path, op, fmt(st[fresh]), fmt(st[frag]),
                          fmt_ratio(r), verdict(ok)])
-    md = table(["path", "one-page conversion", "fresh file icount ns",
-                "fragmented file icount ns", "ratio", "within 1.2x"], rows)
+    md = table(["path", "one-page conversion", "fresh file instructions",
+                "fragmented file instructions", "ratio", "within 1.2x"], rows)
     return md, checks
 
 
@@ -483,8 +483,10 @@ def rounds(samples):
 
 def build(raw, profile):
     samples = both_paths(raw, "convert")
+    wall = load_samples(raw, "zero", "gmem")
     tree = both_paths(raw, "tree")
     by_round = convert_rounds(samples)
+    wall_by_round = convert_rounds(wall)
     one_page = one_page_rounds(tree)
     sizes = [s for s in SIZES
              if any(len(k) == 5 and k[1] == s for k in by_round)]
@@ -498,7 +500,7 @@ def build(raw, profile):
     parts["conversion"], checks["conversion"], ratios = \
         conversion_section(by_round, sizes)
     parts["scaling"], checks["scaling"] = scaling_section(by_round)
-    parts["zero"], checks["zero"] = zero_section(by_round, sizes)
+    parts["zero"], checks["zero"] = zero_section(wall_by_round, sizes)
     parts["fragmentation"], checks["fragmentation"] = \
         fragmentation_section(one_page)
     parts["guest"], guest_out = guest_section(guest)
@@ -513,13 +515,16 @@ def build(raw, profile):
                  guest_rounds=len(next(iter(guest["runs"].values())))
                  if guest else 0)
     data = {"facts": facts, "targets": checks,
-            "conversion_ns_per_page": {
+            "conversion_icount_ns_per_page": {
                 "/".join(map(str, k)): v
                 for k, v in pooled(by_round).items()},
             "conversion_ratios": ratios,
             "one_page_icount_ns": {
                 "/".join(k): v for k, v in pooled(one_page).items()},
-            "conversion_cpu_share": cpu_shares(samples),
+            "zero_wall_ns_per_page": {
+                "/".join(map(str, k)): v
+                for k, v in pooled(wall_by_round).items()},
+            "conversion_cpu_share": cpu_shares(wall),
             "guest_driven": guest_out, "overhead": ov_out,
             "capacity": cap["rows"] if cap else None,
             "self_check": self_checked,
@@ -559,12 +564,11 @@ of this one run count.**  Every figure is a median with its interquartile
 range in brackets, `median [q1-q3]`; a difference is real when it is larger
 than the brackets.  Rounds run every case in turn, so that drift of the
 machine hits all cases alike, and every ratio is paired: taken within each
-round, between figures measured minutes apart, then summarised over the
-rounds, so that its brackets are its own spread.  Between two runs the
-absolute figures move together with the host's speed (all of them a few
-percent slower on a busier day, memset() included), which no spread within
-one run can show; the ratios do not move with it, and they are what two
-runs must agree on (`tests/bench/compare.py A.json B.json`).
+round, then summarised over the rounds, so that its brackets are its own
+spread.  Figures counted in guest instructions (`-icount`) are the same
+from run to run; wall-clock figures move between runs with the host's
+speed, all of them alike, which no spread within one run can show
+(`tests/bench/compare.py A.json B.json` compares two runs).
 
 ## Targets
 
@@ -575,7 +579,16 @@ One `KVM_SET_MEMORY_ATTRIBUTES2` on the guest_memfd (content modes
 unspecified, zero, preserve) against the legacy per-VM
 `KVM_SET_MEMORY_ATTRIBUTES` over the same range, same binary
 (`tests/bench/gmem_convert_bench`), same kernel booted in each mode.
-Nanoseconds per 4 KiB page, wall clock of the one ioctl.  "allocated":
+Guest instructions per 4 KiB page: these boots run under QEMU's `-icount
+shift=0,sleep=on`, where the guest's clock advances 1 ns per instruction
+the guest executes, so that a sample counts the instructions of one ioctl
+(system call entry and exit included), exact and repeatable whatever else
+the host runs.  By the wall clock, two runs of `make bench` on one commit
+moved these ratios by up to 12%, more than their spread within a run, and
+turned a verdict over; instruction counts do not move.  They weigh every
+instruction alike, memory bandwidth not at all, and count a `rep stos` once
+per iteration: the zero column counts the stores of zeroing, and ZERO is
+measured against `memset()` by the wall clock below.  "allocated":
 every page holds data (written through the shared mapping; the legacy path
 cannot map guest_memfd, so there the pages are only fallocate()d);
 "unallocated": the file never had a page.  The legacy path has no content
@@ -592,8 +605,11 @@ that a difference within the spread counts as none).  Unspecified scrambles ever
 
 A conversion to shared with ZERO over allocated pages, against `memset()`
 of as many bytes of already-faulted anonymous memory: the bandwidth limit.
-Whole-range microseconds.  Judged from 2 MiB up; below, the fixed cost of a
-system call is the figure, not bandwidth.
+Whole-range microseconds by the wall clock, in boots of their own without
+`-icount` (the same binary; ZERO and memset() of one round come from one
+boot, minutes apart at most).  Judged from 2 MiB up; below, the fixed cost
+of a system call is the figure, not bandwidth.  These figures move with
+the host's speed between runs, by a few percent.
 
 {parts['zero']}
 ### A fragmented attribute tree
@@ -605,17 +621,9 @@ apart), "merge" makes it shared again (the ranges around it join).  The
 same page of a fresh file of the same size for comparison.  Rounds:
 {f['tree_rounds']}, each with 16 samples of every case.
 
-These figures are guest instruction counts: they come from a boot of
-their own per mode under QEMU's `-icount shift=0,sleep=on`, where the
-guest's clock advances 1 ns per instruction the guest executes, so that a
-sample counts the instructions of one ioctl (system call entry and exit
-included), exact and repeatable whatever else the host runs (a file's
-first sample may count more; the median leaves it out).  By the wall
-clock, conversions of a few microseconds spread far wider than the 1.2x
-to be judged.  Only this case is counted so: the tables above compare
-zeroing and per-page costs over ranges, where memory bandwidth is the
-cost and an instruction count misweighs it (a `rep stosb` counts one per
-byte), so they stay on the wall clock.
+Guest instructions again, from a boot of their own per mode under
+`-icount` (a file's first sample may count more; the median leaves it
+out).
 
 {parts['fragmentation']}
 ## 2. A guest converting its own memory

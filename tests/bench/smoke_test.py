@@ -46,10 +46,14 @@ def expected_counts():
     sizes = [s for s in SIZES if s <= max_mib << 20]
     reps = [16 if s <= 64 << 10 else 4 if s <= 2 << 20 else 1 for s in sizes]
     modes = 2 if legacy else 5		# both directions together
-    return {"convert": {"convert": rounds * sum(reps) * modes * 2,
-                        "memset": rounds * sum(reps)},
-            "tree": {"one_page": option("tree", "-r", 5) * 16 * 2 * 2,
-                     "fragment": 1}}
+    ranges = {"convert": rounds * sum(reps) * modes * 2,
+              "memset": rounds * sum(reps)}
+    counts = {"convert": ranges,
+              "tree": {"one_page": option("tree", "-r", 5) * 16 * 2 * 2,
+                       "fragment": 1}}
+    if not legacy:			# the wall-clock run for ZERO
+        counts["zero"] = ranges
+    return counts
 
 
 def run_bench():
@@ -87,8 +91,9 @@ def report():
 
 def check_json():
     data, _ = report()
-    for key in ("facts", "targets", "conversion_ns_per_page",
-                "conversion_ratios", "one_page_icount_ns", "guest_driven", "overhead", "capacity",
+    for key in ("facts", "targets", "conversion_icount_ns_per_page",
+                "zero_wall_ns_per_page", "conversion_ratios",
+                "one_page_icount_ns", "guest_driven", "overhead", "capacity",
                 "workloads"):
         if key not in data:
             return f"no {key} in benchmarks.json"
@@ -99,7 +104,8 @@ def check_json():
     if facts["kernel"] != os.uname().release:
         return f"kernel {facts['kernel']}, want {os.uname().release}"
     want = expected_counts()
-    total = sum(s["n"] for k, s in data["conversion_ns_per_page"].items()
+    total = sum(s["n"] for k, s in
+                data["conversion_icount_ns_per_page"].items()
                 if not k.endswith("/memset"))
     if total != want["convert"]["convert"]:
         return f"{total} conversion samples summarised"
