@@ -4,8 +4,11 @@
     compare.py A/benchmarks.json B/benchmarks.json [-v]
 
 A figure (a median with its interquartile range) agrees when the two
-ranges overlap: each run's spread is the measure of its own noise, so a
-difference within it is no difference.  A verdict of the targets table
+ranges overlap once each is widened by the resolution the tables are read
+at, 0.5% (--resolution): each run's spread is the measure of its own
+noise, so a difference within it is no difference, and an instruction
+count, whose spread is often nil, repeats to within 0.1% (a timer
+interrupt inside one ioctl).  A verdict of the targets table
 agrees when both runs give the same one.  Prints the figures that do not
 agree and every verdict that differs (all figures with -v), how far each
 part's figures moved from A to B (a host that got slower between the runs
@@ -31,8 +34,9 @@ def spreads(node, path=()):
             yield from spreads(child, path + (str(i),))
 
 
-def overlap(a, b):
-    return a["q1"] <= b["q3"] and b["q1"] <= a["q3"]
+def overlap(a, b, resolution):
+    lo, hi = 1 - resolution, 1 + resolution
+    return a["q1"] * lo <= b["q3"] * hi and b["q1"] * lo <= a["q3"] * hi
 
 
 def verdicts(data):
@@ -55,6 +59,7 @@ def main():
     ap.add_argument("a")
     ap.add_argument("b")
     ap.add_argument("-v", "--verbose", action="store_true")
+    ap.add_argument("--resolution", type=float, default=0.005)
     args = ap.parse_args()
     with open(args.a) as f:
         a = json.load(f)
@@ -71,7 +76,7 @@ def main():
         if sa["median"] > 0 and sb["median"] > 0:
             moved.setdefault(path[0], []).append(sb["median"] / sa["median"])
         compared += 1
-        agree = overlap(sa, sb)
+        agree = overlap(sa, sb, args.resolution)
         differ += not agree
         agreed.setdefault(path[0], []).append(agree)
         if args.verbose or not agree:

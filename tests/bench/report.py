@@ -523,7 +523,8 @@ def build(raw, profile):
                 "/".join(k): v for k, v in pooled(one_page).items()},
             "zero_wall_ns_per_page": {
                 "/".join(map(str, k)): v
-                for k, v in pooled(wall_by_round).items()},
+                for k, v in pooled(wall_by_round).items()
+                if k[-1] in ("zero", "memset")},
             "conversion_cpu_share": cpu_shares(wall),
             "guest_driven": guest_out, "overhead": ov_out,
             "capacity": cap["rows"] if cap else None,
