@@ -8,8 +8,8 @@
 #include <argp.h>
 #include <errno.h>
 #include <limits.h>
-#include <poll.h>
 #include <libgen.h>
+#include <poll.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
