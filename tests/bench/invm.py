@@ -41,7 +41,6 @@ KSFT_SKIP = 4
 PROFILES = {
     "full": {
         "convert": ["-r", "2", "-f", "0"],
-        "zero": ["-r", "2", "-f", "0"],
         "tree": ["-t", "-r", "2", "-f", "100000"],
         "guest_count": 2000, "guest_rounds": 5,
         "overhead_count": 1000, "overhead_rounds": 7,
@@ -49,7 +48,6 @@ PROFILES = {
     },
     "quick": {
         "convert": ["-r", "1", "-s", "64", "-f", "0"],
-        "zero": ["-r", "1", "-s", "64", "-f", "0"],
         "tree": ["-t", "-r", "1", "-f", "10000"],
         "guest_count": 300, "guest_rounds": 3,
         "overhead_count": 300, "overhead_rounds": 3,
@@ -57,7 +55,6 @@ PROFILES = {
     },
     "smoke": {
         "convert": ["-r", "1", "-s", "2", "-f", "0"],
-        "zero": ["-r", "1", "-s", "2", "-f", "0"],
         "tree": ["-t", "-r", "1", "-f", "100"],
         "guest_count": 20, "guest_rounds": 1,
         "overhead_count": 20, "overhead_rounds": 1,
@@ -310,10 +307,11 @@ def write_json(outdir, name, data):
 
 
 def convert_costs(profile, outdir, *, part, path, boot):
-    """gmem_convert_bench with the profile's arguments for @part (convert,
-    zero or tree) in this boot's mode, samples as JSON lines added to those of
-    earlier boots in PART-PATH.jsonl."""
-    args = profile[part]
+    """gmem_convert_bench with the profile's arguments for @part in this
+    boot's mode (zero runs the ranges of convert again, on another clock),
+    samples as JSON lines added to those of earlier boots in
+    PART-PATH.jsonl."""
+    args = profile["tree" if part == "tree" else "convert"]
     first = boot * int(args[args.index("-r") + 1])
     out = os.path.join(outdir, f"{part}-{path}.jsonl")
     with open(out, "a") as f:

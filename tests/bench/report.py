@@ -99,31 +99,33 @@ def both_paths(raw, part):
 
 # ---- part 1: conversion cost ----
 
-def convert_rounds(samples):
-    """Per-page wall time of each case, by round: {(path, size, file, to,
-    mode): {round: [ns]}}, memset()'s whole-range time under (path, size,
-    "memset")."""
+def group_by_round(samples, case):
+    """{key: {round: [values]}} of @samples, where @case(sample) gives a
+    sample's (key, value), or None for a sample of another test."""
     per_case = defaultdict(lambda: defaultdict(list))
     for s in samples:
-        if s["test"] == "convert":
-            key = (s["path"], s["size"], s["file"], s["to"], s["mode"])
-            per_case[key][s["round"]].append(s["wall_ns"] /
-                                             (s["size"] / PAGE))
-        elif s["test"] == "memset":
-            per_case[(s["path"], s["size"], "memset")][s["round"]].append(
-                s["wall_ns"])
+        kv = case(s)
+        if kv:
+            per_case[kv[0]][s["round"]].append(kv[1])
     return per_case
 
 
-def one_page_rounds(samples):
-    """Each one-page case's time by round, under -icount its count of
-    guest instructions: {(path, file, op): {round: [ns]}}."""
-    per_case = defaultdict(lambda: defaultdict(list))
-    for s in samples:
-        if s["test"] == "one_page":
-            per_case[(s["path"], s["file"], s["op"])][s["round"]].append(
-                s["wall_ns"])
-    return per_case
+def range_case(s):
+    """A range conversion's time per page under (path, size, file, to,
+    mode), memset()'s whole-range time under (path, size, "memset")."""
+    if s["test"] == "convert":
+        return ((s["path"], s["size"], s["file"], s["to"], s["mode"]),
+                s["wall_ns"] / (s["size"] / PAGE))
+    if s["test"] == "memset":
+        return (s["path"], s["size"], "memset"), s["wall_ns"]
+    return None
+
+
+def one_page_case(s):
+    """A one-page conversion's time under (path, file, op)."""
+    if s["test"] == "one_page":
+        return (s["path"], s["file"], s["op"]), s["wall_ns"]
+    return None
 
 
 def pooled(by_round):
@@ -134,11 +136,11 @@ def pooled(by_round):
 
 def paired(by_round, a, b, scale=1.0):
     """Spread over the rounds of @a's median over @b's in the same round,
-    times @scale; None unless both have rounds.  Round N of the two paths
-    comes from a pair of boots run one after the other, and the cases of
-    one path from one boot: a ratio taken within a round cancels the
-    host's speed at the time, which moves both figures alike, and its
-    spread over the rounds is the ratio's own."""
+    times @scale; None unless both have rounds.  The cases of one path
+    and round come from one boot, and round N of the two paths from two
+    boots run one after the other: a ratio taken within a round leaves
+    out what moved from round to round, and its spread over the rounds
+    is the ratio's own."""
     ra, rb = by_round.get(a, {}), by_round.get(b, {})
     return spread([statistics.median(ra[r]) / statistics.median(rb[r]) *
                    scale for r in ra if r in rb and statistics.median(rb[r])])
@@ -485,11 +487,11 @@ def build(raw, profile):
     samples = both_paths(raw, "convert")
     wall = load_samples(raw, "zero", "gmem")
     tree = both_paths(raw, "tree")
-    by_round = convert_rounds(samples)
-    wall_by_round = convert_rounds(wall)
-    one_page = one_page_rounds(tree)
+    ranges = group_by_round(samples, range_case)
+    wall_ranges = group_by_round(wall, range_case)
+    one_page = group_by_round(tree, one_page_case)
     sizes = [s for s in SIZES
-             if any(len(k) == 5 and k[1] == s for k in by_round)]
+             if any(len(k) == 5 and k[1] == s for k in ranges)]
     frag_n = next((s["conversions"] for s in tree
                    if s["test"] == "fragment"), 0)
     guest = load_json(raw, "guest.json")
@@ -498,9 +500,9 @@ def build(raw, profile):
 
     parts, checks = {}, {}
     parts["conversion"], checks["conversion"], ratios = \
-        conversion_section(by_round, sizes)
-    parts["scaling"], checks["scaling"] = scaling_section(by_round)
-    parts["zero"], checks["zero"] = zero_section(wall_by_round, sizes)
+        conversion_section(ranges, sizes)
+    parts["scaling"], checks["scaling"] = scaling_section(ranges)
+    parts["zero"], checks["zero"] = zero_section(wall_ranges, sizes)
     parts["fragmentation"], checks["fragmentation"] = \
         fragmentation_section(one_page)
     parts["guest"], guest_out = guest_section(guest)
@@ -517,13 +519,13 @@ def build(raw, profile):
     data = {"facts": facts, "targets": checks,
             "conversion_icount_ns_per_page": {
                 "/".join(map(str, k)): v
-                for k, v in pooled(by_round).items()},
+                for k, v in pooled(ranges).items()},
             "conversion_ratios": ratios,
             "one_page_icount_ns": {
                 "/".join(k): v for k, v in pooled(one_page).items()},
             "zero_wall_ns_per_page": {
                 "/".join(map(str, k)): v
-                for k, v in pooled(wall_by_round).items()
+                for k, v in pooled(wall_ranges).items()
                 if k[-1] in ("zero", "memset")},
             "conversion_cpu_share": cpu_shares(wall),
             "guest_driven": guest_out, "overhead": ov_out,
@@ -595,8 +597,8 @@ cannot map guest_memfd, so there the pages are only fallocate()d);
 "unallocated": the file never had a page.  The legacy path has no content
 modes and never touches contents, like preserve, so the target compares
 preserve with it ("no slower": the ratio's lower quartile at most 1, so
-that a difference within the spread counts as none).  Unspecified scrambles every allocated page on
-`KVM_X86_SW_PROTECTED_VM`, by design.
+that a difference within the spread counts as none).  Unspecified
+scrambles every allocated page on `KVM_X86_SW_PROTECTED_VM`, by design.
 
 {parts['conversion']}
 ### Per-page cost as ranges grow
