@@ -599,6 +599,11 @@ modes and never touches contents, like preserve, so the target compares
 preserve with it ("no slower": the ratio's lower quartile at most 1, so
 that a difference within the spread counts as none).  Unspecified
 scrambles every allocated page on `KVM_X86_SW_PROTECTED_VM`, by design.
+Going private, the per-guest_memfd path also looks at the reference count
+of every allocated page of the range, for a pin or a pipe that would let
+the host read private memory; the legacy path converts memory the host
+cannot map and looks at nothing.  That look is what the allocated rows
+cost over the unallocated ones at 4 KiB.
 
 {parts['conversion']}
 ### Per-page cost as ranges grow

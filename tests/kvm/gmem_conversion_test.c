@@ -489,6 +489,53 @@ TEST_F(gmem, longterm_pin_gives_eagain_until_unpinned)
 	ASSERT_EQ(shared_map(&self->g), 0);
 }
 
+/*
+ * A file that no process maps any more still has its references checked:
+ * in a range over many nodes of the page cache, the first busy page fails
+ * the conversion, then the next once the first is free, and busy pages
+ * just outside the range never do.
+ */
+TEST(eagain_reports_the_first_busy_page_after_munmap)
+{
+	const size_t nr_pages = 4096, first = 64, last = nr_pages - 64;
+	const size_t busy[] = { 1100, 3000, first - 1, last };
+	int pipes[ARRAY_SIZE(busy)][2];
+	uint64_t error_offset;
+	struct kvm_vm *vm;
+	uint8_t *mem;
+	size_t i;
+	int fd;
+
+	page = getpagesize();
+	REQUIRE_GMEM_ATTRIBUTES();
+	vm = vm_create_barebones_type(KVM_X86_SW_PROTECTED_VM);
+	fd = shared_gmem(vm, nr_pages);
+	mem = mmap(NULL, nr_pages * page, PROT_READ | PROT_WRITE, MAP_SHARED,
+		   fd, 0);
+	ASSERT_NE(mem, MAP_FAILED);
+	for (i = 0; i < nr_pages; i++)
+		mem[i * page] = 1;
+	for (i = 0; i < ARRAY_SIZE(busy); i++)
+		splice_page(pipes[i], mem + busy[i] * page);
+	munmap(mem, nr_pages * page);
+
+	for (i = 0; i < 2; i++) {
+		error_offset = 0;
+		ASSERT_EQ(gmem_set_attrs(fd, PG(first), PG(last - first), PRIVATE,
+					 MODE_PRESERVE, &error_offset), -EAGAIN);
+		ASSERT_EQ(error_offset, PG(busy[i]));
+		ASSERT_EQ(gmem_fdinfo_ulong(fd, "gmem_private_pages"), 0);
+		drain_pipe(pipes[i]);
+	}
+	gmem_convert(fd, PG(first), PG(last - first), PRIVATE, MODE_PRESERVE);
+	ASSERT_EQ(gmem_fdinfo_ulong(fd, "gmem_private_pages"), last - first);
+
+	for (; i < ARRAY_SIZE(busy); i++)
+		drain_pipe(pipes[i]);
+	close(fd);
+	kvm_vm_free(vm);
+}
+
 TEST_F(gmem, status_is_the_same_in_every_process)
 {
 	int to_child[2], to_parent[2], status;

@@ -171,7 +171,7 @@ class Script:
                             f"offset {page * PAGE:#x} resolved 0")
                 self.expect("kvm_gmem_refcount_fail",
                             f"offset {page * PAGE:#x} order 0 refcount "
-                            f"{refcount} expected 2 mapcount 0 pinned "
+                            f"{refcount} expected 1 mapcount 0 pinned "
                             f"{pinned} drained 1 cause {cause}")
             self.phase(offset, "refcheck")
         # Content modes write the allocated pages of the whole range,
@@ -282,15 +282,15 @@ def run_script():
     s.host_read_private(0)
 
     r, w = s.splice(5)
-    # page cache + the lookup + the pipe
-    s.convert(4, 4, PRIVATE, MODE_NONE, busy=(5, 3, 0, "other"))
+    # page cache + the pipe
+    s.convert(4, 4, PRIVATE, MODE_NONE, busy=(5, 2, 0, "other"))
     os.read(r, PAGE)
     os.close(r)
     os.close(w)
 
     gup = s.pin(6)
     s.convert(4, 4, PRIVATE, MODE_NONE,
-              busy=(6, 2 + GUP_PIN_COUNTING_BIAS, 1, "pinned"))
+              busy=(6, 1 + GUP_PIN_COUNTING_BIAS, 1, "pinned"))
     fcntl.ioctl(gup, PIN_LONGTERM_TEST_STOP)
     os.close(gup)
 

@@ -32,7 +32,7 @@ static struct file_row row = {
 
 static struct hotspot_row spot = {
 	.key = { .ino = 4242, .offset = 0x5000 },
-	.spot = { .count = 2, .refcount = 3, .expected = 2, .cause = 3 },
+	.spot = { .count = 2, .refcount = 2, .expected = 1, .cause = 3 },
 };
 
 /* A process name may hold any byte but NUL: quotes, controls, non-ASCII. */
