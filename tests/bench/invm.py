@@ -349,7 +349,9 @@ def guest_driven(profile, outdir):
         last = json.loads(read(watcher.out).strip().splitlines()[-1])
         phases[p] = {"elapsed_s": r["elapsed_s"],
                      "conversions": r["totals"]["conversions"],
-                     "files": [{k: f[k] for k in ("phases_ns", "latency_ns")}
+                     "files": [{k: f[k] for k in ("phases_ns", "latency_ns",
+                                                  "conversions_to_private",
+                                                  "lru_drains")}
                                for f in last["files"]]}
     write_json(outdir, "guest.json", {"args": args, "runs": runs,
                                       "phases": phases})

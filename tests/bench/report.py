@@ -301,20 +301,26 @@ def guest_section(guest):
         rate = spread([r["conversions"] / r["elapsed_s"] for r in runs])
         ph = guest["phases"][pattern]
         phases = defaultdict(int)
-        lat_sum = 0
+        lat_sum = drains = to_private = 0
         for f in ph["files"]:
             lat_sum += f["latency_ns"]["sum"]
+            drains += f.get("lru_drains", 0)
+            to_private += f.get("conversions_to_private", 0)
             for name, ns in f["phases_ns"].items():
                 phases[name] += ns
         total = sum(phases.values()) or 1
         shares = {k: v / total for k, v in phases.items()}
         in_ioctl = lat_sum / (ph["elapsed_s"] * 1e9)
+        drained = drains / to_private if to_private else None
         out[pattern] = {"conversions_per_s": rate, "phase_share": shares,
-                        "ioctl_share_of_wall": in_ioctl}
+                        "ioctl_share_of_wall": in_ioctl,
+                        "lru_drains_per_conversion_to_private": drained}
         rows.append([pattern, fmt(rate, digits=0), f"{in_ioctl:.1%}",
-                     ", ".join(f"{k} {v:.1%}" for k, v in shares.items())])
+                     ", ".join(f"{k} {v:.1%}" for k, v in shares.items()),
+                     "n/a" if drained is None else f"{drained:.1%}"])
     md = table(["guest pattern", "conversions/s", "time in the ioctl",
-                "share of ioctl time per phase"], rows)
+                "share of ioctl time per phase",
+                "conversions to private that drained all CPUs"], rows)
     return md, out
 
 
@@ -646,6 +652,17 @@ under gmemtop, which sums the intervals between the `kvm_gmem_phase`
 events in the kernel.
 
 {parts['guest']}
+The last column counts `kvm_gmem_lru_drain` events against conversions to
+private: how often a page was still held by a per-CPU LRU batch, so that
+the conversion drained the batches of every CPU (`lru_add_drain_all()`),
+which queues work on each CPU with pages pending and waits for it.
+gmemload's main thread writes each page through the shared mapping just
+before the guest converts it, so the new folio waits in that thread's
+CPU's batch while the vCPU thread converts it from another CPU; draining
+the converting CPU's batch first was tried and left as many drains.
+guest_memfd folios are unevictable and need no LRU batch at all; keeping
+them out of it takes a change to mm, which this series does not make.
+
 ## 3. What watching costs
 
 {cmd(workloads['overhead'])}, round-robin under every watcher, the order
