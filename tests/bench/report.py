@@ -304,8 +304,8 @@ def guest_section(guest):
         lat_sum = drains = to_private = 0
         for f in ph["files"]:
             lat_sum += f["latency_ns"]["sum"]
-            drains += f.get("lru_drains", 0)
-            to_private += f.get("conversions_to_private", 0)
+            drains += f["lru_drains"]
+            to_private += f["conversions_to_private"]
             for name, ns in f["phases_ns"].items():
                 phases[name] += ns
         total = sum(phases.values()) or 1
@@ -658,8 +658,7 @@ the conversion drained the batches of every CPU (`lru_add_drain_all()`),
 which queues work on each CPU with pages pending and waits for it.
 gmemload's main thread writes each page through the shared mapping just
 before the guest converts it, so the new folio waits in that thread's
-CPU's batch while the vCPU thread converts it from another CPU; draining
-the converting CPU's batch first was tried and left as many drains.
+CPU's batch while the vCPU thread converts it from another CPU.
 guest_memfd folios are unevictable and need no LRU batch at all; keeping
 them out of it takes a change to mm, which this series does not make.
 
