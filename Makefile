@@ -5,16 +5,19 @@ SHELL := /bin/bash
 KTREE = $(shell scripts/kernel path)
 
 .PHONY: help deps kernel kernel-debug headers kernel-tree kernel-export kernel-build-dev \
-	patches tools tests check check-debug demo bench install clean
+	kernel-rebase check-next-base patches tools tests check check-debug demo bench install clean
 
 help:
 	@echo "make deps              install the Debian packages the project needs"
-	@echo "make kernel            build the 6.12 test kernel with kernel/series (cached)"
+	@echo "make kernel            build the test kernel: kernel/series on the Debian source"
+	@echo "                       pinned in kernel/base (cached)"
 	@echo "make kernel-debug      the same with KVM as modules and the kernel's checkers"
 	@echo "make headers           same as kernel: UAPI headers + KVM selftests lib"
 	@echo "make kernel-tree       git tree to edit the series, one commit per patch"
 	@echo "make kernel-export     write that tree's commits back to kernel/"
 	@echo "make kernel-build-dev  build the tree's HEAD (use with git rebase -x)"
+	@echo "make kernel-rebase VERSION=V  move the series and the pin to Debian version V"
+	@echo "make check-next-base   try the series on the archive's newest version"
 	@echo "make patches           upstream-ready series + cover letter in patches/"
 	@echo "make tools             build the BPF programs, gmemtop and gmemload"
 	@echo "make tests             build the tests against the built tree"
@@ -40,6 +43,12 @@ kernel-export:
 
 kernel-build-dev:
 	@scripts/kernel build-dev
+
+kernel-rebase: deps
+	@scripts/kernel rebase $(VERSION)
+
+check-next-base: deps
+	@scripts/kernel next-base
 
 patches: deps
 	@scripts/kernel patches
