@@ -5,6 +5,10 @@
   it again on its tracing directory), gmemtop
   still runs in full mode: its counts equal gmemload's ground truth and it
   says nothing of a fallback.
+- gmemtop --btf with this kernel's own vmlinux BTF decides as the run
+  does: full mode where KVM is built in; where KVM is a module (the debug
+  kernel) that file alone has no KVM, and gmemtop says so.  The other
+  kinds of kernel are tests/host/gmemtop-errors.test's, on stand-in BTF.
 
 Prints TAP.  Needs root and kvm.vm_memory_attributes=0.
 """
@@ -70,9 +74,24 @@ def check_full_mode_without_tracefs():
     return None
 
 
+def check_btf_of_this_kernel():
+    run = subprocess.run([GMEMTOP, "--btf", "/sys/kernel/btf/vmlinux", "-b"],
+                         capture_output=True, text=True, timeout=60)
+    if os.path.exists("/sys/kernel/btf/kvm"):
+        want = (5, "", "gmemtop: this kernel has no KVM")
+    else:
+        want = (0, "gmemtop: would watch through the kvm_gmem trace events\n",
+                "")
+    got = (run.returncode, run.stdout, run.stderr[:len(want[2])])
+    if got != want or (not want[2] and run.stderr):
+        return f"{run.returncode} {run.stdout!r} {run.stderr!r}, want {want}"
+    return None
+
+
 def main():
     return tap.run([
         ("full_mode_without_tracefs", check_full_mode_without_tracefs),
+        ("btf_of_this_kernel", check_btf_of_this_kernel),
     ])
 
 

@@ -51,7 +51,8 @@ static const char gmemtop_doc[] =
 "    gmemtop --hist 10 1     # latency distribution over ten seconds\n"
 "    gmemtop --snoop -p 1234 # every conversion of one VMM as it ends\n"
 "    gmemtop -b --openmetrics 9464   # also serve /metrics on 127.0.0.1\n"
-"    gmemtop -b --textfile /var/lib/node_exporter/gmemtop.prom\n";
+"    gmemtop -b --textfile /var/lib/node_exporter/gmemtop.prom\n"
+"    gmemtop --btf vmlinux   # what it would watch on that kernel\n";
 
 /* gmemlat and gmemsnoop: the same program under the names of its modes. */
 static const char gmemlat_doc[] =
@@ -75,7 +76,8 @@ static const char gmemsnoop_doc[] =
 "    gmemsnoop --json 100    # a hundred JSON records, then exit\n";
 
 enum { OPT_JSON = 1000, OPT_CSV, OPT_ONCE, OPT_OPENMETRICS, OPT_HIST,
-       OPT_SNOOP, OPT_FENTRY, OPT_TEXTFILE, OPT_MAX_FILES, OPT_HOLDERS };
+       OPT_SNOOP, OPT_FENTRY, OPT_TEXTFILE, OPT_MAX_FILES, OPT_HOLDERS,
+       OPT_BTF };
 
 static const struct argp_option options[] = {
 	{ "batch", 'b', NULL, 0, "Print a table each interval, no full screen" },
@@ -88,6 +90,9 @@ static const struct argp_option options[] = {
 	  "A line per finished conversion (biosnoop); COUNT stops after COUNT" },
 	{ "fentry", OPT_FENTRY, NULL, 0,
 	  "Use what stock kernels offer (fexit on guest_memfd functions)" },
+	{ "btf", OPT_BTF, "PATH", 0,
+	  "Decide from the BTF in PATH as if it were the kernel's, say what "
+	  "gmemtop would watch there and exit, loading nothing" },
 	{ "openmetrics", OPT_OPENMETRICS, "[ADDR:]PORT", 0,
 	  "Serve the counters and histograms at http://ADDR:PORT/metrics "
 	  "(ADDR 127.0.0.1 unless given)" },
@@ -140,6 +145,42 @@ static error_t parse_positional(const char *arg, struct argp_state *state)
 	return 0;
 }
 
+/*
+ * The first option given whose figures only the kvm_gmem events give:
+ * the fexit fallback has no conversions, latencies, holders or VM ids,
+ * and prints neither CSV nor metrics.
+ */
+static const char *option_needing_events(void)
+{
+	if (env.snoop)
+		return "--snoop";
+	if (env.format == FORMAT_HIST)
+		return "--hist";
+	if (env.format == FORMAT_CSV)
+		return "--csv";
+	if (env.holders)
+		return "--holders";
+	if (env.vm)
+		return "--vm";
+	if (env.openmetrics)
+		return "--openmetrics";
+	if (env.textfile)
+		return "--textfile";
+	return NULL;
+}
+
+/* Options that contradict each other: a usage error, whatever the kernel. */
+static void check_combination(struct argp_state *state)
+{
+	const char *option = option_needing_events();
+
+	if (env.fentry && option) {
+		fprintf(stderr, "gmemtop: %s needs the kvm_gmem events: not with --fentry\n",
+			option);
+		argp_usage(state);
+	}
+}
+
 static error_t parse_arg(int key, char *arg, struct argp_state *state)
 {
 	double v;
@@ -183,6 +224,9 @@ static error_t parse_arg(int key, char *arg, struct argp_state *state)
 	case OPT_HOLDERS:
 		env.holders = true;
 		break;
+	case OPT_BTF:
+		env.btf = arg;
+		break;
 	case OPT_MAX_FILES:
 		if (parse_number(arg, "--max-files", 1, MAX_MAX_FILES, &v) ||
 		    v != (unsigned int)v) {
@@ -225,6 +269,9 @@ static error_t parse_arg(int key, char *arg, struct argp_state *state)
 		break;
 	case ARGP_KEY_ARG:
 		return parse_positional(arg, state);
+	case ARGP_KEY_END:
+		check_combination(state);
+		break;
 	default:
 		return ARGP_ERR_UNKNOWN;
 	}
@@ -295,11 +342,17 @@ void sleep_interval(double delay, volatile sig_atomic_t *exiting)
 	release_signals(&saved);
 }
 
-/* Why the tool cannot run here, in words a VMM engineer can act on. */
-static int check_environment(bool events)
+/*
+ * Why the tool cannot run here, in words a VMM engineer can act on.
+ * Nothing is loaded with --btf: neither privilege nor the kernel's BTF
+ * matters then.
+ */
+static int check_environment(void)
 {
 	struct stat st;
 
+	if (env.btf)
+		return 0;
 	if (!may_trace())
 		return no_privilege();
 	if (stat("/sys/kernel/btf/vmlinux", &st)) {
@@ -308,21 +361,90 @@ static int check_environment(bool events)
 			"CONFIG_DEBUG_INFO_BTF=y\n");
 		return EXIT_NO_BTF;
 	}
-	if (!events && !stock_supported()) {
-		fprintf(stderr, "gmemtop: this kernel has no kvm_gmem trace events.\n"
-			"  They come with the guest_memfd in-place conversion series of\n"
-			"  this project: build and boot it with 'make kernel' and\n"
-			"  'tests/vm/run' (see README.md).\n");
-		return EXIT_NO_EVENTS;
-	}
 	return 0;
 }
 
-/* The full-screen view wants a terminal on both sides. */
+static int load_kernel_btf(struct kernel_btf *k)
+{
+	int err = kernel_btf_load(k, env.btf);
+
+	if (!err)
+		return 0;
+	if (env.btf)
+		fprintf(stderr, "gmemtop: no BTF in %s: %s\n", env.btf,
+			strerror(-err));
+	else
+		fprintf(stderr, "gmemtop: cannot read this kernel's BTF: %s\n",
+			strerror(-err));
+	return EXIT_NO_BTF;
+}
+
+#define HOW_TO_GET_THE_EVENTS						\
+	"  The kvm_gmem trace events come with the guest_memfd in-place\n"	\
+	"  conversion series of this project: build and boot it with\n"	\
+	"  'make kernel' and 'tests/vm/run' (see README.md).\n"
+
+/*
+ * The mode: full on the kvm_gmem events; the fexit fallback (*@fallback)
+ * with --fentry, or where guest_memfd has no events.  Without guest_memfd,
+ * or with an option only the events serve, says why: EXIT_NO_EVENTS.
+ */
+static int choose_mode(const struct kernel_offer *offer, bool *fallback)
+{
+	const char *option = option_needing_events();
+
+	*fallback = env.fentry || !offer->events;
+	if (!*fallback)
+		return 0;
+	if (!offer->kvm) {
+		fputs("gmemtop: this kernel has no KVM (neither built in nor "
+		      "kvm.ko loaded), so no guest_memfd.\n"
+		      HOW_TO_GET_THE_EVENTS, stderr);
+		return EXIT_NO_EVENTS;
+	}
+	if (!offer->gmem) {
+		fputs("gmemtop: this kernel's KVM has no guest_memfd.\n"
+		      HOW_TO_GET_THE_EVENTS, stderr);
+		return EXIT_NO_EVENTS;
+	}
+	/* Only without the events: with --fentry it is a usage error. */
+	if (option) {
+		fprintf(stderr, "gmemtop: %s needs the kvm_gmem events; this "
+			"kernel has guest_memfd without them\n", option);
+		return EXIT_NO_EVENTS;
+	}
+	stock_notice(offer, env.fentry);
+	return 0;
+}
+
+/*
+ * --btf: what the run would do on that kernel, as far as it can be known
+ * without loading: the programs it would leave out, and the mode.
+ */
+static int tell_mode(const struct kernel_btf *k, bool fallback)
+{
+	struct gmemtop_bpf *skel;
+
+	if (fallback) {
+		printf("gmemtop: would watch through fexit on guest_memfd functions\n");
+		return 0;
+	}
+	skel = gmemtop_bpf__open();
+	if (!skel) {
+		fprintf(stderr, "gmemtop: failed to open the BPF programs\n");
+		return EXIT_FAILURE;
+	}
+	select_programs(skel, k->btf);
+	gmemtop_bpf__destroy(skel);
+	printf("gmemtop: would watch through the kvm_gmem trace events\n");
+	return 0;
+}
+
+/* The full-screen view wants a terminal on both sides; --btf shows none. */
 static bool full_screen(void)
 {
 	return !env.batch && !env.snoop && env.format == FORMAT_TABLE &&
-	       isatty(STDOUT_FILENO);
+	       !env.btf && isatty(STDOUT_FILENO);
 }
 
 static struct report *take(struct report_state *state, double start,
@@ -431,7 +553,7 @@ static bool shows_phases(void)
 	       full_screen();
 }
 
-static int load(struct gmemtop_bpf **skelp)
+static int load(const struct btf *btf, struct gmemtop_bpf **skelp)
 {
 	bool phases = shows_phases();
 	struct gmemtop_bpf *skel;
@@ -447,11 +569,10 @@ static int load(struct gmemtop_bpf **skelp)
 	skel->rodata->snoop = env.snoop;
 	skel->rodata->phases = phases;
 
-	err = select_programs(skel);
-	if (!err && !phases)
+	select_programs(skel, btf);
+	if (!phases)
 		bpf_program__set_autoload(skel->progs.conversion_phase, false);
-	if (!err)
-		err = gmemtop_size_maps(skel, env.max_files, env.snoop);
+	err = gmemtop_size_maps(skel, env.max_files, env.snoop);
 	if (!err)
 		err = gmemtop_bpf__load(skel);
 	if (!err)
@@ -486,6 +607,30 @@ static const char *set_defaults(const char *argv0)
 	return gmemtop_doc;
 }
 
+/* Full mode, the kvm_gmem programs loaded: the metrics if asked for. */
+static int run_events(struct gmemtop_bpf *skel)
+{
+	int err;
+
+	if (env.openmetrics || env.textfile) {
+		metrics = metrics_new(env.openmetrics ? &env.metrics_addr : NULL,
+				      env.textfile);
+		if (!metrics) {
+			gmemtop_bpf__destroy(skel);
+			return EXIT_FAILURE;
+		}
+	}
+	err = env.snoop ? run_snoop(skel) : run(skel);
+	metrics_free(metrics);
+	gmemtop_bpf__destroy(skel);
+	return err;
+}
+
+/*
+ * Every argument is checked before the kernel is looked at, so that a
+ * usage error is one whatever the kernel; then what the kernel offers
+ * decides the mode.
+ */
 int main(int argc, char **argv)
 {
 	struct argp argp = {
@@ -494,7 +639,9 @@ int main(int argc, char **argv)
 		.doc = set_defaults(argv[0]),
 	};
 	struct gmemtop_bpf *skel = NULL;
-	bool events;
+	struct kernel_offer offer;
+	struct kernel_btf k;
+	bool fallback;
 	int err;
 
 	argp_err_exit_status = EXIT_USAGE;
@@ -508,37 +655,23 @@ int main(int argc, char **argv)
 	}
 
 	libbpf_set_print(libbpf_print);
-	events = kvm_gmem_events_present();
-	err = check_environment(events);
+	err = check_environment();
+	if (!err)
+		err = load_kernel_btf(&k);
 	if (err)
 		return err;
-
-	handle_signals();
-	if (env.fentry || !events) {
-		if (env.openmetrics || env.textfile) {
-			fprintf(stderr, "gmemtop: --openmetrics and --textfile "
-				"export what the kvm_gmem events count; %s\n",
-				env.fentry ? "not with --fentry" :
-				"this kernel has none");
-			return env.fentry ? EXIT_USAGE : EXIT_NO_EVENTS;
-		}
-		return stock_run(&env, &exiting);
+	read_kernel_offer(k.btf, &offer);
+	err = choose_mode(&offer, &fallback);
+	if (!err && env.btf) {
+		err = tell_mode(&k, fallback);
+	} else if (!err) {
+		/* A signal from here on still ends with a last report. */
+		handle_signals();
+		if (!fallback)
+			err = load(k.btf, &skel);
 	}
-	err = load(&skel);
-	if (err)
+	kernel_btf_free(&k);	/* big, and of no more use */
+	if (err || env.btf)
 		return err;
-
-	if (env.openmetrics || env.textfile) {
-		metrics = metrics_new(env.openmetrics ? &env.metrics_addr : NULL,
-				      env.textfile);
-		if (!metrics) {
-			gmemtop_bpf__destroy(skel);
-			return EXIT_FAILURE;
-		}
-	}
-
-	err = env.snoop ? run_snoop(skel) : run(skel);
-	metrics_free(metrics);
-	gmemtop_bpf__destroy(skel);
-	return err;
+	return fallback ? stock_run(&env, &offer, &exiting) : run_events(skel);
 }

@@ -37,6 +37,7 @@ struct env {
 	bool openmetrics;
 	struct sockaddr_storage metrics_addr;
 	const char *textfile;	/* --textfile: node_exporter's collector */
+	const char *btf;	/* --btf: decide from this BTF, load nothing */
 };
 
 /* With --openmetrics or --textfile: every report taken is published. */
@@ -84,9 +85,14 @@ void release_signals(const sigset_t *saved);
  * the signal came: a run stopped at any moment still ends with a report.
  */
 void sleep_interval(double delay, volatile sig_atomic_t *exiting);
-/* Kernels with guest_memfd but without the kvm_gmem events. */
-bool stock_supported(void);
-int stock_run(const struct env *env, volatile sig_atomic_t *exiting);
+/*
+ * Kernels with guest_memfd but without the kvm_gmem events, or --fentry
+ * (@forced): what the fallback shows and what it cannot, then the run.
+ */
+struct kernel_offer;
+void stock_notice(const struct kernel_offer *offer, bool forced);
+int stock_run(const struct env *env, const struct kernel_offer *offer,
+	      volatile sig_atomic_t *exiting);
 
 /* Snoop records the ring buffer had no room for, over all CPUs. */
 __u64 dropped_records(struct gmemtop_bpf *skel);

@@ -1,8 +1,9 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
- * Which kvm_gmem events the running kernel has, from its BTF (vmlinux's,
- * or kvm.ko's when KVM is a module): a tp_btf program needs the event's
- * btf_trace_<event> typedef, not tracefs, which is often not mounted.  Each program is loaded only if its event exists
+ * What the kernel offers gmemtop, from its BTF (vmlinux's, or kvm.ko's
+ * when KVM is a module), not from tracefs, which is often not mounted: a
+ * tp_btf program needs the event's btf_trace_<event> typedef, an fexit
+ * program its function.  Each program is loaded only if its event exists
  * with at least the arguments it reads.
  */
 #include <errno.h>
@@ -69,49 +70,70 @@ bool tp_btf_event_usable(const struct btf *btf, const char *event)
 }
 
 /*
- * The BTF that holds the kvm_gmem events: vmlinux's when KVM is built in,
- * else kvm.ko's, split on top of vmlinux's (*base, freed by the caller).
+ * Functions whose BTF marks what the kernel has: /dev/kvm's ioctl, and
+ * the two guest_memfd file operations the fexit fallback attaches to
+ * (fallocate since guest_memfd exists, faults since it can be mmap()ed).
  */
-static struct btf *load_events_btf(struct btf **base)
-{
-	struct btf *kvm;
+#define KVM_FUNC		"kvm_dev_ioctl"
+#define GMEM_FUNC		"kvm_gmem_fallocate"
+#define GMEM_MMAP_FUNC		"kvm_gmem_fault_user_mapping"
 
-	*base = btf__load_vmlinux_btf();
-	if (!*base)
-		return NULL;
-	if (tp_btf_nr_args(*base, REQUIRED_EVENT) >= 0)
-		return *base;
-	kvm = btf__load_module_btf("kvm", *base);
-	return kvm ? kvm : *base;
+static bool has_func(const struct btf *btf, const char *name)
+{
+	return btf__find_by_name_kind(btf, name, BTF_KIND_FUNC) >= 0;
 }
 
-static void free_events_btf(struct btf *btf, struct btf *base)
+void read_kernel_offer(const struct btf *btf, struct kernel_offer *offer)
 {
-	if (btf != base)
-		btf__free(btf);
-	btf__free(base);
+	offer->kvm = has_func(btf, KVM_FUNC);
+	offer->gmem = has_func(btf, GMEM_FUNC);
+	offer->gmem_mmap = has_func(btf, GMEM_MMAP_FUNC);
+	offer->events = tp_btf_event_usable(btf, REQUIRED_EVENT);
 }
 
-bool kvm_gmem_events_present(void)
+static int load_file_btf(struct kernel_btf *k, const char *path)
 {
-	struct btf *base, *btf = load_events_btf(&base);
-	bool present;
-
-	if (!btf)
-		return false;
-	present = tp_btf_event_usable(btf, REQUIRED_EVENT);
-	free_events_btf(btf, base);
-	return present;
+	k->btf = btf__parse(path, NULL);
+	return k->btf ? 0 : -errno;
 }
 
-int select_programs(struct gmemtop_bpf *skel)
+/*
+ * KVM's types are kvm.ko's when it is a module, in BTF split on top of
+ * vmlinux's; without the module (built in, or not loaded) vmlinux's
+ * tell.  btf__load_module_btf() reads /sys/kernel/btf/kvm: no privilege.
+ */
+static int load_running_btf(struct kernel_btf *k)
 {
-	struct btf *base, *btf = load_events_btf(&base);
+	struct btf *vmlinux = btf__load_vmlinux_btf();
+
+	if (!vmlinux)
+		return -errno;
+	k->btf = btf__load_module_btf("kvm", vmlinux);
+	if (k->btf)
+		k->base = vmlinux;
+	else
+		k->btf = vmlinux;
+	return 0;
+}
+
+int kernel_btf_load(struct kernel_btf *k, const char *path)
+{
+	k->btf = k->base = NULL;
+	return path ? load_file_btf(k, path) : load_running_btf(k);
+}
+
+void kernel_btf_free(struct kernel_btf *k)
+{
+	btf__free(k->btf);	/* a split BTF before its base */
+	btf__free(k->base);
+	k->btf = k->base = NULL;
+}
+
+void select_programs(struct gmemtop_bpf *skel, const struct btf *btf)
+{
 	struct bpf_program *prog;
 	const char *event;
 
-	if (!btf)
-		return -errno;
 	bpf_object__for_each_program(prog, skel->obj) {
 		event = strchr(bpf_program__section_name(prog), '/');
 		if (!event || tp_btf_event_usable(btf, ++event))
@@ -120,6 +142,4 @@ int select_programs(struct gmemtop_bpf *skel)
 		fprintf(stderr, "gmemtop: this kernel has no usable %s event: its figures stay empty\n",
 			event);
 	}
-	free_events_btf(btf, base);
-	return 0;
 }

@@ -2,7 +2,9 @@
 /*
  * Host tests of the BTF probe that decides which kvm_gmem programs load:
  * against the built kernel's vmlinux (argument counts as declared in
- * include/trace/events/kvm_gmem.h) and against small hand-made BTF.
+ * include/trace/events/kvm_gmem.h, and the functions that tell KVM and
+ * guest_memfd apart, which gmemtop-errors.test's stand-ins mimic) and
+ * against small hand-made BTF.
  *   probe_test VMLINUX
  */
 #include <stdlib.h>
@@ -49,6 +51,21 @@ TEST(instrumented_vmlinux_has_every_event_with_its_arguments)
 		EXPECT_EQ(events[i].nr_args,
 			  tp_btf_nr_args(btf, events[i].event));
 	}
+	btf__free(btf);
+}
+
+/* The functions gmemtop takes for KVM and guest_memfd are the kernel's. */
+TEST(instrumented_vmlinux_offers_everything)
+{
+	struct btf *btf = btf__parse(vmlinux_path, NULL);
+	struct kernel_offer offer;
+
+	ASSERT_NE(NULL, btf);
+	read_kernel_offer(btf, &offer);
+	EXPECT_TRUE(offer.kvm);
+	EXPECT_TRUE(offer.gmem);
+	EXPECT_TRUE(offer.gmem_mmap);
+	EXPECT_TRUE(offer.events);
 	btf__free(btf);
 }
 

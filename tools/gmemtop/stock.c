@@ -15,28 +15,28 @@
 #include "clock.h"
 #include "gmemtop.h"
 #include "gmemstock.skel.h"
+#include "probe.h"
 
 #define STOCK_NOTICE							\
-	"gmemtop: this kernel has guest_memfd but not the kvm_gmem trace events.\n" \
 	"  Shown, through fexit on guest_memfd functions: host page faults\n"	\
 	"  (mapped or SIGBUS) and fallocate() (punch hole, allocate) per file.\n" \
 	"  Not available: conversions, EAGAIN and its causes, latency and its\n" \
 	"  phases, KVM invalidations, VM ids.  Boot the instrumented kernel\n"	\
 	"  for those ('make kernel', 'tests/vm/run', see README.md).\n"
 
-/* Whether the kernel has the guest_memfd functions the fallback needs. */
-bool stock_supported(void)
+void stock_notice(const struct kernel_offer *offer, bool forced)
 {
-	char line[256];
-	bool found = false;
-	FILE *f = fopen("/proc/kallsyms", "r");
-
-	if (!f)
-		return false;
-	while (!found && fgets(line, sizeof(line), f))
-		found = strstr(line, " kvm_gmem_fault_user_mapping") != NULL;
-	fclose(f);
-	return found;
+	if (forced)
+		fputs("gmemtop: --fentry: what a kernel without the kvm_gmem trace events offers.\n",
+		      stderr);
+	else
+		fputs("gmemtop: this kernel has guest_memfd but not the kvm_gmem trace events.\n",
+		      stderr);
+	fputs(STOCK_NOTICE, stderr);
+	/* guest_memfd before Linux 6.18 cannot be mapped: no faults. */
+	if (!offer->gmem_mmap)
+		fputs("gmemtop: this kernel cannot mmap() guest_memfd: no host page faults to count\n",
+		      stderr);
 }
 
 static void sum_stock(const struct gmem_stock_stats *cpus, int nr,
@@ -92,7 +92,8 @@ static int take_stock(struct gmemstock_bpf *skel, int nr_cpus,
 	return 0;
 }
 
-static int load_stock(const struct env *env, struct gmemstock_bpf **skelp)
+static int load_stock(const struct env *env, const struct kernel_offer *offer,
+		      struct gmemstock_bpf **skelp)
 {
 	struct gmemstock_bpf *skel = gmemstock_bpf__open();
 	int err;
@@ -100,6 +101,7 @@ static int load_stock(const struct env *env, struct gmemstock_bpf **skelp)
 	if (!skel)
 		return EXIT_FAILURE;
 	skel->rodata->targ_pid = env->pid;
+	bpf_program__set_autoload(skel->progs.user_fault, offer->gmem_mmap);
 	err = bpf_map__set_max_entries(skel->maps.stock_files, env->max_files);
 	if (!err)
 		err = gmemstock_bpf__load(skel);
@@ -118,7 +120,8 @@ static int load_stock(const struct env *env, struct gmemstock_bpf **skelp)
 }
 
 /* A report each interval, and a last one when interrupted. */
-int stock_run(const struct env *env, volatile sig_atomic_t *exiting)
+int stock_run(const struct env *env, const struct kernel_offer *offer,
+	      volatile sig_atomic_t *exiting)
 {
 	int nr_cpus = 1, err = 0;	/* the map is shared by all CPUs */
 	struct stock_report r = {};
@@ -127,8 +130,7 @@ int stock_run(const struct env *env, volatile sig_atomic_t *exiting)
 	long done = 0;
 	sigset_t saved;
 
-	fputs(STOCK_NOTICE, stderr);
-	err = load_stock(env, &skel);
+	err = load_stock(env, offer, &skel);
 	if (err)
 		return err;
 	for (;;) {
