@@ -603,8 +603,8 @@ cannot map guest_memfd, so there the pages are only fallocate()d);
 "unallocated": the file never had a page.  The legacy path has no content
 modes and never touches contents, like preserve, so the target compares
 preserve with it ("no slower": the ratio's lower quartile at most 1, so
-that a difference within the spread counts as none).  Unspecified
-scrambles every allocated page on `KVM_X86_SW_PROTECTED_VM`, by design.
+that a difference within the spread counts as none).  Unspecified changes
+no byte, like preserve.
 Going private, the per-guest_memfd path also looks at the reference count
 of every allocated page of the range, for a pin or a pipe that would let
 the host read private memory; the legacy path converts memory the host

@@ -210,6 +210,21 @@ static inline void gmem_fdinfo_text(int fd, char *buf, size_t len)
 	close(f);
 }
 
+/* The number after "@key:" in fdinfo text @text, read by gmem_fdinfo_text(). */
+static inline unsigned long gmem_fdinfo_field(const char *text, const char *key)
+{
+	size_t klen = strlen(key);
+	const char *line;
+
+	for (line = text; line; line = strchr(line, '\n')) {
+		line += *line == '\n';
+		if (!strncmp(line, key, klen) && line[klen] == ':')
+			return strtoul(line + klen + 1, NULL, 0);
+	}
+	TEST_FAIL("fdinfo: no %s", key);
+	return 0;
+}
+
 /*
  * The bounds of a randomized test, from its command line:
  * -s SEED, -i COUNT (steps, phases...), -t SECONDS, -v.  The caller sets

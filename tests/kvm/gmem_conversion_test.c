@@ -230,6 +230,8 @@ TEST_F(gmem, content_mode_applies_to_the_whole_range)
 	fill(page_at(g, 0), 4 * page, 3);
 	gmem_convert(g->fd, 0, PG(2), SHARED, MODE_PRESERVE);
 	ASSERT_EQ(unchanged(g, 0, 4, 3), 4 * page);
+	gmem_convert(g->fd, 0, PG(2), SHARED, MODE_NONE);
+	ASSERT_EQ(unchanged(g, 0, 4, 3), 4 * page);
 	gmem_convert(g->fd, 0, PG(2), SHARED, MODE_ZERO);
 	ASSERT_TRUE(all_zero(page_at(g, 0), 2 * page));
 	ASSERT_EQ(count_matching(page_at(g, 2), 2 * page, 3 + 2 * page * 7),
@@ -239,16 +241,19 @@ TEST_F(gmem, content_mode_applies_to_the_whole_range)
 	/* Some change: page 5 private, [4, 8) to shared. */
 	fill(page_at(g, 4), 4 * page, 8);
 	gmem_convert(g->fd, PG(5), PG(1), PRIVATE, MODE_PRESERVE);
+	gmem_convert(g->fd, PG(4), PG(4), SHARED, MODE_NONE);
+	ASSERT_EQ(unchanged(g, 4, 4, 8), 4 * page);
+	gmem_convert(g->fd, PG(5), PG(1), PRIVATE, MODE_PRESERVE);
 	gmem_convert(g->fd, PG(4), PG(4), SHARED, MODE_ZERO);
 	ASSERT_TRUE(all_zero(page_at(g, 4), 4 * page));
 	ASSERT_EQ(shared_map(g), 0xffff);
 
-	/* None changes, all private: unspecified still scrambles. */
+	/* None changes, all private: flags = 0 keeps every byte too. */
 	fill(page_at(g, 8), 2 * page, 21);
 	gmem_convert(g->fd, PG(8), PG(2), PRIVATE, MODE_PRESERVE);
 	gmem_convert(g->fd, PG(8), PG(2), PRIVATE, MODE_NONE);
 	gmem_convert(g->fd, PG(8), PG(2), SHARED, MODE_PRESERVE);
-	ASSERT_EQ(unchanged(g, 8, 2, 21), 0);
+	ASSERT_EQ(unchanged(g, 8, 2, 21), 2 * page);
 }
 
 /* Past the argument checks, error_offset says where a request failed. */
@@ -355,26 +360,131 @@ TEST_F(gmem, fdinfo_summary_marks_mixed_cells)
 	close(fd);
 }
 
-TEST_F(gmem, unspecified_mode_scrambles_every_byte)
+/*
+ * flags = 0 changes no byte in either direction: VMMs written against
+ * upstream's later postings, which have no content modes, pass 0 and
+ * expect their guest's memory to stay as it is.  Each direction is
+ * checked on its own, the other one done with PRESERVE, so that two
+ * changes cannot cancel out, and then both together.  Pages that hold
+ * data, a page only fallocate()d and a page never allocated are in the
+ * range: the last two still read zeros.
+ */
+TEST_F(gmem, unspecified_mode_keeps_every_byte)
 {
-	uint8_t copy[4096];
-	size_t i, same = 0;
+	static const struct {
+		uint64_t to_private, to_shared;
+	} trips[] = {
+		{ MODE_NONE, MODE_PRESERVE },
+		{ MODE_PRESERVE, MODE_NONE },
+		{ MODE_NONE, MODE_NONE },
+	};
+	struct gmem_vm *g = &self->g;
+	int i;
 
-	fill(page_at(&self->g, 0), page, 77);
-	memcpy(copy, page_at(&self->g, 0), page);
+	for (i = 0; i < ARRAY_SIZE(trips); i++) {
+		uint8_t seed = 77 + i;
 
-	gmem_convert(self->g.fd, 0, PG(1), PRIVATE, MODE_NONE);
-	gmem_convert(self->g.fd, 0, PG(1), SHARED, MODE_PRESERVE);
-	for (i = 0; i < page; i++)
-		same += page_at(&self->g, 0)[i] == copy[i];
-	ASSERT_EQ(same, 0);
+		fill(page_at(g, 0), 4 * page, seed);
+		ASSERT_EQ(fallocate(g->fd, FALLOC_FL_KEEP_SIZE, PG(4), PG(1)), 0);
+		ASSERT_EQ(fallocate(g->fd, FALLOC_FL_KEEP_SIZE | FALLOC_FL_PUNCH_HOLE,
+				    PG(5), PG(1)), 0);
 
-	memcpy(copy, page_at(&self->g, 0), page);
-	gmem_convert(self->g.fd, 0, PG(1), PRIVATE, MODE_PRESERVE);
-	gmem_convert(self->g.fd, 0, PG(1), SHARED, MODE_NONE);
-	for (i = 0, same = 0; i < page; i++)
-		same += page_at(&self->g, 0)[i] == copy[i];
-	ASSERT_EQ(same, 0);
+		gmem_convert(g->fd, 0, PG(6), PRIVATE, trips[i].to_private);
+		ASSERT_EQ(shared_map(g), 0xffff & ~0x3fu);
+		gmem_convert(g->fd, 0, PG(6), SHARED, trips[i].to_shared);
+
+		ASSERT_EQ(unchanged(g, 0, 4, seed), 4 * page)
+			TH_LOG("to private with flags %#lx, back with %#lx",
+			       trips[i].to_private, trips[i].to_shared);
+		ASSERT_TRUE(all_zero(page_at(g, 4), 2 * page))
+			TH_LOG("to private with flags %#lx, back with %#lx",
+			       trips[i].to_private, trips[i].to_shared);
+	}
+}
+
+#define HOST_TAG	0x4853u		/* "HS": written by the host */
+#define GUEST_TAG	0x4753u		/* "GS": written by the guest */
+
+/* Word @i of the page that party @tag writes; the guest computes it too. */
+static inline uint64_t tagged_word(uint64_t tag, int i)
+{
+	return tag << 48 | (i * 0x9e3779b97f4aULL & ((1ULL << 48) - 1));
+}
+
+/* The guest side of the flow below: page 0 is the host's, page 1 its own. */
+static void guest_keeps_mapped_pages(void)
+{
+	uint64_t *host_page = (uint64_t *)GMEM_DATA_GPA;
+	uint64_t *guest_page = (uint64_t *)(GMEM_DATA_GPA + 4096);
+	int i;
+
+	/* Read the host's page and write its own: KVM maps both. */
+	for (i = 0; i < 512; i++) {
+		GUEST_ASSERT_EQ(READ_ONCE(host_page[i]), tagged_word(HOST_TAG, i));
+		WRITE_ONCE(guest_page[i], tagged_word(GUEST_TAG, i));
+	}
+	GUEST_SYNC(1);
+
+	/* Requests for the attributes each page had already, flags = 0. */
+	for (i = 0; i < 512; i++) {
+		GUEST_ASSERT_EQ(READ_ONCE(host_page[i]), tagged_word(HOST_TAG, i));
+		GUEST_ASSERT_EQ(READ_ONCE(guest_page[i]), tagged_word(GUEST_TAG, i));
+	}
+	GUEST_SYNC(2);
+
+	/* The host's page went private with flags = 0. */
+	for (i = 0; i < 512; i++)
+		GUEST_ASSERT_EQ(READ_ONCE(host_page[i]), tagged_word(HOST_TAG, i));
+	GUEST_DONE();
+}
+
+static bool page_holds(const uint8_t *p, uint64_t tag)
+{
+	const uint64_t *w = (const uint64_t *)p;
+	int i;
+
+	for (i = 0; i < 512; i++)
+		if (w[i] != tagged_word(tag, i))
+			return false;
+	return true;
+}
+
+/*
+ * A request whose range already has the attributes asked for changes no
+ * attribute, and with flags = 0 no byte either: not while the host maps
+ * the page (shared, written by the host), nor while the guest has it
+ * mapped (private, written by the guest).  Then real conversions with
+ * flags = 0 hand each page over intact: the guest's page to the host,
+ * the host's page to the guest.
+ */
+TEST(unspecified_mode_keeps_what_host_and_guest_wrote)
+{
+	struct ucall uc;
+	struct gmem_vm g;
+	uint64_t *w;
+	int i;
+
+	page = getpagesize();
+	REQUIRE_GMEM_ATTRIBUTES();
+	gmem_vm_create(&g, 1, guest_keeps_mapped_pages, 2 * page,
+		       GUEST_MEMFD_FLAG_INIT_SHARED);
+	w = (uint64_t *)g.mem;
+	for (i = 0; i < 512; i++)
+		w[i] = tagged_word(HOST_TAG, i);
+	gmem_convert(g.fd, PG(1), PG(1), PRIVATE, MODE_NONE);
+	ASSERT_EQ(gmem_run_to_ucall(g.vcpus[0], &uc), UCALL_SYNC);
+
+	gmem_convert(g.fd, 0, PG(1), SHARED, MODE_NONE);
+	gmem_convert(g.fd, PG(1), PG(1), PRIVATE, MODE_NONE);
+	ASSERT_TRUE(page_holds(g.mem, HOST_TAG));
+	ASSERT_FALSE(host_can_read(&g, 1));
+	ASSERT_EQ(gmem_run_to_ucall(g.vcpus[0], &uc), UCALL_SYNC);
+
+	gmem_convert(g.fd, 0, PG(1), PRIVATE, MODE_NONE);
+	gmem_convert(g.fd, PG(1), PG(1), SHARED, MODE_NONE);
+	ASSERT_TRUE(page_holds(g.mem + page, GUEST_TAG));
+	ASSERT_EQ(gmem_run_to_ucall(g.vcpus[0], &uc), UCALL_DONE);
+	gmem_vm_free(&g);
 }
 
 TEST_F(gmem, zero_mode_zeroes_the_whole_range)
@@ -713,18 +823,36 @@ TEST(fragmented_attribute_tree_is_replaced_and_freed)
 	kvm_vm_free(vm);
 }
 
+/* The counters of a guest_memfd that a conversion moves, from fdinfo. */
+struct tree_counts {
+	unsigned long moved[2];		/* [1] is to private */
+	unsigned long private_pages;
+	unsigned long entries;
+};
+
+/* One read of fdinfo: on the debug kernel, each walks the whole tree. */
+static void read_tree_counts(int fd, struct tree_counts *c)
+{
+	char text[16384];
+
+	gmem_fdinfo_text(fd, text, sizeof(text));
+	c->moved[0] = gmem_fdinfo_field(text, "gmem_pages_to_shared");
+	c->moved[1] = gmem_fdinfo_field(text, "gmem_pages_to_private");
+	c->private_pages = gmem_fdinfo_field(text, "gmem_private_pages");
+	c->entries = gmem_fdinfo_field(text, "gmem_attr_entries");
+}
+
 /*
  * Converts [@first, @first + @nr) of @fd and of its model @private, and
  * checks the tree's entries, the private pages and the pages counted as
- * changed against the model.
+ * changed against the model.  @c holds the counters before, and after.
  */
 static void convert_and_compare(struct __test_metadata *_metadata, int fd,
-				bool *private, size_t nr_pages, size_t first,
-				size_t nr, bool to_private)
+				struct tree_counts *c, bool *private,
+				size_t nr_pages, size_t first, size_t nr,
+				bool to_private)
 {
-	const char *moved = to_private ? "gmem_pages_to_private" :
-					 "gmem_pages_to_shared";
-	unsigned long before = gmem_fdinfo_ulong(fd, moved), changed = 0;
+	unsigned long before = c->moved[to_private], changed = 0;
 	unsigned long nr_private = 0;
 	size_t i;
 
@@ -737,12 +865,12 @@ static void convert_and_compare(struct __test_metadata *_metadata, int fd,
 
 	gmem_convert(fd, first * page, nr * page, to_private ? PRIVATE : SHARED,
 		     MODE_NONE);
-	ASSERT_EQ(gmem_fdinfo_ulong(fd, moved) - before, changed)
+	read_tree_counts(fd, c);
+	ASSERT_EQ(c->moved[to_private] - before, changed)
 		TH_LOG("pages %zu+%zu", first, nr);
-	ASSERT_EQ(gmem_fdinfo_ulong(fd, "gmem_private_pages"), nr_private)
+	ASSERT_EQ(c->private_pages, nr_private)
 		TH_LOG("pages %zu+%zu", first, nr);
-	ASSERT_EQ(gmem_fdinfo_ulong(fd, "gmem_attr_entries"),
-		  runs(private, nr_pages))
+	ASSERT_EQ(c->entries, runs(private, nr_pages))
 		TH_LOG("pages %zu+%zu", first, nr);
 }
 
@@ -756,6 +884,7 @@ TEST(deep_attribute_tree_converts_exactly)
 {
 	const size_t nr_pages = 4096;
 	bool private[4096] = {};
+	struct tree_counts c, c_one;
 	struct kvm_vm *vm;
 	unsigned int seed = 1;
 	bool one_private = false;
@@ -766,27 +895,31 @@ TEST(deep_attribute_tree_converts_exactly)
 	REQUIRE_GMEM_ATTRIBUTES();
 	vm = vm_create_barebones_type(KVM_X86_SW_PROTECTED_VM);
 	fd = shared_gmem(vm, nr_pages);
+	read_tree_counts(fd, &c);
 
 	for (i = 1; i < nr_pages; i += 2)
-		convert_and_compare(_metadata, fd, private, nr_pages, i, 1, true);
+		convert_and_compare(_metadata, fd, &c, private, nr_pages, i,
+				    1, true);
 	for (i = 0; i < 2; i++) {
-		convert_and_compare(_metadata, fd, private, nr_pages, 0, 1, !i);
-		convert_and_compare(_metadata, fd, private, nr_pages,
+		convert_and_compare(_metadata, fd, &c, private, nr_pages, 0,
+				    1, !i);
+		convert_and_compare(_metadata, fd, &c, private, nr_pages,
 				    nr_pages - 1, 1, i);
 	}
 	for (i = 0; i < 1000; i++) {
 		first = rand_r(&seed) % nr_pages;
 		nr = 1 + rand_r(&seed) % 40;
-		convert_and_compare(_metadata, fd, private, nr_pages, first,
+		convert_and_compare(_metadata, fd, &c, private, nr_pages, first,
 				    first + nr > nr_pages ? nr_pages - first : nr,
 				    rand_r(&seed) & 1);
 	}
-	convert_and_compare(_metadata, fd, private, nr_pages, 0, nr_pages,
+	convert_and_compare(_metadata, fd, &c, private, nr_pages, 0, nr_pages,
 			    false);
 
 	one = shared_gmem(vm, 1);
+	read_tree_counts(one, &c_one);
 	for (i = 0; i < 4; i++)
-		convert_and_compare(_metadata, one, &one_private, 1, 0, 1,
+		convert_and_compare(_metadata, one, &c_one, &one_private, 1, 0, 1,
 				    !(i & 1));
 	close(one);
 	close(fd);

@@ -26,7 +26,7 @@
 #define FILE_SIZE	(NR_PAGES * PAGE)
 #define MAX_PINS	4
 
-enum content { C_ZERO, C_TAG, C_UNKNOWN };
+enum content { C_ZERO, C_TAG };
 
 /* A reference held on a page from outside guest_memfd. */
 struct pin {
@@ -114,7 +114,7 @@ static void check_page(int i)
 	if (m.content[i] == C_ZERO)
 		FUZZ_ASSERT(!memcmp(page_ptr(i), zero, PAGE),
 			    "page %d should read zeros", i);
-	else if (m.content[i] == C_TAG)
+	else
 		FUZZ_ASSERT(gmem_pattern_ok(page_ptr(i), PAGE, m.tag[i]),
 			    "page %d lost its data (tag %#x)", i, m.tag[i]);
 }
@@ -321,11 +321,12 @@ static void model_convert(const struct kvm_memory_attributes2 *a)
 	for (i = first; i < end; i++) {
 		changed += m.private[i] != to_private;
 		m.private[i] = to_private;
-		/* Content modes apply to the whole range, changed or not. */
+		/*
+		 * ZERO applies to the whole range, changed or not; flags = 0
+		 * and PRESERVE keep every byte.
+		 */
 		if (a->flags == MODE_ZERO)
 			m.content[i] = C_ZERO;
-		else if (a->flags == MODE_NONE)
-			m.content[i] = C_UNKNOWN;
 	}
 	if (changed) {
 		m.conversions[to_private]++;

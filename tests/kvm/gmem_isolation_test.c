@@ -787,37 +787,225 @@ static int poison_page(uint8_t *p)
 	return r;
 }
 
-TEST_F(iso, poisoned_page_fails_conversion_and_is_never_read)
-{
-	uint64_t error_offset = 0;
-	uint8_t v;
-	int r;
+/*
+ * A file of POISON_PAGES pages, each holding its own pattern, page 5
+ * private (so that requests to shared change attributes too), and pages
+ * 3 and 6 poisoned while shared.
+ */
+#define POISON_PAGES	8
 
+FIXTURE(poison) {
+	struct kvm_vm *vm;
+	int fd;
+	uint8_t *mem;
+};
+
+FIXTURE_SETUP(poison)
+{
+	int i, r;
+
+	if (gmem_vm_attributes_mode())
+		SKIP(return, "kvm.vm_memory_attributes=1: per-VM attributes");
 	/* The sysctl exists exactly when MADV_HWPOISON does. */
 	if (access("/proc/sys/vm/memory_failure_early_kill", F_OK))
 		SKIP(return, "no CONFIG_MEMORY_FAILURE");
-	gmem_convert(self->fd, 0, PAGE, SHARED, MODE_PRESERVE);
-	r = poison_page(self->mem + 2 * PAGE);
+
+	self->vm = vm_create_barebones_type(KVM_X86_SW_PROTECTED_VM);
+	self->fd = vm_create_guest_memfd(self->vm, POISON_PAGES * PAGE,
+					 GUEST_MEMFD_FLAG_MMAP |
+					 GUEST_MEMFD_FLAG_INIT_SHARED);
+	self->mem = mmap(NULL, POISON_PAGES * PAGE, PROT_READ | PROT_WRITE,
+			 MAP_SHARED, self->fd, 0);
+	ASSERT_NE(self->mem, MAP_FAILED);
+	gmem_catch_sigbus();
+
+	for (i = 0; i < POISON_PAGES; i++)
+		gmem_pattern(self->mem + i * PAGE, PAGE, i + 1);
+	gmem_convert(self->fd, 5 * PAGE, PAGE, PRIVATE, MODE_PRESERVE);
+	r = poison_page(self->mem + 3 * PAGE);
 	ASSERT_EQ(r, 0) TH_LOG("MADV_HWPOISON: %s", strerror(r));
+	r = poison_page(self->mem + 6 * PAGE);
+	ASSERT_EQ(r, 0) TH_LOG("MADV_HWPOISON: %s", strerror(r));
+}
 
-	EXPECT_FALSE(gmem_host_read(self->mem + 2 * PAGE, &v));
+FIXTURE_TEARDOWN(poison)
+{
+	if (!self->vm)
+		return;
+	munmap(self->mem, POISON_PAGES * PAGE);
+	close(self->fd);
+	kvm_vm_free(self->vm);
+}
 
-	/* Zeroing needs the page's contents: it is an error, not a #MC. */
-	EXPECT_EQ(gmem_set_attrs(self->fd, PAGE, 3 * PAGE, SHARED, MODE_ZERO,
-				 &error_offset), -EHWPOISON);
-	EXPECT_EQ(error_offset, 2 * PAGE);
+/*
+ * What fdinfo says of the attributes and conversions of @fd, one value
+ * per line: a failed request must leave all of it as it was.
+ */
+static void attribute_state(int fd, char *buf, size_t len)
+{
+	static const char *const keys[] = {
+		"gmem_ranges", "gmem_summary", "gmem_shared_pages",
+		"gmem_private_pages", "gmem_conversions_to_private",
+		"gmem_conversions_to_shared", "gmem_pages_to_private",
+		"gmem_pages_to_shared", "gmem_eagain",
+	};
+	size_t n = 0;
+	char value[128];
+	int k;
 
-	/* Scrambling on the way to private, likewise. */
-	error_offset = 0;
-	EXPECT_EQ(gmem_set_attrs(self->fd, PAGE, 3 * PAGE, PRIVATE, MODE_NONE,
-				 &error_offset), -EHWPOISON);
-	EXPECT_EQ(error_offset, 2 * PAGE);
+	for (k = 0; k < ARRAY_SIZE(keys); k++) {
+		TEST_ASSERT(gmem_fdinfo(fd, keys[k], value, sizeof(value)),
+			    "fdinfo: no %s", keys[k]);
+		n += snprintf(buf + n, len - n, "%s: %s\n", keys[k], value);
+	}
+}
 
-	/* Nothing changed: the neighbours are shared and hold their data. */
-	EXPECT_TRUE(gmem_host_read(self->mem + PAGE, &v));
-	EXPECT_TRUE(gmem_host_read(self->mem + 3 * PAGE, &v));
-	EXPECT_FALSE(gmem_host_read(self->mem + 2 * PAGE, &v));
-	EXPECT_TRUE(secret_intact(self->fd, self->page));
+static const char *mode_name(uint64_t mode)
+{
+	return mode == MODE_ZERO ? "ZERO" :
+	       mode == MODE_PRESERVE ? "PRESERVE" : "flags 0";
+}
+
+/*
+ * Every request over a range holding a poisoned page fails with
+ * EHWPOISON at the first poisoned page of the range, in every content
+ * mode and both directions, whether or not its attributes would change:
+ * no retry can succeed, so it is never EAGAIN (memory failure keeps a
+ * reference to the page), and zeroing or keeping a page that cannot be
+ * read is no option.  Nothing changes: attributes, counters, contents;
+ * and the poisoned pages stay out of the host's reach.
+ */
+TEST_F(poison, poisoned_page_fails_conversion_and_is_never_read)
+{
+	static const struct {
+		int first, end, poisoned;
+		const char *what;
+	} ranges[] = {
+		{ 3, 4, 3, "the poisoned page alone" },
+		{ 3, 5, 3, "the poisoned page first" },
+		{ 1, 5, 3, "the poisoned page inside" },
+		{ 0, 4, 3, "the poisoned page last" },
+		{ 1, 8, 3, "two poisoned pages" },
+		{ 4, 8, 6, "a private page, then the poisoned one" },
+	};
+	static const uint64_t modes[] = { MODE_NONE, MODE_ZERO, MODE_PRESERVE };
+	char before[1024], after[1024];
+	uint64_t error_offset;
+	int i, m, to_private, r;
+	uint8_t *late, v;
+
+	attribute_state(self->fd, before, sizeof(before));
+	for (i = 0; i < ARRAY_SIZE(ranges); i++) {
+		uint64_t offset = ranges[i].first * PAGE;
+		uint64_t size = (ranges[i].end - ranges[i].first) * PAGE;
+
+		for (to_private = 0; to_private < 2; to_private++) {
+			for (m = 0; m < ARRAY_SIZE(modes); m++) {
+				error_offset = -1ULL;
+				r = gmem_set_attrs(self->fd, offset, size,
+						   to_private ? PRIVATE : SHARED,
+						   modes[m], &error_offset);
+				/* A mode refused for the direction is refused first. */
+				if (to_private && modes[m] == MODE_ZERO) {
+					EXPECT_EQ(r, -EOPNOTSUPP);
+					EXPECT_EQ(error_offset, offset);
+					continue;
+				}
+				EXPECT_EQ(r, -EHWPOISON)
+					TH_LOG("%s, %s to %s: %s", ranges[i].what,
+					       mode_name(modes[m]),
+					       to_private ? "private" : "shared",
+					       strerror(-r));
+				EXPECT_EQ(error_offset, ranges[i].poisoned * PAGE)
+					TH_LOG("%s, %s to %s", ranges[i].what,
+					       mode_name(modes[m]),
+					       to_private ? "private" : "shared");
+			}
+		}
+	}
+	attribute_state(self->fd, after, sizeof(after));
+	EXPECT_STREQ(before, after);
+
+	for (i = 0; i < POISON_PAGES; i++) {
+		uint8_t *p = self->mem + i * PAGE;
+
+		if (i == 3 || i == 6 || i == 5) {
+			EXPECT_FALSE(gmem_host_read(p, &v))
+				TH_LOG("page %d was read", i);
+		} else {
+			EXPECT_TRUE(gmem_pattern_ok(p, PAGE, i + 1))
+				TH_LOG("page %d changed", i);
+		}
+	}
+	/* Nor can a mapping made after the poisoning read it. */
+	late = mmap(NULL, POISON_PAGES * PAGE, PROT_READ, MAP_SHARED,
+		    self->fd, 0);
+	ASSERT_NE(late, MAP_FAILED);
+	EXPECT_FALSE(gmem_host_read(late + 3 * PAGE, &v));
+	EXPECT_FALSE(gmem_host_read(late + 6 * PAGE, &v));
+	munmap(late, POISON_PAGES * PAGE);
+
+	/* The private page kept its data through all of it. */
+	gmem_convert(self->fd, 5 * PAGE, PAGE, SHARED, MODE_PRESERVE);
+	EXPECT_TRUE(gmem_pattern_ok(self->mem + 5 * PAGE, PAGE, 6));
+}
+
+/*
+ * The rest of the file converts as if nothing had happened, both ways and
+ * in every mode, and once a poisoned page is punched out of the file,
+ * ranges over its offset convert again while those over the other one
+ * still fail.
+ */
+TEST_F(poison, ranges_without_a_poisoned_page_still_convert)
+{
+	static const struct {
+		int first, end;
+	} clean[] = { { 0, 3 }, { 4, 6 }, { 7, 8 } };
+	unsigned long to_private, to_shared;
+	uint64_t error_offset = 0;
+	uint8_t *fresh;
+	int i, j;
+
+	to_private = gmem_fdinfo_ulong(self->fd, "gmem_conversions_to_private");
+	to_shared = gmem_fdinfo_ulong(self->fd, "gmem_conversions_to_shared");
+	for (i = 0; i < ARRAY_SIZE(clean); i++) {
+		uint64_t offset = clean[i].first * PAGE;
+		uint64_t size = (clean[i].end - clean[i].first) * PAGE;
+
+		gmem_convert(self->fd, offset, size, PRIVATE, MODE_NONE);
+		gmem_convert(self->fd, offset, size, SHARED, MODE_NONE);
+		gmem_convert(self->fd, offset, size, PRIVATE, MODE_PRESERVE);
+		gmem_convert(self->fd, offset, size, SHARED, MODE_PRESERVE);
+		for (j = clean[i].first; j < clean[i].end; j++)
+			EXPECT_TRUE(gmem_pattern_ok(self->mem + j * PAGE, PAGE,
+						    j + 1))
+				TH_LOG("page %d lost its data", j);
+		gmem_convert(self->fd, offset, size, PRIVATE, MODE_PRESERVE);
+		gmem_convert(self->fd, offset, size, SHARED, MODE_ZERO);
+		EXPECT_TRUE(all_zero(self->mem + offset, size))
+			TH_LOG("pages [%d, %d) not zeroed", clean[i].first,
+			       clean[i].end);
+	}
+	EXPECT_EQ(gmem_fdinfo_ulong(self->fd, "gmem_conversions_to_private"),
+		  to_private + 3 * ARRAY_SIZE(clean));
+	EXPECT_EQ(gmem_fdinfo_ulong(self->fd, "gmem_conversions_to_shared"),
+		  to_shared + 3 * ARRAY_SIZE(clean));
+
+	/* Punching page 3 out leaves a hole that converts like any other. */
+	ASSERT_EQ(fallocate(self->fd, FALLOC_FL_KEEP_SIZE | FALLOC_FL_PUNCH_HOLE,
+			    3 * PAGE, PAGE), 0);
+	gmem_convert(self->fd, 0, 6 * PAGE, PRIVATE, MODE_PRESERVE);
+	gmem_convert(self->fd, 0, 6 * PAGE, SHARED, MODE_ZERO);
+	/* This mapping never saw the poison: it reads the new page. */
+	fresh = mmap(NULL, POISON_PAGES * PAGE, PROT_READ, MAP_SHARED,
+		     self->fd, 0);
+	ASSERT_NE(fresh, MAP_FAILED);
+	EXPECT_TRUE(all_zero(fresh, 6 * PAGE));
+	munmap(fresh, POISON_PAGES * PAGE);
+
+	EXPECT_EQ(gmem_set_attrs(self->fd, 0, POISON_PAGES * PAGE, SHARED,
+				 MODE_PRESERVE, &error_offset), -EHWPOISON);
+	EXPECT_EQ(error_offset, 6 * PAGE);
 }
 
 TEST_HARNESS_MAIN

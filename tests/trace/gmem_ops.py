@@ -174,10 +174,11 @@ class Script:
                             f"{refcount} expected 1 mapcount 0 pinned "
                             f"{pinned} drained 1 cause {cause}")
             self.phase(offset, "refcheck")
-        # Content modes write the allocated pages of the whole range,
-        # whether or not their attributes change (upstream v5).
-        written = 0 if mode == MODE_PRESERVE else \
-            sum(self.allocated[p] for p in pages)
+        # ZERO writes the allocated pages of the whole range, whether or
+        # not their attributes change (upstream v5); flags = 0 and
+        # PRESERVE write nothing.
+        written = sum(self.allocated[p] for p in pages) \
+            if mode == MODE_ZERO else 0
         content = ("kvm_gmem_content",
                    f"offset {offset:#x} size {size:#x} mode "
                    f"{MODE_NAMES[mode]} bytes {written * PAGE}")

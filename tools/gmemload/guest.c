@@ -29,9 +29,11 @@ void guest_code(void)
 }
 
 /*
- * A VMM's side of KVM_HC_MAP_GPA_RANGE: convert the range in place.  The
- * guest gets no content guarantee going private (KVM scrambles it) and
- * zeros going shared, so that nothing private leaks to the host.
+ * A VMM's side of KVM_HC_MAP_GPA_RANGE: convert the range in place.  Going
+ * private it passes flags = 0, as VMMs written against upstream's later
+ * postings (which have no content modes) do, and KVM changes no byte;
+ * going shared it asks for zeros, so that nothing private leaks to the
+ * host.
  */
 static void handle_map_gpa_range(struct vm_ctx *v, struct kvm_run *run)
 {
