@@ -22,7 +22,8 @@ gmem_read_pin()
 	sed -e 's/#.*//' -e '/^[[:space:]]*$/d' "$GMEM_KERNEL_DIR/base" 2>/dev/null
 }
 
-read -r GMEM_PKG GMEM_KVER < <(gmem_read_pin) || true
+# A here-string, not a process substitution: the test VM has no /dev/fd.
+read -r GMEM_PKG GMEM_KVER <<<"$(gmem_read_pin)" || true
 
 # Where version $1 of the source lives: unpacked once, committed as 'base'.
 gmem_tree()
