@@ -70,20 +70,38 @@ FIXTURE(iso) {
 	uint8_t *page;		/* page 0: the secret, private */
 };
 
+/*
+ * A software-protected VM (*@vm) with a guest_memfd (*@fd) of @nr_pages,
+ * all shared, mapped by this process: the mapping, or MAP_FAILED.  Host
+ * accesses to private pages raise SIGBUS, which the tests catch.
+ */
+static uint8_t *map_shared_gmem(struct kvm_vm **vm, int *fd, size_t nr_pages)
+{
+	*vm = vm_create_barebones_type(KVM_X86_SW_PROTECTED_VM);
+	*fd = vm_create_guest_memfd(*vm, nr_pages * PAGE,
+				    GUEST_MEMFD_FLAG_MMAP |
+				    GUEST_MEMFD_FLAG_INIT_SHARED);
+	gmem_catch_sigbus();
+	return mmap(NULL, nr_pages * PAGE, PROT_READ | PROT_WRITE, MAP_SHARED,
+		    *fd, 0);
+}
+
+static void unmap_shared_gmem(struct kvm_vm *vm, int fd, uint8_t *mem,
+			      size_t nr_pages)
+{
+	munmap(mem, nr_pages * PAGE);
+	close(fd);
+	kvm_vm_free(vm);
+}
+
 FIXTURE_SETUP(iso)
 {
 	if (gmem_vm_attributes_mode())
 		SKIP(return, "kvm.vm_memory_attributes=1: per-VM attributes");
 
-	self->vm = vm_create_barebones_type(KVM_X86_SW_PROTECTED_VM);
-	self->fd = vm_create_guest_memfd(self->vm, NR_PAGES * PAGE,
-					 GUEST_MEMFD_FLAG_MMAP |
-					 GUEST_MEMFD_FLAG_INIT_SHARED);
-	self->mem = mmap(NULL, NR_PAGES * PAGE, PROT_READ | PROT_WRITE,
-			 MAP_SHARED, self->fd, 0);
+	self->mem = map_shared_gmem(&self->vm, &self->fd, NR_PAGES);
 	ASSERT_NE(self->mem, MAP_FAILED);
 	self->page = self->mem;
-	gmem_catch_sigbus();
 
 	fill_secret(self->mem, NR_PAGES * PAGE);
 	gmem_convert(self->fd, 0, PAGE, PRIVATE, MODE_PRESERVE);
@@ -91,11 +109,8 @@ FIXTURE_SETUP(iso)
 
 FIXTURE_TEARDOWN(iso)
 {
-	if (!self->vm)
-		return;
-	munmap(self->mem, NR_PAGES * PAGE);
-	close(self->fd);
-	kvm_vm_free(self->vm);
+	if (self->vm)
+		unmap_shared_gmem(self->vm, self->fd, self->mem, NR_PAGES);
 }
 
 /* Back to shared with PRESERVE: the secret must have survived intact. */
@@ -810,14 +825,8 @@ FIXTURE_SETUP(poison)
 	if (access("/proc/sys/vm/memory_failure_early_kill", F_OK))
 		SKIP(return, "no CONFIG_MEMORY_FAILURE");
 
-	self->vm = vm_create_barebones_type(KVM_X86_SW_PROTECTED_VM);
-	self->fd = vm_create_guest_memfd(self->vm, POISON_PAGES * PAGE,
-					 GUEST_MEMFD_FLAG_MMAP |
-					 GUEST_MEMFD_FLAG_INIT_SHARED);
-	self->mem = mmap(NULL, POISON_PAGES * PAGE, PROT_READ | PROT_WRITE,
-			 MAP_SHARED, self->fd, 0);
+	self->mem = map_shared_gmem(&self->vm, &self->fd, POISON_PAGES);
 	ASSERT_NE(self->mem, MAP_FAILED);
-	gmem_catch_sigbus();
 
 	for (i = 0; i < POISON_PAGES; i++)
 		gmem_pattern(self->mem + i * PAGE, PAGE, i + 1);
@@ -830,11 +839,8 @@ FIXTURE_SETUP(poison)
 
 FIXTURE_TEARDOWN(poison)
 {
-	if (!self->vm)
-		return;
-	munmap(self->mem, POISON_PAGES * PAGE);
-	close(self->fd);
-	kvm_vm_free(self->vm);
+	if (self->vm)
+		unmap_shared_gmem(self->vm, self->fd, self->mem, POISON_PAGES);
 }
 
 /*
