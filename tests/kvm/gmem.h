@@ -8,6 +8,7 @@
 #define GMEM_TEST_H
 
 #include <fcntl.h>
+#include <limits.h>
 #include <setjmp.h>
 #include <signal.h>
 #include <stdbool.h>
@@ -194,20 +195,30 @@ static inline bool gmem_pattern_ok(const void *p, size_t len, uint32_t tag)
 	return true;
 }
 
-/* The text of /proc/self/fdinfo/@fd, NUL-terminated, in @buf. */
-static inline void gmem_fdinfo_text(int fd, char *buf, size_t len)
+/*
+ * The text of fdinfo of @fd, NUL-terminated, in @buf, through the proc
+ * mounted at @proc (whose pid namespace the reader's is).
+ */
+static inline void gmem_fdinfo_text_in(const char *proc, int fd, char *buf,
+				       size_t len)
 {
-	char path[64];
+	char path[PATH_MAX];
 	ssize_t n;
 	int f;
 
-	snprintf(path, sizeof(path), "/proc/self/fdinfo/%d", fd);
+	snprintf(path, sizeof(path), "%s/self/fdinfo/%d", proc, fd);
 	f = open(path, O_RDONLY);
 	TEST_ASSERT(f >= 0, "open %s", path);
 	n = read(f, buf, len - 1);
 	TEST_ASSERT(n > 0 && n < len - 1, "read %s", path);
 	buf[n] = 0;
 	close(f);
+}
+
+/* The text of /proc/self/fdinfo/@fd, NUL-terminated, in @buf. */
+static inline void gmem_fdinfo_text(int fd, char *buf, size_t len)
+{
+	gmem_fdinfo_text_in("/proc", fd, buf, len);
 }
 
 /* The number after "@key:" in fdinfo text @text, read by gmem_fdinfo_text(). */

@@ -6,8 +6,12 @@
  */
 #include <fcntl.h>
 #include <linux/falloc.h>
+#include <sched.h>
+#include <stdlib.h>
+#include <sys/mount.h>
 #include <sys/uio.h>
 #include <sys/wait.h>
+#include <time.h>
 
 #include <mm/gup_test.h>
 
@@ -311,18 +315,17 @@ TEST_F(gmem, attribute_tree_holds_one_entry_per_run)
 	for (i = 0; i < NR_PAGES; i++) {
 		gmem_convert(self->g.fd, PG(order[i]), PG(1), PRIVATE, MODE_NONE);
 		private[order[i]] = true;
-		ASSERT_EQ(gmem_fdinfo_ulong(self->g.fd, "gmem_attr_entries"),
+		ASSERT_EQ(gmem_fdinfo_ulong(self->g.fd, "gmem_ranges"),
 			  runs(private, NR_PAGES))
 			TH_LOG("after page %d", order[i]);
 	}
 	for (i = NR_PAGES - 1; i >= 0; i--) {
 		gmem_convert(self->g.fd, PG(order[i]), PG(1), SHARED, MODE_NONE);
 		private[order[i]] = false;
-		ASSERT_EQ(gmem_fdinfo_ulong(self->g.fd, "gmem_attr_entries"),
+		ASSERT_EQ(gmem_fdinfo_ulong(self->g.fd, "gmem_ranges"),
 			  runs(private, NR_PAGES))
 			TH_LOG("after page %d", order[i]);
 	}
-	ASSERT_EQ(gmem_fdinfo_ulong(self->g.fd, "gmem_attr_entries"), 1);
 	ASSERT_EQ(gmem_fdinfo_ulong(self->g.fd, "gmem_ranges"), 1);
 }
 
@@ -672,7 +675,12 @@ TEST_F(gmem, status_is_the_same_in_every_process)
 		_exit(0);
 	}
 
-	/* The child's mapping is faulted in: conversion must unmap it too. */
+	/*
+	 * fork() copies no PTEs of a shared file mapping, so the child's
+	 * accesses fault afresh: this checks what a fault sees in another
+	 * process.  That a conversion unmaps pages other processes have
+	 * faulted in is iso.conversion_unmaps_the_page_from_other_processes.
+	 */
 	gmem_convert(self->g.fd, 0, PG(1), PRIVATE, MODE_PRESERVE);
 	write(to_child[1], "1", 1);
 	read(to_parent[0], &c, 1);
@@ -812,10 +820,10 @@ TEST(fragmented_attribute_tree_is_replaced_and_freed)
 
 	for (i = 1; i < nr_pages; i += 2)
 		gmem_convert(fd, i * page, page, PRIVATE, MODE_NONE);
-	ASSERT_EQ(gmem_fdinfo_ulong(fd, "gmem_attr_entries"), nr_pages);
+	ASSERT_EQ(gmem_fdinfo_ulong(fd, "gmem_ranges"), nr_pages);
 
 	gmem_convert(fd, 0, nr_pages * page, SHARED, MODE_NONE);
-	ASSERT_EQ(gmem_fdinfo_ulong(fd, "gmem_attr_entries"), 1);
+	ASSERT_EQ(gmem_fdinfo_ulong(fd, "gmem_ranges"), 1);
 
 	for (i = 1; i < nr_pages; i += 2)
 		gmem_convert(fd, i * page, page, PRIVATE, MODE_NONE);
@@ -823,14 +831,154 @@ TEST(fragmented_attribute_tree_is_replaced_and_freed)
 	kvm_vm_free(vm);
 }
 
+/* Nanoseconds one read of @fd's fdinfo takes. */
+static uint64_t fdinfo_read_ns(int fd)
+{
+	struct timespec t0, t1;
+	char text[16384];
+
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	gmem_fdinfo_text(fd, text, sizeof(text));
+	clock_gettime(CLOCK_MONOTONIC, &t1);
+	return (t1.tv_sec - t0.tv_sec) * 1000000000ull + t1.tv_nsec - t0.tv_nsec;
+}
+
+static int cmp_u64(const void *a, const void *b)
+{
+	uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+
+	return x < y ? -1 : x > y;
+}
+
+static uint64_t median_u64(uint64_t *v, size_t n)
+{
+	qsort(v, n, sizeof(*v), cmp_u64);
+	return v[n / 2];
+}
+
+/*
+ * Reading fdinfo costs the same however fragmented the guest made the
+ * file: whoever reads it holds the invalidate_lock, and a reader that
+ * walked all of the tree would hold up conversions and the guest's faults
+ * behind them.  Both files list 64 ranges and a summary of mixed cells;
+ * one has 131 ranges, the other 40,000.  A walk of the tree made the
+ * second read take hundreds of times as long; reads are taken side by
+ * side, and their medians compared.
+ */
+TEST(fdinfo_read_costs_the_same_in_a_fragmented_file)
+{
+	const size_t nr_pages = 40000, rounds = 21;
+	uint64_t few_ns[21], many_ns[21];
+	int few, many;
+	struct kvm_vm *vm;
+	size_t i;
+
+	page = getpagesize();
+	REQUIRE_GMEM_ATTRIBUTES();
+	vm = vm_create_barebones_type(KVM_X86_SW_PROTECTED_VM);
+	few = shared_gmem(vm, nr_pages);
+	many = shared_gmem(vm, nr_pages);
+	for (i = 1; i < 130; i += 2)
+		gmem_convert(few, i * page, page, PRIVATE, MODE_NONE);
+	for (i = 1; i < nr_pages; i += 2)
+		gmem_convert(many, i * page, page, PRIVATE, MODE_NONE);
+	ASSERT_EQ(gmem_fdinfo_ulong(few, "gmem_ranges"), 131);
+	ASSERT_EQ(gmem_fdinfo_ulong(many, "gmem_ranges"), nr_pages);
+
+	for (i = 0; i < rounds; i++) {
+		few_ns[i] = fdinfo_read_ns(few);
+		many_ns[i] = fdinfo_read_ns(many);
+	}
+	ksft_print_msg("median read: %lu ns with 131 ranges, %lu ns with %zu\n",
+		       median_u64(few_ns, rounds), median_u64(many_ns, rounds),
+		       nr_pages);
+	ASSERT_LT(median_u64(many_ns, rounds), 3 * median_u64(few_ns, rounds));
+	close(many);
+	close(few);
+	kvm_vm_free(vm);
+}
+
+/* gmem_vm_pid in @fd's fdinfo, read through the proc mounted at @proc. */
+static pid_t fdinfo_vm_pid_in(const char *proc, int fd)
+{
+	char text[16384];
+
+	gmem_fdinfo_text_in(proc, fd, text, sizeof(text));
+	return gmem_fdinfo_field(text, "gmem_vm_pid");
+}
+
+/*
+ * Runs in a new pid namespace, as its first process, with a proc of that
+ * namespace mounted at @proc; @outer_fd is a guest_memfd that a process
+ * outside created.  Returns 0, or the number of the check that failed.
+ */
+static int check_vm_pids_in_namespace(const char *proc, int outer_fd)
+{
+	pid_t host_pid = atoi(realpath("/proc/self", NULL) + strlen("/proc/"));
+	struct kvm_vm *vm = vm_create_barebones_type(KVM_X86_SW_PROTECTED_VM);
+	int fd = shared_gmem(vm, 1);
+
+	if (getpid() != 1)
+		return 1;
+	if (fdinfo_vm_pid_in(proc, fd) != 1)
+		return 2;
+	if (fdinfo_vm_pid_in("/proc", fd) != host_pid)
+		return 3;
+	if (fdinfo_vm_pid_in(proc, outer_fd) != 0)
+		return 4;
+	return 0;
+}
+
+/*
+ * fdinfo names the VM's process as the reader's pid namespace knows it:
+ * a process in a container sees its own pid, and none (0) for a VM whose
+ * process it cannot see, rather than the pid the host knows.
+ */
+TEST(fdinfo_vm_pid_is_the_one_the_reader_knows)
+{
+	char proc[] = "/tmp/gmem-proc.XXXXXX";
+	struct kvm_vm *vm;
+	int outer, status;
+	pid_t child;
+
+	page = getpagesize();
+	REQUIRE_GMEM_ATTRIBUTES();
+	vm = vm_create_barebones_type(KVM_X86_SW_PROTECTED_VM);
+	outer = shared_gmem(vm, 1);
+	ASSERT_EQ(fdinfo_vm_pid_in("/proc", outer), getpid());
+	ASSERT_NE(mkdtemp(proc), NULL);
+
+	child = fork();
+	ASSERT_GE(child, 0);
+	if (!child) {
+		if (unshare(CLONE_NEWNS | CLONE_NEWPID) ||
+		    mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL))
+			_exit(10);
+		child = fork();
+		if (!child)
+			_exit(mount("proc", proc, "proc", 0, NULL) ? 11 :
+			      check_vm_pids_in_namespace(proc, outer));
+		_exit(child < 0 || waitpid(child, &status, 0) != child ||
+		      !WIFEXITED(status) ? 12 : WEXITSTATUS(status));
+	}
+	ASSERT_EQ(waitpid(child, &status, 0), child);
+	ASSERT_TRUE(WIFEXITED(status));
+	EXPECT_EQ(WEXITSTATUS(status), 0)
+		TH_LOG("check %d failed (10+: namespace setup)",
+		       WEXITSTATUS(status));
+	rmdir(proc);
+	close(outer);
+	kvm_vm_free(vm);
+}
+
 /* The counters of a guest_memfd that a conversion moves, from fdinfo. */
 struct tree_counts {
 	unsigned long moved[2];		/* [1] is to private */
 	unsigned long private_pages;
-	unsigned long entries;
+	unsigned long ranges;		/* entries of the tree */
 };
 
-/* One read of fdinfo: on the debug kernel, each walks the whole tree. */
+/* The counters at one instant: one read of fdinfo. */
 static void read_tree_counts(int fd, struct tree_counts *c)
 {
 	char text[16384];
@@ -839,7 +987,7 @@ static void read_tree_counts(int fd, struct tree_counts *c)
 	c->moved[0] = gmem_fdinfo_field(text, "gmem_pages_to_shared");
 	c->moved[1] = gmem_fdinfo_field(text, "gmem_pages_to_private");
 	c->private_pages = gmem_fdinfo_field(text, "gmem_private_pages");
-	c->entries = gmem_fdinfo_field(text, "gmem_attr_entries");
+	c->ranges = gmem_fdinfo_field(text, "gmem_ranges");
 }
 
 /*
@@ -870,7 +1018,7 @@ static void convert_and_compare(struct __test_metadata *_metadata, int fd,
 		TH_LOG("pages %zu+%zu", first, nr);
 	ASSERT_EQ(c->private_pages, nr_private)
 		TH_LOG("pages %zu+%zu", first, nr);
-	ASSERT_EQ(c->entries, runs(private, nr_pages))
+	ASSERT_EQ(c->ranges, runs(private, nr_pages))
 		TH_LOG("pages %zu+%zu", first, nr);
 }
 

@@ -161,8 +161,7 @@ static void model_fdinfo(char *buf, size_t len)
 				      m.private[first] ? "private" : "shared");
 		first = i;
 	}
-	n += snprintf(buf + n, len - n, "gmem_ranges:\t%d\ngmem_attr_entries:\t%d\n",
-		      nr_ranges, nr_ranges);
+	n += snprintf(buf + n, len - n, "gmem_ranges:\t%d\n", nr_ranges);
 	if (nr_ranges > FDINFO_MAX_RANGES)
 		n += snprintf(buf + n, len - n, "gmem_ranges_not_shown:\t%d\n",
 			      nr_ranges - FDINFO_MAX_RANGES);

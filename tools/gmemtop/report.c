@@ -235,7 +235,7 @@ void print_table(FILE *out, const struct report *r)
 	fprintf(out, "%s  guest_memfds: %d  dropped: %llu  ", stamp,
 		r->nr_files, (unsigned long long)r->dropped);
 	print_losses(out, r);
-	fprintf(out, "%7s %-12s %4s %8s %8s %8s %8s %8s %8s %9s %9s %9s %8s %8s\n",
+	fprintf(out, "%7s %-12s %10s %8s %8s %8s %8s %8s %8s %9s %9s %9s %8s %8s\n",
 		"PID", "COMM", "VM", "INO", "SHR_MiB", "PRV_MiB", "->PRV/s",
 		"->SHR/s", "PAGES/s", "P50_us", "P99_us", "MAX_us", "EAGAIN/s",
 		"INVAL/s");
@@ -245,7 +245,7 @@ void print_table(FILE *out, const struct report *r)
 		char comm[GMEM_COMM_LEN];
 
 		file_figures(row, r->interval, &fig);
-		fprintf(out, "%7u %-12.12s %4u %8llu", row->now.pid,
+		fprintf(out, "%7u %-12.12s %10u %8llu", row->now.pid,
 			printable(comm, row->now.comm), row->now.vm,
 			(unsigned long long)row->ino);
 		print_mib(out, row->fdinfo.shared_pages);

@@ -90,7 +90,7 @@ static const char *clock_time(char *buf, size_t len, double wall)
 
 static void print_header(void)
 {
-	printf("%-15s %-14s %7s %4s %8s %12s %10s %-8s %-8s %4s %12s %9s\n",
+	printf("%-15s %-14s %7s %10s %8s %12s %10s %-8s %-8s %4s %12s %9s\n",
 	       "TIME", "COMM", "PID", "VM", "INO", "OFFSET", "SIZE", "TO",
 	       "MODE", "RET", "ERROR_OFF", "LAT_us");
 }
@@ -100,7 +100,7 @@ static void print_event_line(struct snoop *s, const struct gmem_event *e)
 	static const char *const modes[] = { "-", "zero", "preserve" };
 	char stamp[24], offset[24], error_offset[24], comm[GMEM_COMM_LEN];
 
-	printf("%-15s %-14.14s %7u %4u %8llu %12s %10llu %-8s %-8s %4d %12s %9.1f\n",
+	printf("%-15s %-14.14s %7u %10u %8llu %12s %10llu %-8s %-8s %4d %12s %9.1f\n",
 	       clock_time(stamp, sizeof(stamp), event_wall_s(s, e)),
 	       printable(comm, vmm_name(s, e)), e->pid, e->vm,
 	       (unsigned long long)e->ino,

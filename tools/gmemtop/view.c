@@ -108,7 +108,7 @@ static void draw_table(const struct view *v, const struct report *r)
 	int i, line = 3;
 
 	attron(A_REVERSE);
-	mvprintw(line++, 0, "%7s %-12s %4s %8s %8s %8s %8s %8s %8s %9s %9s %9s %8s %8s",
+	mvprintw(line++, 0, "%7s %-12s %10s %8s %8s %8s %8s %8s %8s %9s %9s %9s %8s %8s",
 		 "PID", "COMM", "VM", "INO", "SHR_MiB", "PRV_MiB", "->PRV/s",
 		 "->SHR/s", "PAGES/s", "P50_us", "P99_us", "MAX_us",
 		 "EAGAIN/s", "INVAL/s");
@@ -124,7 +124,7 @@ static void draw_table(const struct view *v, const struct report *r)
 		file_figures(row, r->interval, &fig);
 		if (row->ino == v->selected)
 			attron(A_STANDOUT);
-		mvprintw(line++, 0, "%7u %-12.12s %4u %8llu %8s %8s %8.1f %8.1f %8.1f %9.1f %9.1f %9.1f %8.1f %8.1f",
+		mvprintw(line++, 0, "%7u %-12.12s %10u %8llu %8s %8s %8.1f %8.1f %8.1f %9.1f %9.1f %9.1f %8.1f %8.1f",
 			 row->now.pid, printable(comm, row->now.comm),
 			 row->now.vm, (unsigned long long)row->ino,
 			 format_mib(shared, sizeof(shared),
