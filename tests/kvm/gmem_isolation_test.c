@@ -14,7 +14,10 @@
 #include <linux/io_uring.h>
 #include <linux/loop.h>
 #include <linux/membarrier.h>
+#include <sched.h>
+#include <sys/resource.h>
 #include <sys/sendfile.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/uio.h>
@@ -61,6 +64,31 @@ static bool in_child(bool (*fn)(void *), void *arg)
 		_exit(fn(arg) ? 0 : 1);
 	TEST_ASSERT(waitpid(pid, &status, 0) == pid, "waitpid");
 	return WIFEXITED(status) && !WEXITSTATUS(status);
+}
+
+#define PM_PRESENT	(1ULL << 63)
+#define PM_PFN		((1ULL << 55) - 1)
+
+/* The /proc/@pid/pagemap entry of the page at @addr in @pid's memory. */
+static uint64_t pagemap_entry(pid_t pid, const void *addr)
+{
+	uint64_t entry = 0;
+	char path[64];
+	int fd;
+
+	snprintf(path, sizeof(path), "/proc/%d/pagemap", pid);
+	fd = open(path, O_RDONLY);
+	TEST_ASSERT(fd >= 0, "open %s", path);
+	TEST_ASSERT(pread(fd, &entry, 8, (uintptr_t)addr / PAGE * 8) == 8,
+		    "read %s", path);
+	close(fd);
+	return entry;
+}
+
+/* Whether @pid has a page-table entry for the page at @addr. */
+static bool pte_present(pid_t pid, const void *addr)
+{
+	return pagemap_entry(pid, addr) & PM_PRESENT;
 }
 
 FIXTURE(iso) {
@@ -145,6 +173,394 @@ TEST_F(iso, no_mapping_reaches_a_private_page)
 		TH_LOG("a forked child's inherited mapping");
 	munmap(late, PAGE);
 	EXPECT_TRUE(secret_intact(self->fd, self->page));
+}
+
+/* ------------------------------------------------------------------ */
+/* Other processes' mappings                                          */
+
+/*
+ * A peer: another process that reads or writes page 0 through a mapping
+ * of its own whenever asked over a socket, and answers what happened.
+ */
+enum peer_answer { PEER_SIGBUS, PEER_SECRET, PEER_OTHER_DATA, PEER_WROTE };
+
+struct peer {
+	const char *what;
+	pid_t pid;
+	int sock;
+	uint8_t *page;		/* page 0, in the peer's address space */
+};
+
+/*
+ * Copies the page at @p to @buf; false on SIGBUS, which a conversion in
+ * another process can raise at any byte.
+ */
+static bool read_page(uint8_t *buf, uint8_t *p)
+{
+	sigjmp_buf env;
+
+	gmem_sigbus_jmp = &env;
+	if (sigsetjmp(env, 1)) {
+		gmem_sigbus_jmp = NULL;
+		return false;
+	}
+	memcpy(buf, p, PAGE);
+	gmem_sigbus_jmp = NULL;
+	return true;
+}
+
+static bool is_secret(const uint8_t *buf)
+{
+	uint8_t want[PAGE];
+
+	fill_secret(want, PAGE);
+	return !memcmp(buf, want, PAGE);
+}
+
+static uint8_t peer_access(uint8_t *page, char cmd)
+{
+	uint8_t buf[PAGE];
+
+	if (cmd == 'w')
+		return gmem_host_write(page, 0) ? PEER_WROTE : PEER_SIGBUS;
+	if (!read_page(buf, page))
+		return PEER_SIGBUS;
+	return is_secret(buf) ? PEER_SECRET : PEER_OTHER_DATA;
+}
+
+static void peer_serve(int sock, uint8_t *page)
+{
+	uint8_t answer;
+	char cmd;
+
+	TEST_ASSERT(write(sock, &page, sizeof(page)) == sizeof(page),
+		    "peer: write");
+	while (read(sock, &cmd, 1) == 1 && cmd != 'q') {
+		answer = peer_access(page, cmd);
+		TEST_ASSERT(write(sock, &answer, 1) == 1, "peer: write");
+	}
+	_exit(0);
+}
+
+static void send_fd(int sock, int fd)
+{
+	char control[CMSG_SPACE(sizeof(int))] = {};
+	struct iovec iov = { .iov_base = "f", .iov_len = 1 };
+	struct msghdr msg = {
+		.msg_iov = &iov, .msg_iovlen = 1,
+		.msg_control = control, .msg_controllen = sizeof(control),
+	};
+	struct cmsghdr *cmsg = CMSG_FIRSTHDR(&msg);
+
+	cmsg->cmsg_level = SOL_SOCKET;
+	cmsg->cmsg_type = SCM_RIGHTS;
+	cmsg->cmsg_len = CMSG_LEN(sizeof(int));
+	memcpy(CMSG_DATA(cmsg), &fd, sizeof(int));
+	TEST_ASSERT(sendmsg(sock, &msg, 0) == 1, "sendmsg(SCM_RIGHTS)");
+}
+
+static int recv_fd(int sock)
+{
+	char control[CMSG_SPACE(sizeof(int))], c;
+	struct iovec iov = { .iov_base = &c, .iov_len = 1 };
+	struct msghdr msg = {
+		.msg_iov = &iov, .msg_iovlen = 1,
+		.msg_control = control, .msg_controllen = sizeof(control),
+	};
+	struct cmsghdr *cmsg;
+	int fd;
+
+	TEST_ASSERT(recvmsg(sock, &msg, 0) == 1, "recvmsg(SCM_RIGHTS)");
+	cmsg = CMSG_FIRSTHDR(&msg);
+	TEST_ASSERT(cmsg && cmsg->cmsg_type == SCM_RIGHTS, "no fd received");
+	memcpy(&fd, CMSG_DATA(cmsg), sizeof(int));
+	return fd;
+}
+
+/*
+ * In a peer: nothing inherited of the file, neither @fd nor the mapping
+ * @mem; page 0 of the fd received on @sock, mapped afresh.
+ */
+static uint8_t *map_passed_fd(int sock, int fd, uint8_t *mem)
+{
+	uint8_t *page;
+
+	close(fd);
+	munmap(mem, NR_PAGES * PAGE);
+	fd = recv_fd(sock);
+	page = mmap(NULL, PAGE, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+	TEST_ASSERT(page != MAP_FAILED, "mmap(passed fd)");
+	close(fd);
+	return page;
+}
+
+/*
+ * A peer that uses the mapping @mem of @fd it inherits with fork(), or
+ * that gets @fd over a socket (@pass_fd) and maps it itself.
+ */
+static void peer_start(struct peer *p, const char *what, int fd, uint8_t *mem,
+		       bool pass_fd)
+{
+	int sv[2];
+
+	TEST_ASSERT(!socketpair(AF_UNIX, SOCK_STREAM, 0, sv), "socketpair");
+	p->what = what;
+	p->pid = fork();
+	TEST_ASSERT(p->pid >= 0, "fork");
+	if (!p->pid) {
+		close(sv[0]);
+		peer_serve(sv[1], pass_fd ? map_passed_fd(sv[1], fd, mem) : mem);
+	}
+	close(sv[1]);
+	p->sock = sv[0];
+	if (pass_fd)
+		send_fd(p->sock, fd);
+	TEST_ASSERT(read(p->sock, &p->page, sizeof(p->page)) == sizeof(p->page),
+		    "%s: no address", what);
+}
+
+/* Asks @p to read ('r') or write ('w') its page 0: what happened. */
+static uint8_t peer_ask(struct peer *p, char cmd)
+{
+	uint8_t answer;
+
+	TEST_ASSERT(write(p->sock, &cmd, 1) == 1 &&
+		    read(p->sock, &answer, 1) == 1, "%s: no answer", p->what);
+	return answer;
+}
+
+/* True if @p exited cleanly. */
+static bool peer_stop(struct peer *p)
+{
+	int status;
+
+	TEST_ASSERT(write(p->sock, "q", 1) == 1, "%s: write", p->what);
+	close(p->sock);
+	TEST_ASSERT(waitpid(p->pid, &status, 0) == p->pid, "waitpid");
+	return WIFEXITED(status) && !WEXITSTATUS(status);
+}
+
+/*
+ * Conversion to private unmaps the page from every process that maps it,
+ * not only from the caller's: here from a forked child and from a process
+ * that mapped an fd passed over a socket, both of which have faulted the
+ * page in through their own mappings first.  (fork() copies no page-table
+ * entry of a shared file mapping: a child that has not touched the page
+ * since has nothing to unmap.)
+ */
+TEST_F(iso, conversion_unmaps_the_page_from_other_processes)
+{
+	struct peer peers[2];
+	int i;
+
+	ASSERT_TRUE(secret_intact(self->fd, self->page));
+	peer_start(&peers[0], "a forked child", self->fd, self->mem, false);
+	peer_start(&peers[1], "a process given the fd over a socket",
+		   self->fd, self->mem, true);
+	for (i = 0; i < ARRAY_SIZE(peers); i++) {
+		ASSERT_EQ(peer_ask(&peers[i], 'r'), PEER_SECRET)
+			TH_LOG("%s", peers[i].what);
+		ASSERT_TRUE(pte_present(peers[i].pid, peers[i].page))
+			TH_LOG("%s: no page-table entry to unmap", peers[i].what);
+	}
+
+	gmem_convert(self->fd, 0, PAGE, PRIVATE, MODE_PRESERVE);
+	for (i = 0; i < ARRAY_SIZE(peers); i++) {
+		EXPECT_FALSE(pte_present(peers[i].pid, peers[i].page))
+			TH_LOG("%s still maps the private page", peers[i].what);
+		EXPECT_EQ(peer_ask(&peers[i], 'r'), PEER_SIGBUS)
+			TH_LOG("%s read the private page", peers[i].what);
+		EXPECT_EQ(peer_ask(&peers[i], 'w'), PEER_SIGBUS)
+			TH_LOG("%s wrote the private page", peers[i].what);
+	}
+
+	/* Shared again, the same mappings fault the page back in, intact. */
+	EXPECT_TRUE(secret_intact(self->fd, self->page));
+	for (i = 0; i < ARRAY_SIZE(peers); i++) {
+		EXPECT_EQ(peer_ask(&peers[i], 'r'), PEER_SECRET)
+			TH_LOG("%s", peers[i].what);
+		EXPECT_TRUE(peer_stop(&peers[i])) TH_LOG("%s failed", peers[i].what);
+	}
+}
+
+/*
+ * A mapper: a process that maps page 0 afresh and reads it, again and
+ * again, while the parent converts the whole file to private; the
+ * parent's @seq says where each round is (4 * round + one of R_*).
+ * Whatever the mapper faulted in before or during a conversion, none of
+ * its mappings may reach the page once the conversion has returned.
+ */
+#define RACE_PAGES	16384	/* a conversion long enough to be caught in */
+#define RACE_MAPS	32	/* per round, at most... */
+#define RACE_MAPS_BEFORE 4	/* ...and at most this many before it */
+#define RACE_MIN_WAITS	5	/* faults that waited for a conversion */
+#define RACE_MAX_ROUNDS	1000
+
+enum { R_SHARED, R_TO_PRIVATE, R_PRIVATE, R_TO_SHARED };
+
+struct race_report {
+	int mapped;	/* mappings made and read in the round */
+	int waited;	/* ...whose fault waited for the conversion */
+	int wrong;	/* reads whose outcome the attributes forbid */
+	int leaked;	/* mappings that reach the page after the conversion */
+};
+
+static long voluntary_switches(void)
+{
+	struct rusage ru;
+
+	TEST_ASSERT(!getrusage(RUSAGE_THREAD, &ru), "getrusage");
+	return ru.ru_nvcsw;
+}
+
+/*
+ * One more mapping, read at once; the outcome checked against @seq.  A
+ * fault on a page in the page cache sleeps only to wait for a conversion
+ * (which holds the file's invalidate lock), and must then find the page
+ * private.
+ */
+static void race_map_one(int fd, volatile int *seq, uint8_t **maps,
+			 struct race_report *r)
+{
+	long switches = voluntary_switches();
+	int before = *seq, after;
+	uint8_t *m = mmap(NULL, PAGE, PROT_READ, MAP_SHARED, fd, 0);
+	uint8_t buf[PAGE];
+	bool ok, waited;
+
+	TEST_ASSERT(m != MAP_FAILED, "mapper: mmap");
+	ok = read_page(buf, m);
+	after = *seq;
+	waited = voluntary_switches() != switches;
+	maps[r->mapped++] = m;
+	r->waited += waited;
+	if (ok && (waited || !is_secret(buf)))
+		r->wrong++;
+	else if (before == after && before % 4 != R_TO_PRIVATE &&
+		 ok != (before % 4 == R_SHARED))
+		r->wrong++;
+}
+
+/*
+ * Each round: a few mappings, then more whenever the mapper finds the
+ * conversion under way, until it has returned; then all are checked.
+ * Between mappings the mapper sleeps: the timer that wakes it preempts
+ * the parent, at times in the middle of its conversion.
+ */
+static void race_mapper(int sock, int fd, volatile int *seq)
+{
+	uint8_t *maps[RACE_MAPS], buf[PAGE];
+	struct race_report r;
+	int i, round;
+
+	while (read(sock, &round, sizeof(round)) == sizeof(round)) {
+		memset(&r, 0, sizeof(r));
+		race_map_one(fd, seq, maps, &r);
+		/* One mapping has the page faulted in before the conversion. */
+		TEST_ASSERT(write(sock, "m", 1) == 1, "mapper: write");
+		while (*seq != 4 * round + R_PRIVATE) {
+			if (r.mapped < RACE_MAPS_BEFORE ||
+			    (r.mapped < RACE_MAPS && *seq % 4 == R_TO_PRIVATE))
+				race_map_one(fd, seq, maps, &r);
+			else
+				usleep(20);
+		}
+		for (i = 0; i < r.mapped; i++) {
+			r.leaked += pte_present(getpid(), maps[i]) ||
+				    read_page(buf, maps[i]);
+			munmap(maps[i], PAGE);
+		}
+		TEST_ASSERT(write(sock, &r, sizeof(r)) == sizeof(r),
+			    "mapper: write");
+	}
+	_exit(0);
+}
+
+/*
+ * Keeps this process and its children on the CPU it runs on.  There, the
+ * mapper runs during a conversion only when its timer preempts the parent
+ * inside it, so that its fault meets the conversion half done, however
+ * the host schedules the test VM's vCPUs.
+ */
+static void stay_on_this_cpu(void)
+{
+	cpu_set_t set;
+
+	CPU_ZERO(&set);
+	CPU_SET(sched_getcpu(), &set);
+	TEST_ASSERT(!sched_setaffinity(0, sizeof(set), &set), "sched_setaffinity");
+}
+
+/* One round: the whole file to private and back, the mapper mapping. */
+static struct race_report race_round(int sock, int fd, volatile int *seq,
+				     int round)
+{
+	struct race_report r;
+	char c;
+
+	*seq = 4 * round + R_SHARED;
+	TEST_ASSERT(write(sock, &round, sizeof(round)) == sizeof(round) &&
+		    read(sock, &c, 1) == 1, "parent: mapper gone");
+	*seq = 4 * round + R_TO_PRIVATE;
+	gmem_convert(fd, 0, RACE_PAGES * PAGE, PRIVATE, MODE_PRESERVE);
+	*seq = 4 * round + R_PRIVATE;
+	TEST_ASSERT(read(sock, &r, sizeof(r)) == sizeof(r), "parent: mapper gone");
+	*seq = 4 * round + R_TO_SHARED;
+	gmem_convert(fd, 0, RACE_PAGES * PAGE, SHARED, MODE_PRESERVE);
+	return r;
+}
+
+/*
+ * A third process maps and faults the page in while conversions to
+ * private run: its faults wait for the conversion and find the page
+ * private, and none of its mappings keeps a page-table entry after it.
+ */
+TEST(conversion_unmaps_mappings_made_while_it_runs)
+{
+	int fd, sv[2], round, status, mapped = 0, waited = 0;
+	struct race_report r;
+	volatile int *seq;
+	struct kvm_vm *vm;
+	uint8_t *mem;
+	pid_t pid;
+
+	if (gmem_vm_attributes_mode())
+		SKIP(return, "kvm.vm_memory_attributes=1: per-VM attributes");
+	mem = map_shared_gmem(&vm, &fd, RACE_PAGES);
+	ASSERT_NE(mem, MAP_FAILED);
+	/* Every page allocated: a conversion walks them all. */
+	ASSERT_EQ(fallocate(fd, FALLOC_FL_KEEP_SIZE, 0, RACE_PAGES * PAGE), 0);
+	fill_secret(mem, PAGE);
+	seq = mmap(NULL, sizeof(*seq), PROT_READ | PROT_WRITE,
+		   MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+	ASSERT_NE(seq, MAP_FAILED);
+	ASSERT_EQ(socketpair(AF_UNIX, SOCK_STREAM, 0, sv), 0);
+	stay_on_this_cpu();
+	pid = fork();
+	ASSERT_GE(pid, 0);
+	if (!pid) {
+		close(sv[0]);
+		race_mapper(sv[1], fd, seq);
+	}
+	close(sv[1]);
+
+	for (round = 0; round < RACE_MAX_ROUNDS && waited < RACE_MIN_WAITS;
+	     round++) {
+		r = race_round(sv[0], fd, seq, round);
+		ASSERT_EQ(r.wrong, 0) TH_LOG("round %d", round);
+		ASSERT_EQ(r.leaked, 0)
+			TH_LOG("round %d: a mapping reaches the private page", round);
+		mapped += r.mapped;
+		waited += r.waited;
+	}
+	close(sv[0]);
+	ASSERT_EQ(waitpid(pid, &status, 0), pid);
+	ASSERT_TRUE(WIFEXITED(status) && !WEXITSTATUS(status));
+	TH_LOG("%d rounds, %d mappings, %d faults that waited for a conversion",
+	       round, mapped, waited);
+	EXPECT_GE(waited, RACE_MIN_WAITS);
+	EXPECT_EQ(peer_access(mem, 'r'), PEER_SECRET);
+	unmap_shared_gmem(vm, fd, mem, RACE_PAGES);
 }
 
 TEST_F(iso, file_io_on_the_guest_memfd_fails)
@@ -370,15 +786,11 @@ TEST_F(iso, io_uring_fixed_buffers_pin_only_shared_pages)
 /* The physical address of the page mapped at @p, from /proc/self/pagemap. */
 static uint64_t phys_addr(void *p)
 {
-	int fd = open("/proc/self/pagemap", O_RDONLY);
-	uint64_t entry = 0;
+	uint64_t entry = pagemap_entry(getpid(), p);
 
-	TEST_ASSERT(fd >= 0, "open pagemap");
-	TEST_ASSERT(pread(fd, &entry, 8, (uintptr_t)p / PAGE * 8) == 8, "pagemap");
-	close(fd);
-	TEST_ASSERT(entry >> 63 && (entry & ((1ULL << 55) - 1)),
+	TEST_ASSERT((entry & PM_PRESENT) && (entry & PM_PFN),
 		    "pagemap: page not present or no PFN (%#lx)", entry);
-	return (entry & ((1ULL << 55) - 1)) * PAGE;
+	return (entry & PM_PFN) * PAGE;
 }
 
 /* The offset in /proc/kcore of physical address @pa (its direct map). */

@@ -1,27 +1,41 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
- * Bounded concurrent stress of one guest_memfd.  In each phase, threads of
- * this process and of a forked child convert overlapping ranges both ways,
- * probe and write pages through mmap(), pin pages (vmsplice, gup_test
- * long-term pins), punch holes and re-allocate through dup()ed fds, while
- * vCPUs read and write the same memory.  The first half of the file (A)
- * is only ever converted with PRESERVE or flags = 0, which both keep every
- * byte, and never written, so its contents are known at every instant; the
- * second half (B) takes every content mode, hole punches and writes.
- * Checked throughout and after every phase:
+ * Bounded concurrent stress of guest_memfds.  In each phase, threads of
+ * this process and of a forked child convert overlapping ranges of one
+ * file (M) both ways, probe and write pages through mmap(), pin pages
+ * (vmsplice, gup_test long-term pins), punch holes and re-allocate through
+ * dup()ed fds, while vCPUs read and write the same memory; meanwhile
+ * another thread creates, fills, binds, converts and closes one small
+ * guest_memfd (C) after another under a second memslot, which the vCPUs
+ * read too.
  *
- *  - A's checksum is byte-exact when the phase ends;
- *  - every read of A, by the host, a pipe or a vCPU, sees A's data;
+ * Page p (M's pages first, then C's) holds its own pattern,
+ * gmem_pattern(tag + p), or zeros.  The first half of M (A) is only ever
+ * converted with PRESERVE or flags = 0, which both keep every byte, and
+ * never written, so it holds its pattern at every instant.  The second
+ * half (B) takes every content mode, hole punches and writes of its own
+ * pattern, so each of its bytes is its pattern's or zero.  Checked
+ * throughout and after every phase:
+ *
+ *  - when the phase ends, A is byte-exact and B is pattern or zero;
+ *  - every read of A, by the host, a pipe or a vCPU, sees A's data; every
+ *    read of B or C sees its pattern or zeros;
  *  - no host access succeeds on a page that was private for the whole
- *    access, and none fails on a page that was shared for all of it.
+ *    access, and none fails on a page that was shared for all of it;
+ *  - each C reads zeros when it is created and keeps its pattern through
+ *    conversions both ways;
+ *  - no vCPU takes MAX_FAULT_STREAK memory-fault exits on M in a row;
+ *  - the phase did at least a minimum of each kind of work (minimums[]),
+ *    so that a run in which nothing happened fails.
  *
- * Between phases the guest_memfd is closed and re-created.
+ * Between phases M is closed and re-created.
  * Needs kvm.vm_memory_attributes=0.
  *
  *   gmem_stress_test [-t SECONDS] [-i PHASES] [-s SEED] [-v]
  */
 #include <linux/falloc.h>
 #include <pthread.h>
+#include <stddef.h>
 #include <sys/uio.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -32,11 +46,31 @@
 
 #define NR_PAGES	64
 #define A_PAGES		(NR_PAGES / 2)
+#define B_PAGES		(NR_PAGES - A_PAGES)
 #define PAGE		4096ULL
+#define WORDS		(PAGE / 4)
 #define FILE_SIZE	(NR_PAGES * PAGE)
 #define NR_VCPUS	2
 #define PHASE_SECONDS	2
+/* A phase lasts until it has done minimums[], but no longer than this. */
+#define PHASE_MAX_SECONDS	60
 #define MAX_OPS		100000		/* per worker and phase */
+
+/* C: its own memslot, right after M in guest physical memory. */
+#define C_SLOT		(GMEM_DATA_SLOT + 1)
+#define C_PAGES		8
+#define C_SIZE		(C_PAGES * PAGE)
+#define C_GPA		(GMEM_DATA_GPA + FILE_SIZE)
+#define C_FIRST		NR_PAGES	/* the number of C's first page */
+
+/*
+ * A memory-fault exit on M needs a conversion of the page between KVM's
+ * two looks at its attributes: a few in a row are bad luck, this many a
+ * vCPU that can no longer make progress.
+ */
+#define MAX_FAULT_STREAK	1000
+/* How long a vCPU waits for C, released while bound, to be unbound. */
+#define C_WAIT_MS		5000
 
 enum known { K_UNKNOWN, K_SHARED, K_PRIVATE };
 
@@ -56,15 +90,36 @@ struct page_state {
 struct stats {
 	uint64_t converted, eagain, gave_up, probes, checked_private, checked_shared;
 	uint64_t punches, pins, pin_reads, vcpu_rounds, vcpu_retries;
+	uint64_t reopens, c_mmio, c_faults;
 };
 
 static struct shared {
 	struct page_state pages[NR_PAGES];
 	volatile bool stop;
+	/* Odd while a C is bound, bumped when one is bound and unbound. */
+	volatile uint64_t c_gen;
 	struct stats stats;
 } *sh;
 
-/* A's data: page p holds gmem_pattern(tag + p) in this phase. */
+/* The least work of each kind that every phase must do. */
+static const struct minimum {
+	const char *what;
+	size_t offset;
+	uint64_t least;
+} minimums[] = {
+	{ "conversions", offsetof(struct stats, converted), 500 },
+	{ "EAGAIN retries", offsetof(struct stats, eagain), 5 },
+	{ "probes of known-private pages", offsetof(struct stats, checked_private), 100 },
+	{ "probes of known-shared pages", offsetof(struct stats, checked_shared), 100 },
+	{ "pins", offsetof(struct stats, pins), 50 },
+	{ "pinned pages read back", offsetof(struct stats, pin_reads), 20 },
+	{ "hole punches", offsetof(struct stats, punches), 50 },
+	{ "guest_memfds re-created", offsetof(struct stats, reopens), 5 },
+};
+/* Rounds of guest_code()'s loop that each vCPU must complete in a phase. */
+#define MIN_VCPU_ROUNDS		2
+
+/* The patterns: page p holds gmem_pattern(phase_tag + p) in this phase. */
 static uint32_t phase_tag;
 static uint32_t seed;
 static bool verbose;
@@ -73,31 +128,65 @@ static struct gmem_vm g;
 
 #define STAT_ADD(field, n)	__atomic_add_fetch(&sh->stats.field, n, __ATOMIC_RELAXED)
 
-/* Word @word of A's page @page in this phase; the guest computes it too. */
-static uint32_t a_word(int page, uint32_t word)
+/* Word @word of page @page's pattern; the guest computes it too. */
+static uint32_t pattern_word(uint32_t page, uint32_t word)
 {
 	return (phase_tag + page) ^ (uint32_t)(word * 2654435761u);
 }
 
+/* Whether each byte of @v is @want's or zero. */
+static bool zero_or_pattern(uint32_t v, uint32_t want)
+{
+	int shift;
+
+	for (shift = 0; shift < 32; shift += 8)
+		if ((v >> shift & 0xff) &&
+		    (v >> shift & 0xff) != (want >> shift & 0xff))
+			return false;
+	return true;
+}
+
 /* ------------------------------------------------------------------ */
-/* The guest: reads A (shared or private, it must see A's data), writes B */
+/* The guest: reads A (shared or private, it must see A's data), reads  */
+/* and writes B, reads C                                               */
+
+static void guest_check_a(struct guest_random_state *r, volatile uint32_t *mem)
+{
+	uint32_t p = guest_random_u32(r) % A_PAGES;
+	uint32_t w = guest_random_u32(r) % WORDS;
+
+	GUEST_ASSERT_EQ(mem[p * WORDS + w], pattern_word(p, w));
+}
+
+static void guest_check_word(volatile uint32_t *mem, uint32_t p, uint32_t w)
+{
+	uint32_t v = mem[p * WORDS + w];
+
+	__GUEST_ASSERT(zero_or_pattern(v, pattern_word(p, w)),
+		       "page %u word %u holds %#x", p, w, v);
+}
 
 static void guest_code(int idx)
 {
 	struct guest_random_state r = new_guest_random_state(phase_tag + idx);
-	uint32_t *mem = (uint32_t *)GMEM_DATA_GPA;
-	const uint32_t words = PAGE / 4;
+	volatile uint32_t *mem = (uint32_t *)GMEM_DATA_GPA;
+	uint32_t b, w;
 	int i;
 
 	for (;;) {
 		for (i = 0; i < 64; i++) {
-			uint32_t p = guest_random_u32(&r) % A_PAGES;
-			uint32_t w = guest_random_u32(&r) % words;
-			uint32_t b = A_PAGES + guest_random_u32(&r) % (NR_PAGES - A_PAGES);
-
-			GUEST_ASSERT_EQ(mem[p * words + w], a_word(p, w));
-			mem[b * words + guest_random_u32(&r) % words] = i;
+			guest_check_a(&r, mem);
+			b = A_PAGES + guest_random_u32(&r) % B_PAGES;
+			guest_check_word(mem, b, guest_random_u32(&r) % WORDS);
+			w = guest_random_u32(&r) % WORDS;
+			mem[b * WORDS + w] = pattern_word(b, w);
 		}
+		/*
+		 * C once a round only: a read of it costs more than the rest
+		 * of the round.  C may be unbound (an MMIO exit, reading 0).
+		 */
+		guest_check_word(mem, C_FIRST + guest_random_u32(&r) % C_PAGES,
+				 guest_random_u32(&r) % WORDS);
 		GUEST_SYNC(0);
 	}
 }
@@ -191,6 +280,26 @@ static uint8_t *page_ptr(int i)
 	return g.mem + i * PAGE;
 }
 
+static bool all_zero(const uint8_t *p, size_t len)
+{
+	return !p[0] && !memcmp(p, p + 1, len - 1);
+}
+
+/*
+ * The first word of @p, a copy of page @page, that is neither its
+ * pattern's nor zero, or -1.
+ */
+static int first_foreign_word(const uint8_t *p, int page)
+{
+	const uint32_t *w = (const uint32_t *)p;
+	int i;
+
+	for (i = 0; i < WORDS; i++)
+		if (!zero_or_pattern(w[i], pattern_word(page, i)))
+			return i;
+	return -1;
+}
+
 /*
  * Overlapping ranges: PRESERVE or flags = 0 (both keep every byte)
  * anywhere, ZERO within B.  ZERO is for conversions to shared only.
@@ -209,14 +318,24 @@ static void op_convert(struct worker *w)
 	convert(w->fd, &c);
 }
 
+/* Whether host byte @v, read from word @word of page @i, may be there. */
+static bool byte_may_be(int i, uint32_t word, uint8_t v)
+{
+	uint8_t want = pattern_word(i, word);
+
+	return v == want || (i >= A_PAGES && !v);
+}
+
 /*
  * One host access to the low byte of word @word of page @i, checked
- * against what is known of the page.
+ * against what is known of the page.  Writes (to B only) write the
+ * pattern's byte.
  */
-static void probe(int i, uint32_t word, bool write, uint8_t v)
+static void probe(int i, uint32_t word, bool write)
 {
 	struct page_state *ps = &sh->pages[i];
 	uint8_t *p = page_ptr(i) + word * 4;
+	uint8_t v = pattern_word(i, word);
 	enum known known;
 	uint64_t gen;
 	bool ok;
@@ -239,10 +358,11 @@ static void probe(int i, uint32_t word, bool write, uint8_t v)
 	}
 	pthread_mutex_unlock(&ps->lock);
 
-	if (ok && !write && i < A_PAGES)
-		TEST_ASSERT(v == (uint8_t)a_word(i, word),
-			    "page %d word %u: %#x, want %#x", i, word, v,
-			    (uint8_t)a_word(i, word));
+	if (ok && !write)
+		TEST_ASSERT(byte_may_be(i, word, v),
+			    "page %d word %u: %#x, want %#x%s", i, word, v,
+			    (uint8_t)pattern_word(i, word),
+			    i >= A_PAGES ? " or 0" : "");
 	STAT_ADD(probes, 1);
 }
 
@@ -250,13 +370,13 @@ static void op_probe(struct worker *w)
 {
 	int i = rnd(w, NR_PAGES);
 
-	probe(i, rnd(w, PAGE / 4), i >= A_PAGES && rnd(w, 2), rnd(w, ~0u));
+	probe(i, rnd(w, WORDS), i >= A_PAGES && rnd(w, 2));
 }
 
 /* vmsplice a page into a pipe, hold it a moment, read it back. */
 static void op_splice(struct worker *w)
 {
-	int i = rnd(w, NR_PAGES), pipefd[2];
+	int i = rnd(w, NR_PAGES), pipefd[2], bad;
 	struct iovec iov = { .iov_base = page_ptr(i), .iov_len = PAGE };
 	uint8_t buf[PAGE];
 
@@ -267,6 +387,9 @@ static void op_splice(struct worker *w)
 		TEST_ASSERT(read(pipefd[0], buf, PAGE) == PAGE, "read pipe");
 		TEST_ASSERT(i >= A_PAGES || gmem_pattern_ok(buf, PAGE, phase_tag + i),
 			    "page %d read through a pipe lost its data", i);
+		bad = first_foreign_word(buf, i);
+		TEST_ASSERT(bad < 0, "page %d read through a pipe: word %d is %#x",
+			    i, bad, ((uint32_t *)buf)[bad]);
 		STAT_ADD(pin_reads, 1);
 	} else {
 		TEST_ASSERT(errno == EFAULT, "vmsplice: %s", strerror(errno));
@@ -299,7 +422,7 @@ static void op_gup_pin(struct worker *w)
 static void op_punch(struct worker *w)
 {
 	int fd = dup(w->fd);
-	int first = A_PAGES + rnd(w, NR_PAGES - A_PAGES);
+	int first = A_PAGES + rnd(w, B_PAGES);
 	int n = 1 + rnd(w, NR_PAGES - first);
 
 	TEST_ASSERT(fd >= 0, "dup");
@@ -311,6 +434,79 @@ static void op_punch(struct worker *w)
 		    "allocate: %s", strerror(errno));
 	close(fd);
 	STAT_ADD(punches, 1);
+}
+
+/* A new C, all zeros, then filled with its pattern. */
+static uint8_t *c_create(int *fd)
+{
+	uint8_t *mem;
+	int i;
+
+	*fd = vm_create_guest_memfd(g.vm, C_SIZE, GUEST_MEMFD_FLAG_MMAP |
+				    GUEST_MEMFD_FLAG_INIT_SHARED);
+	mem = mmap(NULL, C_SIZE, PROT_READ | PROT_WRITE, MAP_SHARED, *fd, 0);
+	TEST_ASSERT(mem != MAP_FAILED, "mmap(C)");
+	TEST_ASSERT(all_zero(mem, C_SIZE),
+		    "seed %u: a new guest_memfd does not read zeros", seed);
+	for (i = 0; i < C_PAGES; i++)
+		gmem_pattern(mem + i * PAGE, PAGE, phase_tag + C_FIRST + i);
+	return mem;
+}
+
+static void c_bind(int fd, uint8_t *mem)
+{
+	vm_set_user_memory_region2(g.vm, C_SLOT, KVM_MEM_GUEST_MEMFD, C_GPA,
+				   C_SIZE, mem, fd, 0);
+	sh->c_gen++;
+}
+
+static void c_unbind(void)
+{
+	vm_set_user_memory_region2(g.vm, C_SLOT, KVM_MEM_GUEST_MEMFD, C_GPA,
+				   0, NULL, 0, 0);
+	sh->c_gen++;
+}
+
+/*
+ * Part of C private a moment, while the vCPUs read it, and shared again:
+ * both with PRESERVE.  A vCPU's fault holds a page for a moment, so the
+ * first may fail with EAGAIN.
+ */
+static void c_convert(struct worker *w, int fd)
+{
+	uint64_t first = rnd(w, C_PAGES), n = 1 + rnd(w, C_PAGES - first);
+	int r;
+
+	r = gmem_set_attrs(fd, first * PAGE, n * PAGE, PRIVATE, MODE_PRESERVE,
+			   NULL);
+	TEST_ASSERT(!r || r == -EAGAIN, "convert C to private: %s", strerror(-r));
+	usleep(rnd(w, 500));
+	gmem_convert(fd, first * PAGE, n * PAGE, SHARED, MODE_PRESERVE);
+}
+
+/*
+ * One C from creation to close, bound to the VM in the middle: unbound
+ * before its file is released, or released while still bound.
+ */
+static void op_reopen(struct worker *w)
+{
+	int fd, i;
+	uint8_t *mem = c_create(&fd);
+	bool release_bound = rnd(w, 2);
+
+	c_bind(fd, mem);
+	c_convert(w, fd);
+	for (i = 0; i < C_PAGES; i++)
+		TEST_ASSERT(gmem_pattern_ok(mem + i * PAGE, PAGE,
+					    phase_tag + C_FIRST + i),
+			    "seed %u: page %d of C lost its data", seed, i);
+	if (!release_bound)
+		c_unbind();
+	munmap(mem, C_SIZE);
+	close(fd);
+	if (release_bound)
+		c_unbind();
+	STAT_ADD(reopens, 1);
 }
 
 static void *worker_run(void *arg)
@@ -326,31 +522,102 @@ static void *worker_run(void *arg)
 /* ------------------------------------------------------------------ */
 /* vCPUs                                                              */
 
-static void *vcpu_run_phase(void *arg)
+struct vcpu_thread {
+	pthread_t thread;
+	struct kvm_vcpu *vcpu;
+	uint64_t rounds;	/* in this phase */
+	int streak;		/* memory-fault exits on M since the last round */
+	int max_streak;
+};
+
+static bool in_c(uint64_t gpa)
 {
-	struct kvm_vcpu *vcpu = arg;
+	return gpa >= C_GPA && gpa < C_GPA + C_SIZE;
+}
+
+/* If a C is bound, wait (a bounded while) until it is unbound. */
+static void c_wait_unbound(void)
+{
+	uint64_t gen = sh->c_gen;
+	int ms;
+
+	if (!(gen % 2))
+		return;
+	for (ms = 0; sh->c_gen == gen && ms < C_WAIT_MS; ms++)
+		usleep(1000);
+	TEST_ASSERT(sh->c_gen != gen,
+		    "seed %u: a memory-fault exit on C, which stayed bound %d ms more",
+		    seed, C_WAIT_MS);
+}
+
+/*
+ * KVM_RUN failed.  The one failure expected is a memory-fault exit: on
+ * M, when a conversion races with the fault, so enter again, but not
+ * forever; on C, when its file is released while bound (or a conversion
+ * races), so wait until it is unbound.
+ */
+static void vcpu_memory_fault(struct vcpu_thread *t)
+{
+	struct kvm_run *run = t->vcpu->run;
+	uint64_t gpa = run->memory_fault.gpa;
+
+	TEST_ASSERT(errno == EFAULT && run->exit_reason == KVM_EXIT_MEMORY_FAULT &&
+		    ((gpa >= GMEM_DATA_GPA && gpa < GMEM_DATA_GPA + FILE_SIZE) ||
+		     in_c(gpa)),
+		    "KVM_RUN: %s, exit %u", strerror(errno), run->exit_reason);
+	if (in_c(gpa)) {
+		c_wait_unbound();
+		STAT_ADD(c_faults, 1);
+		return;
+	}
+	t->max_streak = max(t->max_streak, ++t->streak);
+	TEST_ASSERT(t->streak < MAX_FAULT_STREAK,
+		    "seed %u: vCPU %u took %d memory-fault exits in a row, the last at %#lx",
+		    seed, t->vcpu->id, t->streak, gpa);
+	STAT_ADD(vcpu_retries, 1);
+}
+
+/* The guest read C while it was unbound: the read returns zeros. */
+static void vcpu_c_mmio(struct kvm_run *run)
+{
+	TEST_ASSERT(in_c(run->mmio.phys_addr) && !run->mmio.is_write,
+		    "MMIO %s at %#llx", run->mmio.is_write ? "write" : "read",
+		    run->mmio.phys_addr);
+	memset(run->mmio.data, 0, sizeof(run->mmio.data));
+	STAT_ADD(c_mmio, 1);
+}
+
+/* One round of guest_code()'s loop, to its GUEST_SYNC. */
+static void vcpu_run_round(struct vcpu_thread *t)
+{
+	struct kvm_vcpu *vcpu = t->vcpu;
 	struct ucall uc;
 
-	while (!sh->stop) {
-		/*
-		 * A conversion racing with a fault can make KVM exit with a
-		 * memory fault on our memslot: enter again.
-		 */
-		if (_vcpu_run(vcpu)) {
-			TEST_ASSERT(errno == EFAULT &&
-				    vcpu->run->exit_reason == KVM_EXIT_MEMORY_FAULT &&
-				    vcpu->run->memory_fault.gpa >= GMEM_DATA_GPA &&
-				    vcpu->run->memory_fault.gpa < GMEM_DATA_GPA + FILE_SIZE,
-				    "KVM_RUN: %s, exit %u", strerror(errno),
-				    vcpu->run->exit_reason);
-			STAT_ADD(vcpu_retries, 1);
-			continue;
-		}
-		TEST_ASSERT_KVM_EXIT_REASON(vcpu, KVM_EXIT_IO);
-		if (get_ucall(vcpu, &uc) == UCALL_ABORT)
-			REPORT_GUEST_ASSERT(uc);
-		STAT_ADD(vcpu_rounds, 1);
+	for (;;) {
+		if (_vcpu_run(vcpu))
+			vcpu_memory_fault(t);
+		else if (vcpu->run->exit_reason == KVM_EXIT_MMIO)
+			vcpu_c_mmio(vcpu->run);
+		else
+			break;
 	}
+	TEST_ASSERT_KVM_EXIT_REASON(vcpu, KVM_EXIT_IO);
+	if (get_ucall(vcpu, &uc) == UCALL_ABORT)
+		REPORT_GUEST_ASSERT(uc);
+	__atomic_add_fetch(&t->rounds, 1, __ATOMIC_RELAXED);
+	t->streak = 0;
+	STAT_ADD(vcpu_rounds, 1);
+}
+
+/*
+ * Whole rounds only: within one, the guest may hold this phase's tag in a
+ * register, and would check the next phase's data against it.
+ */
+static void *vcpu_run_phase(void *arg)
+{
+	do {
+		vcpu_run_round(arg);
+	} while (!sh->stop);
 	return NULL;
 }
 
@@ -420,7 +687,6 @@ static void verify_a(uint64_t want, int phase)
 {
 	int i;
 
-	make_all_shared();
 	if (checksum_a() == want)
 		return;
 	for (i = 0; i < A_PAGES; i++)
@@ -430,27 +696,120 @@ static void verify_a(uint64_t want, int phase)
 	TEST_FAIL("seed %u phase %d: checksum of A changed", seed, phase);
 }
 
-static uint64_t write_a(int phase)
+static void verify_b(int phase)
+{
+	int i, bad;
+
+	for (i = A_PAGES; i < NR_PAGES; i++) {
+		bad = first_foreign_word(page_ptr(i), i);
+		TEST_ASSERT(bad < 0,
+			    "seed %u phase %d: page %d word %d is %#x, neither its pattern's %#x nor zero",
+			    seed, phase, i, bad, ((uint32_t *)page_ptr(i))[bad],
+			    pattern_word(i, bad));
+	}
+}
+
+static void verify_file(uint64_t sum_a, int phase)
+{
+	make_all_shared();
+	verify_a(sum_a, phase);
+	verify_b(phase);
+}
+
+/* Every page of M gets its pattern; returns A's checksum. */
+static uint64_t write_file(int phase)
 {
 	int i;
 
 	phase_tag = seed + phase * 0x10000;
 	sync_global_to_guest(g.vm, phase_tag);
-	for (i = 0; i < A_PAGES; i++)
+	for (i = 0; i < NR_PAGES; i++)
 		gmem_pattern(page_ptr(i), PAGE, phase_tag + i);
 	return checksum_a();
+}
+
+/* Field @offset of @s. */
+static uint64_t stat_at(const struct stats *s, size_t offset)
+{
+	return *(const uint64_t *)((const char *)s + offset);
+}
+
+/*
+ * What the phase that began with counters @before has not yet done
+ * enough of, said in @buf; NULL once it has done its minimum of all.
+ */
+static const char *minimum_missed(const struct stats *before,
+				  const struct vcpu_thread *vcpus,
+				  char *buf, size_t len)
+{
+	const struct minimum *m;
+	uint64_t done;
+	int i;
+
+	for (m = minimums; m < minimums + ARRAY_SIZE(minimums); m++) {
+		done = stat_at(&sh->stats, m->offset) - stat_at(before, m->offset);
+		if (done < m->least) {
+			snprintf(buf, len, "%lu %s, fewer than %lu", done,
+				 m->what, m->least);
+			return buf;
+		}
+	}
+	for (i = 0; i < NR_VCPUS; i++) {
+		done = __atomic_load_n(&vcpus[i].rounds, __ATOMIC_RELAXED);
+		if (done < MIN_VCPU_ROUNDS) {
+			snprintf(buf, len, "vCPU %d ran %lu rounds, fewer than %d",
+				 i, done, MIN_VCPU_ROUNDS);
+			return buf;
+		}
+	}
+	return NULL;
+}
+
+/*
+ * PHASE_SECONDS, then as long as the phase has not done its minimum of
+ * everything: on a slow machine it takes longer, never less.
+ */
+static void wait_phase(const struct stats *before,
+		       const struct vcpu_thread *vcpus)
+{
+	time_t end = time(NULL) + PHASE_MAX_SECONDS;
+	char missed[128];
+
+	sleep(PHASE_SECONDS);
+	while (minimum_missed(before, vcpus, missed, sizeof(missed)) &&
+	       time(NULL) < end)
+		usleep(10000);
+}
+
+static void print_phase(int phase, time_t seconds, const struct stats *before,
+			const struct vcpu_thread *vcpus)
+{
+	const struct minimum *m;
+	int i;
+
+	printf("phase %d, %ld s:", phase, seconds);
+	for (m = minimums; m < minimums + ARRAY_SIZE(minimums); m++)
+		printf(" %lu %s,", stat_at(&sh->stats, m->offset) -
+		       stat_at(before, m->offset), m->what);
+	for (i = 0; i < NR_VCPUS; i++)
+		printf(" vCPU %d: %lu rounds (%d memory-fault exits in a row at most)%s",
+		       i, vcpus[i].rounds, vcpus[i].max_streak,
+		       i < NR_VCPUS - 1 ? "," : "\n");
 }
 
 static void run_phase(int phase)
 {
 	static void (*ops[])(struct worker *) = {
 		op_convert, op_convert, op_probe, op_probe, op_splice,
-		op_punch, op_gup_pin,
+		op_punch, op_reopen, op_gup_pin,
 	};
 	int nr = gup_fd >= 0 ? ARRAY_SIZE(ops) : ARRAY_SIZE(ops) - 1;
+	struct vcpu_thread vcpus[NR_VCPUS] = {};
 	struct worker ws[ARRAY_SIZE(ops)];
-	pthread_t vcpus[NR_VCPUS];
-	uint64_t sum = write_a(phase);
+	uint64_t sum = write_file(phase);
+	struct stats before = sh->stats;
+	time_t start = time(NULL);
+	char missed[128];
 	int i, status;
 	pid_t child;
 
@@ -461,19 +820,26 @@ static void run_phase(int phase)
 		child_phase(phase);
 
 	start_workers(ws, nr, ops, phase);
-	for (i = 0; i < NR_VCPUS; i++)
-		pthread_create(&vcpus[i], NULL, vcpu_run_phase, g.vcpus[i]);
+	for (i = 0; i < NR_VCPUS; i++) {
+		vcpus[i].vcpu = g.vcpus[i];
+		pthread_create(&vcpus[i].thread, NULL, vcpu_run_phase, &vcpus[i]);
+	}
 
-	sleep(PHASE_SECONDS);
+	wait_phase(&before, vcpus);
 	sh->stop = true;
 	join_workers(ws, nr);
 	for (i = 0; i < NR_VCPUS; i++)
-		pthread_join(vcpus[i], NULL);
+		pthread_join(vcpus[i].thread, NULL);
 	TEST_ASSERT(waitpid(child, &status, 0) == child, "waitpid");
 	TEST_ASSERT(WIFEXITED(status) && !WEXITSTATUS(status),
 		    "seed %u phase %d: the child process failed", seed, phase);
 
-	verify_a(sum, phase);
+	verify_file(sum, phase);
+	if (verbose)
+		print_phase(phase, time(NULL) - start, &before, vcpus);
+	TEST_ASSERT(!minimum_missed(&before, vcpus, missed, sizeof(missed)),
+		    "seed %u phase %d: %s in %d s", seed, phase, missed,
+		    PHASE_MAX_SECONDS);
 }
 
 /* Close the guest_memfd and bind a new one in its place. */
@@ -518,10 +884,12 @@ static void print_stats(int phases)
 	printf("%d phases: %lu conversions, %lu EAGAIN retried, %lu gave up, "
 	       "%lu probes (%lu of known-private pages, %lu of known-shared), "
 	       "%lu pins (%lu read back), %lu punches, %lu vCPU rounds "
-	       "(%lu memory-fault exits)\n", phases, s->converted, s->eagain,
-	       s->gave_up,
+	       "(%lu memory-fault exits), %lu guest_memfds re-created "
+	       "(%lu MMIO exits while unbound, %lu memory-fault exits)\n",
+	       phases, s->converted, s->eagain, s->gave_up,
 	       s->probes, s->checked_private, s->checked_shared, s->pins,
-	       s->pin_reads, s->punches, s->vcpu_rounds, s->vcpu_retries);
+	       s->pin_reads, s->punches, s->vcpu_rounds, s->vcpu_retries,
+	       s->reopens, s->c_mmio, s->c_faults);
 }
 
 int main(int argc, char *argv[])
@@ -542,6 +910,7 @@ int main(int argc, char *argv[])
 	init_shared_state();
 	gmem_vm_create(&g, NR_VCPUS, guest_code, FILE_SIZE,
 		       GUEST_MEMFD_FLAG_INIT_SHARED);
+	virt_map(g.vm, C_GPA, C_GPA, C_PAGES);
 	for (i = 0; i < NR_VCPUS; i++)
 		vcpu_args_set(g.vcpus[i], 1, i);
 	gup_fd = open("/sys/kernel/debug/gup_test", O_RDWR);
@@ -551,8 +920,6 @@ int main(int argc, char *argv[])
 	deadline = time(NULL) + o.seconds;
 	for (phase = 0; phase < o.count && time(NULL) < deadline; phase++) {
 		run_phase(phase);
-		if (verbose)
-			print_stats(phase + 1);
 		recreate_memfd();
 	}
 	print_stats(phase);
