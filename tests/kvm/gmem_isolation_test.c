@@ -142,13 +142,19 @@ FIXTURE_TEARDOWN(iso)
 }
 
 /* Back to shared with PRESERVE: the secret must have survived intact. */
-static bool secret_intact(int fd, uint8_t *page)
+/* Whether the page at @buf is the secret, all of it. */
+static bool is_secret(const uint8_t *buf)
 {
 	uint8_t want[PAGE];
 
-	gmem_convert(fd, 0, PAGE, SHARED, MODE_PRESERVE);
 	fill_secret(want, PAGE);
-	return !memcmp(page, want, PAGE);
+	return !memcmp(buf, want, PAGE);
+}
+
+static bool secret_intact(int fd, uint8_t *page)
+{
+	gmem_convert(fd, 0, PAGE, SHARED, MODE_PRESERVE);
+	return is_secret(page);
 }
 
 static bool mapping_locked_out(volatile uint8_t *p)
@@ -207,14 +213,6 @@ static bool read_page(uint8_t *buf, uint8_t *p)
 	memcpy(buf, p, PAGE);
 	gmem_sigbus_jmp = NULL;
 	return true;
-}
-
-static bool is_secret(const uint8_t *buf)
-{
-	uint8_t want[PAGE];
-
-	fill_secret(want, PAGE);
-	return !memcmp(buf, want, PAGE);
 }
 
 static uint8_t peer_access(uint8_t *page, char cmd)
