@@ -8,9 +8,10 @@
  * kvm.vm_memory_attributes=0 the ioctl is the per-guest_memfd
  * KVM_SET_MEMORY_ATTRIBUTES2; with =1 it is the legacy per-VM
  * KVM_SET_MEMORY_ATTRIBUTES on the same ranges, so that one binary booted
- * twice compares the two paths.  Also times memset() of the same bytes
- * (what zeroing costs at best) and one-page conversions in a file
- * fragmented by many earlier single-page conversions against a fresh one.
+ * twice compares the two paths.  Also times the C library's memset() and
+ * a bare rep stosb over the same bytes (what zeroing costs at best), and
+ * one-page conversions in a file fragmented by many earlier single-page
+ * conversions against a fresh one.
  *
  * Every sample is one JSON object per line on stdout (the selftests
  * library's own chatter is not JSON); tests/bench/report.py turns them
@@ -26,6 +27,7 @@
  * resolves the difference of two conversions of a few microseconds, which
  * the wall clock of an emulated guest cannot.  -f 0 leaves them out.
  */
+#include <dlfcn.h>
 #include <fcntl.h>
 #include <linux/falloc.h>
 #include <sys/resource.h>
@@ -245,18 +247,47 @@ static void bench_range(struct bench_file *f, int round, uint64_t size)
 	}
 }
 
+/*
+ * The C library's memset(): the selftests library links its own, a byte
+ * at a time (string_override.c, for guest code), which is no reference
+ * for what a VMM's zeroing costs.
+ */
+static void *(*libc_memset)(void *s, int c, size_t n);
+
+static void libc_memset_zero(uint8_t *buf, uint64_t size)
+{
+	libc_memset(buf, 0, size);
+}
+
+/* What the kernel's clear_page_erms() does, from user space. */
+static void rep_stosb_zero(uint8_t *buf, uint64_t size)
+{
+	asm volatile("rep stosb"
+		     : "+D"(buf), "+c"(size) : "a"(0) : "memory");
+}
+
 /* What writing zeros over the same bytes costs from user space. */
 static void bench_memset(uint8_t *buf, int round, uint64_t size)
 {
+	static const struct {
+		const char *name;
+		void (*zero)(uint8_t *buf, uint64_t size);
+	} ways[] = {
+		{ "memset", libc_memset_zero },
+		{ "rep_stosb", rep_stosb_zero },
+	};
 	struct sample start;
 	char fields[64];
-	unsigned int rep;
+	unsigned int rep, i;
 
 	snprintf(fields, sizeof(fields), "\"size\": %lu", size);
 	for (rep = 0; rep < reps_for(size); rep++) {
-		start = sample_start();
-		memset(buf, 0, size);
-		emit("memset", round, fields, sample_since(start));
+		for (i = 0; i < ARRAY_SIZE(ways); i++) {
+			start = sample_start();
+			ways[i].zero(buf, size);
+			emit(ways[i].name, round, fields,
+			     sample_since(start));
+		}
 	}
 }
 
@@ -319,6 +350,8 @@ static void ranges_setup(struct range_cases *rc, uint64_t max_size)
 	file_create(&rc->alloc, "allocated", max_size, true);
 	file_create(&rc->empty, "unallocated", max_size, true);
 	file_fill(&rc->alloc);
+	libc_memset = dlsym(RTLD_NEXT, "memset");
+	TEST_ASSERT(libc_memset, "the C library's memset(): %s", dlerror());
 	rc->buf = malloc(max_size);
 	TEST_ASSERT(rc->buf, "malloc");
 	memset(rc->buf, 1, max_size);	/* faulted in: memset() at full speed */

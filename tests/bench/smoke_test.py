@@ -47,7 +47,8 @@ def expected_counts():
     reps = [16 if s <= 64 << 10 else 4 if s <= 2 << 20 else 1 for s in sizes]
     modes = 2 if legacy else 5		# both directions together
     ranges = {"convert": rounds * sum(reps) * modes * 2,
-              "memset": rounds * sum(reps)}
+              "memset": rounds * sum(reps),
+              "rep_stosb": rounds * sum(reps)}
     counts = {"convert": ranges,
               "tree": {"one_page": option("tree", "-r", 5) * 16 * 2 * 2,
                        "fragment": 1}}
