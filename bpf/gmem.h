@@ -85,7 +85,7 @@ struct gmem_lat {
 	__u64 sum_ns;
 	__u64 max_ns;
 	__u64 phase_ns[GMEM_NR_PHASES];
-	__u32 hist[GMEM_HIST_BUCKETS];
+	__u64 hist[GMEM_HIST_BUCKETS];
 };
 
 /*
@@ -113,7 +113,7 @@ struct gmem_file_stats {
 	__u64 lat_sum_ns;
 	__u64 lat_max_ns;
 	__u64 phase_ns[GMEM_NR_PHASES];
-	__u32 hist[GMEM_HIST_BUCKETS];
+	__u64 hist[GMEM_HIST_BUCKETS];
 	struct gmem_lat outcome[GMEM_NR_OUTCOMES];
 };
 

@@ -104,7 +104,7 @@ static void fill_memory(const struct family *f, const struct file_row *row,
 }
 
 /* The samples below each bound, then all of them (+Inf), then their sum. */
-static void fill_histogram(const __u32 *hist, __u64 sum_ns, __u64 *v)
+static void fill_histogram(const __u64 *hist, __u64 sum_ns, __u64 *v)
 {
 	unsigned int i, b = 0;
 	__u64 below = 0;

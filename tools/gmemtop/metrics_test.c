@@ -23,12 +23,15 @@
 #define LATENCY_SUM \
 	"kvm_gmem_conversion_latency_seconds_sum{vm=\"3\",pid=\"%d\"," \
 	"ino=\"4242\"}"
+#define FASTEST_BUCKET \
+	"kvm_gmem_conversion_latency_seconds_bucket{vm=\"3\",pid=\"%d\"," \
+	"ino=\"4242\",le=\"1.024e-06\"}"
 #define SHARED_BYTES \
 	"kvm_gmem_memory_bytes{vm=\"3\",pid=\"%d\",ino=\"4242\"," \
 	"attribute=\"shared\"}"
 
 /* A report of one guest_memfd owned by @pid, with @n conversions of 1 us. */
-static struct report *report_of(pid_t pid, unsigned int n, long long shared)
+static struct report *report_of(pid_t pid, __u64 n, long long shared)
 {
 	static struct file_row row;
 	static struct report r = { .files = &row, .nr_files = 1 };
@@ -177,6 +180,44 @@ TEST(counters_go_on_across_a_restart)
 	/* Restarted in the kernel unannounced (an evicted entry): 11 + 1. */
 	metrics_update(m, report_of(pid, 1, 20));
 	ASSERT_EQ(sample(m, CONVERSIONS, pid), 12);
+	metrics_free(m);
+}
+
+/*
+ * Every counter and bucket is 64-bit end to end: one that passes 2^32
+ * reads exactly, and is not taken for counters that restarted.
+ */
+TEST(counters_past_2_32_read_exactly)
+{
+	struct metrics *m = metrics_new(NULL, NULL);
+	__u64 below = (1ULL << 32) - 1, above = (1ULL << 32) + 5;
+	pid_t pid = getpid();
+
+	ASSERT_NE(m, NULL);
+	metrics_update(m, report_of(pid, below, 10));
+	ASSERT_EQ(sample(m, CONVERSIONS, pid), below);
+	ASSERT_EQ(sample(m, FASTEST_BUCKET, pid), below);
+	metrics_update(m, report_of(pid, above, 10));
+	ASSERT_EQ(sample(m, CONVERSIONS, pid), above);
+	ASSERT_EQ(sample(m, FASTEST_BUCKET, pid), above);
+	ASSERT_EQ(sample(m, LATENCY_COUNT, pid), above);
+	metrics_free(m);
+}
+
+/* Only a real decrease is a restart: from there, counting goes on. */
+TEST(a_decrease_past_2_32_is_a_restart)
+{
+	struct metrics *m = metrics_new(NULL, NULL);
+	__u64 above = (1ULL << 32) + 5;
+	pid_t pid = getpid();
+
+	ASSERT_NE(m, NULL);
+	metrics_update(m, report_of(pid, above, 10));
+	metrics_update(m, report_of(pid, 3, 10));
+	ASSERT_EQ(sample(m, CONVERSIONS, pid), above + 3);
+	ASSERT_EQ(sample(m, LATENCY_COUNT, pid), above + 3);
+	metrics_update(m, report_of(pid, 7, 10));
+	ASSERT_EQ(sample(m, CONVERSIONS, pid), above + 7);
 	metrics_free(m);
 }
 

@@ -50,7 +50,7 @@ const char *hold_kind_name(unsigned int kind)
 }
 
 /* Upper bound of the slowest bucket that gained samples; 0 if none did. */
-static unsigned long long hist_top(const __u32 *hist)
+static unsigned long long hist_top(const __u64 *hist)
 {
 	int b;
 
@@ -67,7 +67,7 @@ static unsigned long long at_most(unsigned long long v, unsigned long long max)
 }
 
 static void hist_delta(const struct gmem_lat *n, const struct gmem_lat *t,
-		       __u32 *delta)
+		       __u64 *delta)
 {
 	unsigned int b;
 
@@ -85,7 +85,7 @@ void outcome_figures(const struct file_row *row, unsigned int outcome,
 		     struct file_figures *fig)
 {
 	const struct gmem_lat *n = &row->now.outcome[outcome];
-	__u32 delta[GMEM_HIST_BUCKETS];
+	__u64 delta[GMEM_HIST_BUCKETS];
 
 	hist_delta(n, &row->then.outcome[outcome], delta);
 	fig->samples = hist_total(delta);
@@ -317,7 +317,7 @@ void print_csv(FILE *out, const struct report *r)
 	fflush(out);
 }
 
-static void print_json_hist(struct json *j, const __u32 *hist)
+static void print_json_hist(struct json *j, const __u64 *hist)
 {
 	unsigned int b;
 
@@ -532,7 +532,7 @@ static void print_outcome_hist(FILE *out, const struct file_row *row,
 	const struct gmem_lat *t = &row->then.outcome[outcome];
 	unsigned long long rows[HIST_ROWS], most = 0;
 	__u64 phase_ns[GMEM_NR_PHASES];
-	__u32 delta[GMEM_HIST_BUCKETS];
+	__u64 delta[GMEM_HIST_BUCKETS];
 	char comm[GMEM_COMM_LEN];
 	int b, first = -1, last = -1;
 
