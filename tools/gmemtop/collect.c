@@ -21,19 +21,22 @@
 struct report_state {
 	struct gmemtop_bpf *skel;
 	struct holders *holders;	/* with --holders */
+	struct metrics *metrics;	/* with --openmetrics, --textfile */
 	struct report report;
 	struct file_row *prev;		/* the previous report's rows, by ino */
 	int nr_prev;
 	double counting_since;		/* elapsed time at the last reset */
 };
 
-struct report_state *report_state_new(struct gmemtop_bpf *skel, bool holders)
+struct report_state *report_state_new(struct gmemtop_bpf *skel, bool holders,
+				      struct metrics *metrics)
 {
 	struct report_state *state = calloc(1, sizeof(*state));
 
 	if (!state)
 		return NULL;
 	state->skel = skel;
+	state->metrics = metrics;
 	state->report.max_files = bpf_map__max_entries(skel->maps.files);
 	if (holders) {
 		state->holders = holders_open();
@@ -402,8 +405,8 @@ struct report *report_take(struct report_state *state, double interval,
 	r->elapsed = elapsed;
 	keep_previous(state, r);
 	forget_released(state, r);
-	if (metrics)
-		metrics_update(metrics, r);
+	if (state->metrics)
+		metrics_update(state->metrics, r);
 	return r;
 }
 
@@ -429,8 +432,8 @@ static void clear_map(const struct bpf_map *map)
  */
 void report_reset(struct report_state *state)
 {
-	if (metrics && !take_files(state, &state->report, true)) {
-		metrics_restart(metrics, &state->report);
+	if (state->metrics && !take_files(state, &state->report, true)) {
+		metrics_restart(state->metrics, &state->report);
 	} else {
 		clear_map(state->skel->maps.files);
 		clear_map(state->skel->maps.lat);

@@ -25,8 +25,6 @@
 #include "metrics.h"
 #include "probe.h"
 
-struct metrics *metrics;
-
 static struct env env = {
 	.delay = 1.0,
 	.count = -1,
@@ -476,14 +474,14 @@ static bool print_whole(const struct report *r)
 /*
  * Batch modes: a report each interval, and a last one when interrupted.
  * Without an interval (gmemlat) the one report comes at Ctrl-C; metrics
- * still need fresh figures, so then the maps are read every second and
- * the report is cumulative.
+ * (@exporting) still need fresh figures, so then the maps are read every
+ * second and the report is cumulative.
  */
-static int run_batch(struct report_state *state)
+static int run_batch(struct report_state *state, bool exporting)
 {
 	double start = monotonic_s(), last = start;
 	bool at_end_only = env.delay == 0;
-	double step = at_end_only && metrics ? 1.0 : env.delay;
+	double step = at_end_only && exporting ? 1.0 : env.delay;
 	struct report *r;
 	bool ending;
 	long done = 0;
@@ -492,7 +490,7 @@ static int run_batch(struct report_state *state)
 		print_csv_header(stdout);
 	if (env.format == FORMAT_HIST && at_end_only)
 		printf("Tracing guest_memfd conversions... Hit Ctrl-C to end.\n");
-	if (at_end_only && metrics)
+	if (at_end_only && exporting)
 		report_toggle_cumulative(state);
 	for (;;) {
 		sleep_interval(step, &exiting);
@@ -509,30 +507,30 @@ static int run_batch(struct report_state *state)
 	}
 }
 
-static int run(struct gmemtop_bpf *skel)
+static int run(struct gmemtop_bpf *skel, struct metrics *metrics)
 {
 	struct report_state *state;
 	int err;
 
-	state = report_state_new(skel, env.holders);
+	state = report_state_new(skel, env.holders, metrics);
 	if (!state)
 		return EXIT_FAILURE;
 	if (full_screen())
 		err = view_run(state, &env, &exiting);
 	else
-		err = run_batch(state);
+		err = run_batch(state, metrics != NULL);
 	report_state_free(state);
 	return err;
 }
 
 /* With metrics, snoop takes a report every interval too. */
-static int run_snoop(struct gmemtop_bpf *skel)
+static int run_snoop(struct gmemtop_bpf *skel, struct metrics *metrics)
 {
 	struct report_state *state = NULL;
 	int err;
 
 	if (metrics) {
-		state = report_state_new(skel, env.holders);
+		state = report_state_new(skel, env.holders, metrics);
 		if (!state)
 			return EXIT_FAILURE;
 	}
@@ -610,6 +608,7 @@ static const char *set_defaults(const char *argv0)
 /* Full mode, the kvm_gmem programs loaded: the metrics if asked for. */
 static int run_events(struct gmemtop_bpf *skel)
 {
+	struct metrics *metrics = NULL;
 	int err;
 
 	if (env.openmetrics || env.textfile) {
@@ -620,7 +619,7 @@ static int run_events(struct gmemtop_bpf *skel)
 			return EXIT_FAILURE;
 		}
 	}
-	err = env.snoop ? run_snoop(skel) : run(skel);
+	err = env.snoop ? run_snoop(skel, metrics) : run(skel, metrics);
 	metrics_free(metrics);
 	gmemtop_bpf__destroy(skel);
 	return err;

@@ -40,14 +40,17 @@ struct env {
 	const char *btf;	/* --btf: decide from this BTF, load nothing */
 };
 
-/* With --openmetrics or --textfile: every report taken is published. */
-extern struct metrics *metrics;
-
 struct gmemtop_bpf;
+struct metrics;
 struct report_state;
 
-/* With @holders, also name who holds each hotspot's page (--holders). */
-struct report_state *report_state_new(struct gmemtop_bpf *skel, bool holders);
+/*
+ * With @holders, also name who holds each hotspot's page (--holders).
+ * With @metrics (--openmetrics, --textfile), every report taken is
+ * published there.
+ */
+struct report_state *report_state_new(struct gmemtop_bpf *skel, bool holders,
+				      struct metrics *metrics);
 void report_state_free(struct report_state *state);
 /*
  * Reads the maps; @interval is the time since the previous call.  The
