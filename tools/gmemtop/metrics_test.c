@@ -48,6 +48,25 @@ static struct report *report_of(pid_t pid, __u64 n, long long shared)
 	return &r;
 }
 
+/*
+ * @r's file as fdinfo counts it over its life: @n conversions to private,
+ * as the kernel prints them.
+ */
+static struct report *counted_by_kernel(struct report *r, __u64 n)
+{
+	struct gmem_lifetime *lifetime = &r->files[0].fdinfo.lifetime;
+	char line[64];
+
+	snprintf(line, sizeof(line), "gmem_conversions_to_private:\t%llu\n",
+		 (unsigned long long)n);
+	parse_fdinfo_lifetime(line, lifetime);
+	parse_fdinfo_lifetime("gmem_conversions_to_shared:\t0\n", lifetime);
+	parse_fdinfo_lifetime("gmem_pages_to_private:\t0\n", lifetime);
+	parse_fdinfo_lifetime("gmem_pages_to_shared:\t0\n", lifetime);
+	parse_fdinfo_lifetime("gmem_eagain:\t0\n", lifetime);
+	return r;
+}
+
 /* The exposition's text, until the next call. */
 static const char *exposition(struct metrics *m, enum metrics_format format)
 {
@@ -240,6 +259,75 @@ TEST(a_file_gone_from_the_report_lives_while_its_vmm_does)
 	metrics_update(m, report_of(dead, 6, 10));
 	metrics_update(m, &empty);
 	ASSERT_EQ(sample(m, CONVERSIONS, dead), -1);
+	metrics_free(m);
+}
+
+/*
+ * What fdinfo counts over the file's life is exported as it is: a gmemtop
+ * started later, or again, exports the same, unlike its own counts.
+ */
+TEST(kernel_counts_are_the_same_in_every_run)
+{
+	struct metrics *first = metrics_new(NULL, NULL);
+	struct metrics *again = metrics_new(NULL, NULL);
+	pid_t pid = getpid();
+
+	ASSERT_NE(first, NULL);
+	ASSERT_NE(again, NULL);
+	metrics_update(first, counted_by_kernel(report_of(pid, 6, 10), 1000));
+	ASSERT_EQ(sample(first, CONVERSIONS, pid), 1000);
+	metrics_update(first, counted_by_kernel(report_of(pid, 9, 10), 1003));
+	metrics_update(again, counted_by_kernel(report_of(pid, 2, 10), 1003));
+	ASSERT_EQ(sample(first, CONVERSIONS, pid), 1003);
+	ASSERT_EQ(sample(again, CONVERSIONS, pid), 1003);
+	/* The latency histogram is gmemtop's alone. */
+	ASSERT_EQ(sample(first, LATENCY_COUNT, pid), 9);
+	ASSERT_EQ(sample(again, LATENCY_COUNT, pid), 2);
+	metrics_free(first);
+	metrics_free(again);
+}
+
+/*
+ * fdinfo gone (the file closed): gmemtop's count goes on from the
+ * kernel's, by the smallest difference seen.  The true one is 994: the
+ * first report's 995 holds a conversion that came between the read of
+ * the maps and that of fdinfo.
+ */
+TEST(without_fdinfo_kernel_counts_go_on_with_gmemtop_s)
+{
+	struct metrics *m = metrics_new(NULL, NULL);
+	pid_t pid = getpid();
+
+	ASSERT_NE(m, NULL);
+	metrics_update(m, counted_by_kernel(report_of(pid, 10, 10), 1005));
+	ASSERT_EQ(sample(m, CONVERSIONS, pid), 1005);
+	metrics_update(m, counted_by_kernel(report_of(pid, 11, 10), 1005));
+	metrics_update(m, report_of(pid, 13, 10));
+	ASSERT_EQ(sample(m, CONVERSIONS, pid), 1007);
+	/* Its own counts restarted meanwhile ('r'): the same. */
+	metrics_restart(m, report_of(pid, 14, 10));
+	metrics_update(m, report_of(pid, 2, 10));
+	ASSERT_EQ(sample(m, CONVERSIONS, pid), 1010);
+	metrics_free(m);
+}
+
+/* Exported counts never go back, whichever source is behind. */
+TEST(kernel_counts_never_go_back)
+{
+	struct metrics *m = metrics_new(NULL, NULL);
+	pid_t pid = getpid();
+
+	ASSERT_NE(m, NULL);
+	/* fdinfo unreadable at first: gmemtop's count, then fdinfo's. */
+	metrics_update(m, report_of(pid, 6, 10));
+	ASSERT_EQ(sample(m, CONVERSIONS, pid), 6);
+	metrics_update(m, counted_by_kernel(report_of(pid, 7, 10), 1000));
+	ASSERT_EQ(sample(m, CONVERSIONS, pid), 1000);
+	/* Another file under the same inode number counts from zero. */
+	metrics_update(m, counted_by_kernel(report_of(pid, 8, 10), 5));
+	ASSERT_EQ(sample(m, CONVERSIONS, pid), 1000);
+	metrics_update(m, report_of(pid, 9, 10));
+	ASSERT_EQ(sample(m, CONVERSIONS, pid), 1000);
 	metrics_free(m);
 }
 

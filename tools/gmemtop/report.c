@@ -1,5 +1,6 @@
 // SPDX-License-Identifier: GPL-2.0
 /* gmemtop's outputs: the batch table, CSV and JSON. */
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -632,6 +633,42 @@ bool parse_fdinfo_summary(const char *line, struct gmem_fdinfo *info)
 		return false;
 	memcpy(info->summary, cells, len + 1);
 	return true;
+}
+
+static const struct {
+	const char *name;
+	size_t offset;
+} lifetime_counts[] = {
+	{ "gmem_conversions_to_shared",
+	  offsetof(struct gmem_lifetime, conversions[0]) },
+	{ "gmem_conversions_to_private",
+	  offsetof(struct gmem_lifetime, conversions[1]) },
+	{ "gmem_pages_to_shared", offsetof(struct gmem_lifetime, pages[0]) },
+	{ "gmem_pages_to_private", offsetof(struct gmem_lifetime, pages[1]) },
+	{ "gmem_eagain", offsetof(struct gmem_lifetime, eagain) },
+};
+
+bool parse_fdinfo_lifetime(const char *line, struct gmem_lifetime *lifetime)
+{
+	unsigned long long count;
+	char name[32];
+	unsigned int i;
+
+	if (sscanf(line, "%31[a-z_]: %llu", name, &count) != 2)
+		return false;
+	for (i = 0; i < ARRAY_SIZE(lifetime_counts); i++) {
+		if (strcmp(name, lifetime_counts[i].name))
+			continue;
+		*(__u64 *)((char *)lifetime + lifetime_counts[i].offset) = count;
+		lifetime->read |= 1U << i;
+		return true;
+	}
+	return false;
+}
+
+bool lifetime_known(const struct gmem_lifetime *lifetime)
+{
+	return lifetime->read == (1U << ARRAY_SIZE(lifetime_counts)) - 1;
 }
 
 /* What is known of bytes [lo, hi): shared, private or both. */
