@@ -297,29 +297,8 @@ static void on_signal(int sig)
  */
 static void handle_signals(void)
 {
-	struct sigaction sa = { .sa_handler = on_signal };
-
-	sigemptyset(&sa.sa_mask);
-	sigaction(SIGINT, &sa, NULL);
-	sigaction(SIGTERM, &sa, NULL);
-	sigaction(SIGHUP, &sa, NULL);
+	catch_ending_signals(on_signal);
 	signal(SIGPIPE, SIG_IGN);
-}
-
-void hold_signals(sigset_t *saved)
-{
-	sigset_t ending;
-
-	sigemptyset(&ending);
-	sigaddset(&ending, SIGINT);
-	sigaddset(&ending, SIGTERM);
-	sigaddset(&ending, SIGHUP);
-	sigprocmask(SIG_BLOCK, &ending, saved);
-}
-
-void release_signals(const sigset_t *saved)
-{
-	sigprocmask(SIG_SETMASK, saved, NULL);
 }
 
 void sleep_interval(double delay, volatile sig_atomic_t *exiting)

@@ -31,6 +31,7 @@
 
 #include "hist.h"
 #include "metrics.h"
+#include "signals.h"
 
 #define PREFIX		"kvm_gmem_"
 #define UNKNOWN		ULLONG_MAX	/* what fdinfo could not tell */
@@ -883,23 +884,36 @@ static int listen_on(const struct sockaddr_storage *addr)
 	return fd;
 }
 
+/*
+ * libmicrohttpd's thread starts with the ending signals held, as the
+ * thread that starts it has them now: only the main loop takes them, so
+ * that they always cut its wait short.
+ */
+static struct MHD_Daemon *start_daemon(struct metrics *m, int fd, int family)
+{
+	struct MHD_Daemon *daemon;
+	sigset_t saved;
+
+	hold_signals(&saved);
+	/* Scrapers are few and quick: idle or surplus clients wait no one out. */
+	daemon = MHD_start_daemon(MHD_USE_INTERNAL_POLLING_THREAD |
+				  (family == AF_INET6 ? MHD_USE_IPv6 : 0),
+				  0, NULL, NULL, answer, m,
+				  MHD_OPTION_LISTEN_SOCKET, fd,
+				  MHD_OPTION_CONNECTION_TIMEOUT, (unsigned int)10,
+				  MHD_OPTION_CONNECTION_LIMIT, (unsigned int)32,
+				  MHD_OPTION_END);
+	release_signals(&saved);
+	return daemon;
+}
+
 static int serve(struct metrics *m, const struct sockaddr_storage *addr)
 {
 	char where[INET6_ADDRSTRLEN + 16];
 	int fd = listen_on(addr);
 
-	/* Scrapers are few and quick: idle or surplus clients wait no one out. */
 	if (fd >= 0)
-		m->daemon = MHD_start_daemon(MHD_USE_INTERNAL_POLLING_THREAD |
-					     (addr->ss_family == AF_INET6 ?
-					      MHD_USE_IPv6 : 0),
-					     0, NULL, NULL, answer, m,
-					     MHD_OPTION_LISTEN_SOCKET, fd,
-					     MHD_OPTION_CONNECTION_TIMEOUT,
-					     (unsigned int)10,
-					     MHD_OPTION_CONNECTION_LIMIT,
-					     (unsigned int)32,
-					     MHD_OPTION_END);
+		m->daemon = start_daemon(m, fd, addr->ss_family);
 	if (m->daemon)
 		return 0;
 	fprintf(stderr, "gmemtop: cannot serve metrics on %s: %s\n",

@@ -2,9 +2,12 @@
 /*
  * Host unit tests of what gmemtop exports: content negotiation, listen
  * addresses, counters that never go back, series that outlive a report
- * only while their VMM lives, and the textfile written atomically.
+ * only while their VMM lives, the textfile written atomically, and the
+ * server's thread that leaves the ending signals to the main loop.
  */
 #include <arpa/inet.h>
+#include <dirent.h>
+#include <signal.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -328,6 +331,80 @@ TEST(kernel_counts_never_go_back)
 	ASSERT_EQ(sample(m, CONVERSIONS, pid), 1000);
 	metrics_update(m, report_of(pid, 9, 10));
 	ASSERT_EQ(sample(m, CONVERSIONS, pid), 1000);
+	metrics_free(m);
+}
+
+/* A port nothing listens on now, for a server of the test's own. */
+static int free_port(void)
+{
+	struct sockaddr_in in = {
+		.sin_family = AF_INET,
+		.sin_addr.s_addr = htonl(INADDR_LOOPBACK),
+	};
+	socklen_t len = sizeof(in);
+	int fd = socket(AF_INET, SOCK_STREAM, 0), port = -1;
+
+	if (fd >= 0 && !bind(fd, (struct sockaddr *)&in, len) &&
+	    !getsockname(fd, (struct sockaddr *)&in, &len))
+		port = ntohs(in.sin_port);
+	if (fd >= 0)
+		close(fd);
+	return port;
+}
+
+/* The signals thread @tid of this process blocks (its SigBlk). */
+static unsigned long long blocked_in(const char *tid)
+{
+	unsigned long long mask = 0;
+	char path[64], line[128];
+	FILE *f;
+
+	snprintf(path, sizeof(path), "/proc/self/task/%s/status", tid);
+	f = fopen(path, "r");
+	while (f && fgets(line, sizeof(line), f))
+		if (sscanf(line, "SigBlk: %llx", &mask) == 1)
+			break;
+	if (f)
+		fclose(f);
+	return mask;
+}
+
+/*
+ * SIGINT, SIGTERM and SIGHUP must reach the main loop, whose waits they
+ * cut short: libmicrohttpd's thread blocks them, and the thread that
+ * started it blocks them no more than before.
+ */
+TEST(only_the_main_thread_takes_the_ending_signals)
+{
+	unsigned long long ending = 1ULL << (SIGINT - 1) |
+				    1ULL << (SIGTERM - 1) |
+				    1ULL << (SIGHUP - 1);
+	struct sockaddr_storage addr;
+	char where[32], self[16];
+	unsigned int others = 0;
+	struct metrics *m;
+	struct dirent *d;
+	DIR *tasks;
+
+	snprintf(where, sizeof(where), "127.0.0.1:%d", free_port());
+	ASSERT_EQ(metrics_parse_addr(where, &addr), 0);
+	m = metrics_new(&addr, NULL);
+	ASSERT_NE(m, NULL);
+	/* Each test runs in a process of its own: its main thread's id. */
+	snprintf(self, sizeof(self), "%d", getpid());
+	ASSERT_EQ(blocked_in(self) & ending, 0);
+	tasks = opendir("/proc/self/task");
+	ASSERT_NE(tasks, NULL);
+	while ((d = readdir(tasks))) {
+		if (d->d_name[0] == '.' || !strcmp(d->d_name, self))
+			continue;
+		EXPECT_EQ(blocked_in(d->d_name) & ending, ending) {
+			TH_LOG("thread %s", d->d_name);
+		}
+		others++;
+	}
+	closedir(tasks);
+	ASSERT_GT(others, 0);
 	metrics_free(m);
 }
 
