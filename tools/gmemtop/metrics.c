@@ -555,18 +555,33 @@ void metrics_print(FILE *out, const struct metrics *m,
 }
 
 /*
+ * PATH.tmp, made anew: whoever can write the directory must not have
+ * gmemtop write through a link of theirs.  One left over (by a gmemtop
+ * that died while writing, or planted) is removed, not followed.
+ */
+static int create_tmp(const char *tmp)
+{
+	int flags = O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC;
+	int fd = open(tmp, flags, 0644);
+
+	if (fd < 0 && errno == EEXIST && !unlink(tmp))
+		fd = open(tmp, flags, 0644);
+	return fd < 0 ? -errno : fd;
+}
+
+/*
  * node_exporter's textfile collector must never read half a file, and
  * reads only *.prom: write PATH.tmp beside PATH, sync it, rename it over.
  */
 static int write_file(const char *path, const char *tmp, const char *data,
 		      size_t len)
 {
-	int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+	int fd = create_tmp(tmp);
 	int err = 0;
 	ssize_t n;
 
 	if (fd < 0)
-		return -errno;
+		return fd;
 	while (len && !err) {
 		n = write(fd, data, len);
 		if (n >= 0) {

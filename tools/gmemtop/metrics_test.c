@@ -409,7 +409,7 @@ TEST(only_the_main_thread_takes_the_ending_signals)
 }
 
 FIXTURE(textfile) {
-	char dir[64], path[80], tmp[96];
+	char dir[64], path[80], tmp[96], other[80];
 };
 
 FIXTURE_SETUP(textfile)
@@ -418,12 +418,15 @@ FIXTURE_SETUP(textfile)
 	ASSERT_NE(mkdtemp(self->dir), NULL);
 	snprintf(self->path, sizeof(self->path), "%s/gmemtop.prom", self->dir);
 	snprintf(self->tmp, sizeof(self->tmp), "%s.tmp", self->path);
+	snprintf(self->other, sizeof(self->other), "%s/other", self->dir);
 }
 
 FIXTURE_TEARDOWN(textfile)
 {
 	unlink(self->path);
-	rmdir(self->tmp);
+	if (unlink(self->tmp))
+		rmdir(self->tmp);
+	unlink(self->other);
 	rmdir(self->dir);
 }
 
@@ -468,6 +471,48 @@ TEST_F(textfile, a_failed_write_leaves_the_last_one_whole)
 	ASSERT_EQ(rmdir(self->tmp), 0);		/* and the next interval can */
 	metrics_update(m, report_of(getpid(), 7, 10));
 	ASSERT_NE(strstr(contents(self->path), "\"to_private\"} 7\n"), NULL);
+	metrics_free(m);
+}
+
+static void write_text(const char *path, const char *text)
+{
+	FILE *f = fopen(path, "w");
+
+	if (f) {
+		fputs(text, f);
+		fclose(f);
+	}
+}
+
+/* Whoever may write the directory cannot have gmemtop write elsewhere. */
+TEST_F(textfile, a_link_at_the_temporary_path_is_not_followed)
+{
+	struct metrics *m;
+	struct stat st;
+
+	write_text(self->other, "someone else's\n");
+	ASSERT_EQ(symlink(self->other, self->tmp), 0);
+	m = metrics_new(NULL, self->path);
+	ASSERT_NE(m, NULL);
+	ASSERT_STREQ(contents(self->other), "someone else's\n");
+	ASSERT_EQ(lstat(self->path, &st), 0);
+	ASSERT_TRUE(S_ISREG(st.st_mode));
+	ASSERT_STREQ(contents(self->path), exposition(m, METRICS_TEXT));
+	ASSERT_EQ(lstat(self->tmp, &st), -1);
+	metrics_free(m);
+}
+
+/* A gmemtop that died while writing left PATH.tmp: it goes. */
+TEST_F(textfile, a_stale_temporary_file_is_replaced)
+{
+	struct metrics *m;
+	struct stat st;
+
+	write_text(self->tmp, "# half a file");
+	m = metrics_new(NULL, self->path);
+	ASSERT_NE(m, NULL);
+	ASSERT_STREQ(contents(self->path), exposition(m, METRICS_TEXT));
+	ASSERT_EQ(lstat(self->tmp, &st), -1);
 	metrics_free(m);
 }
 
