@@ -27,6 +27,11 @@ const char *phase_name(unsigned int phase)
 	return phase < GMEM_NR_PHASES ? phases[phase] : "?";
 }
 
+const char *attributes_name(__u64 attrs)
+{
+	return attrs & KVM_MEMORY_ATTRIBUTE_PRIVATE ? "private" : "shared";
+}
+
 static double per_s(__u64 now, __u64 then, double interval)
 {
 	return interval > 0 ? (now - then) / interval : 0;

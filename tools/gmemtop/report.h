@@ -142,6 +142,8 @@ void report_sort(struct report *r, enum sort_key key);
 int parse_sort_key(const char *name, enum sort_key *key);
 const char *cause_name(unsigned int cause);
 const char *phase_name(unsigned int phase);
+/* What memory with attributes @attrs is: "private" or "shared". */
+const char *attributes_name(__u64 attrs);
 
 /* @comm (up to GMEM_COMM_LEN bytes) for a terminal: '?' for controls. */
 const char *printable(char buf[GMEM_COMM_LEN], const char *comm);
