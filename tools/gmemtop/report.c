@@ -217,6 +217,7 @@ static void print_holders(FILE *out, const struct report *r)
 		"EAGAIN", "PID", "COMM", "KIND", "STACK");
 	for (i = 0; i < r->nr_hotspots; i++) {
 		const struct hotspot_row *h = &r->hotspots[i];
+		char comm[GMEM_COMM_LEN];
 
 		fprintf(out, "%8llu %#12llx %8llu ",
 			(unsigned long long)h->key.ino,
@@ -224,8 +225,8 @@ static void print_holders(FILE *out, const struct report *r)
 			(unsigned long long)h->spot.count);
 		if (h->holder.known)
 			fprintf(out, "%7u %-16s %-16s %s\n", h->holder.pid,
-				h->holder.comm, hold_kind_name(h->holder.kind),
-				h->holder.stack);
+				printable(comm, h->holder.comm),
+				hold_kind_name(h->holder.kind), h->holder.stack);
 		else
 			fprintf(out, "%7s %-16s\n", "-", "unknown");
 	}

@@ -198,6 +198,7 @@ static void draw_layout(const struct gmem_fdinfo *info, int line)
 
 static void draw_hotspots(const struct report *r, __u64 ino, int line)
 {
+	char comm[GMEM_COMM_LEN];
 	int i;
 
 	mvprintw(line, 0, "EAGAIN hotspots:  %12s %8s %8s %8s %10s", "OFFSET",
@@ -213,7 +214,7 @@ static void draw_hotspots(const struct report *r, __u64 ino, int line)
 			 h->spot.expected, cause_name(h->spot.cause));
 		if (r->holders)
 			printw("  held by %s", h->holder.known ?
-			       h->holder.comm : "unknown");
+			       printable(comm, h->holder.comm) : "unknown");
 		if (h->holder.known)
 			printw(" (pid %u, %s)", h->holder.pid,
 			       hold_kind_name(h->holder.kind));
