@@ -38,11 +38,14 @@ static struct hotspot_row spot = {
 		    .kind = GMEM_HOLD_PIN, .stack = "gup+0x1;splice+0x2" },
 };
 
-/* A process name may hold any byte but NUL: quotes, controls, non-ASCII. */
+/*
+ * A process name may hold any byte but NUL: quotes, controls, UTF-8
+ * (U+00E9), a byte of no UTF-8 sequence.
+ */
 static struct stock_row stock_row = {
 	.ino = 4243,
 	.stats = {
-		.pid = 78, .comm = "q\"b\\\x01\t\xff", .faults = 5,
+		.pid = 78, .comm = "q\"b\\\x01\t\xc3\xa9\xff", .faults = 5,
 		.sigbus = 1, .punch_holes = 2, .punched_bytes = 8192,
 		.allocations = 3, .allocated_bytes = 12288,
 	},
