@@ -18,6 +18,15 @@
 #define GMEM_RINGBUF_BYTES	(2 * 1024 * 1024)
 #define GMEM_COMM_LEN		16
 
+/*
+ * The attribute bit of linux/kvm.h that makes memory private; the others
+ * say nothing of the direction of a conversion.  Neither vmlinux.h nor
+ * older UAPI headers have it.
+ */
+#ifndef KVM_MEMORY_ATTRIBUTE_PRIVATE
+#define KVM_MEMORY_ATTRIBUTE_PRIVATE	(1ULL << 3)
+#endif
+
 /* Matches KVM_GMEM_PHASE_* of the kvm_gmem trace events, plus the tail. */
 enum gmem_phase {
 	GMEM_PHASE_LOCK,
@@ -85,7 +94,7 @@ struct gmem_lat {
 	__u64 sum_ns;
 	__u64 max_ns;
 	__u64 phase_ns[GMEM_NR_PHASES];
-	__u32 hist[GMEM_HIST_BUCKETS];
+	__u64 hist[GMEM_HIST_BUCKETS];
 };
 
 /*
@@ -113,7 +122,7 @@ struct gmem_file_stats {
 	__u64 lat_sum_ns;
 	__u64 lat_max_ns;
 	__u64 phase_ns[GMEM_NR_PHASES];
-	__u32 hist[GMEM_HIST_BUCKETS];
+	__u64 hist[GMEM_HIST_BUCKETS];
 	struct gmem_lat outcome[GMEM_NR_OUTCOMES];
 };
 

@@ -11,7 +11,6 @@
 #include "gmem.h"
 
 #define EAGAIN	11
-#define KVM_MEMORY_ATTRIBUTE_PRIVATE	(1ULL << 3)
 
 /* Set before load: 0 means no filter. */
 const volatile __u32 targ_pid = 0;

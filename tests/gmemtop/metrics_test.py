@@ -8,6 +8,8 @@
 - gmemlat prints once, at Ctrl-C, but its /metrics counts while it runs.
 - The view's reset key leaves exported counters where they were, and
   they go on from there.
+- A gmemtop started again while a VMM converts exports the counts fdinfo
+  keeps over the files' life: every conversion, before it too.
 
 Prints TAP.  Needs root and kvm.vm_memory_attributes=0.  Debian's python3,
 for Debian's python3-prometheus-client.
@@ -55,8 +57,9 @@ def values(page, parse=parse_openmetrics):
     return got
 
 
-def differences(got, truth, pids=True):
-    """What the series of each of gmemload's guest_memfds get wrong."""
+def differences(got, truth, kernel_only=False):
+    """What the series of each of gmemload's guest_memfds get wrong; with
+    @kernel_only, only in the counts that fdinfo keeps."""
     wrong = []
     for vm in truth["vms"]:
         ino = vm["ino"]
@@ -71,6 +74,8 @@ def differences(got, truth, pids=True):
             wrong.append(f"inode {ino} eagain "
                          f"{got.get(('kvm_gmem_eagain_total', ino))}, "
                          f"want {vm['eagain']}")
+        if kernel_only:
+            continue
         converted = vm["conversions_to_private"] + \
             vm["conversions_to_shared"]
         count = got.get(("kvm_gmem_conversion_latency_seconds_count", ino))
@@ -80,7 +85,8 @@ def differences(got, truth, pids=True):
     return wrong
 
 
-def settled(read, truth, parse=parse_openmetrics, timeout=15):
+def settled(read, truth, parse=parse_openmetrics, timeout=15,
+            kernel_only=False):
     """read() once it counts all of @truth, or the last one after @timeout
     seconds, with what it gets wrong: the exporter publishes what gmemtop
     read once an interval, and a sanitized build on the debug kernel lags
@@ -88,7 +94,7 @@ def settled(read, truth, parse=parse_openmetrics, timeout=15):
     deadline = time.time() + timeout
     while True:
         text = read()
-        wrong = differences(values(text, parse), truth)
+        wrong = differences(values(text, parse), truth, kernel_only)
         if not wrong or time.time() > deadline:
             return text, wrong
         time.sleep(0.3)
@@ -245,12 +251,73 @@ def check_reset_key_keeps_exported_counters():
     return "; ".join(wrong) if wrong else None
 
 
+def converted(page):
+    """{(name, ino, direction): value} of the conversions exported."""
+    return {k: v for k, v in values(page).items()
+            if k[0] == "kvm_gmem_conversions_total"}
+
+
+def wait_converted(port, inos, timeout=60):
+    """The conversions exported on @port once every file of @inos has
+    some (all files exported when @inos is None)."""
+    deadline = time.time() + timeout
+    while True:
+        got = converted(scrape(port)[1])
+        have = {k[1] for k, v in got.items() if v}
+        if have and (inos is None or inos <= have):
+            return got
+        if time.time() > deadline:
+            raise RuntimeError(f"port {port} exports {got}")
+        time.sleep(0.3)
+
+
+def check_restarted_gmemtop_exports_the_kernel_s_counts():
+    """gmemtop stopped and started again while gmemload converts: the
+    second run goes on from the first one's counts, and ends with every
+    conversion and EAGAIN of the run, as fdinfo counts them, although its
+    own latency histogram has only what it saw."""
+    load = subprocess.Popen(GMEMLOAD + ["--rate", "20"],
+                            stdout=subprocess.PIPE, text=True)
+    try:
+        first = Gmemtop("-b", "-d", "0.3", "--openmetrics", "9468")
+        try:
+            before = wait_converted(9468, None)
+        finally:
+            first.stop()
+        second = Gmemtop("-b", "-d", "0.3", "--openmetrics", "9469")
+        try:
+            after = wait_converted(9469, {k[1] for k in before})
+            out, _ = load.communicate(timeout=300)
+            truth = json.loads(out)
+            page, wrong = settled(metrics_page(9469), truth,
+                                  kernel_only=True)
+        finally:
+            second.stop()
+    finally:
+        load.kill()
+        load.wait()
+    went_back = {k: (v, after.get(k)) for k, v in before.items()
+                 if after.get(k, -1) < v}
+    if went_back:
+        return f"the second run went back: {went_back}"
+    if wrong:
+        return "; ".join(wrong)
+    got = values(page)
+    seen = sum(got.get(("kvm_gmem_conversion_latency_seconds_count",
+                        vm["ino"]), 0) for vm in truth["vms"])
+    done = sum(vm["conversions_to_private"] + vm["conversions_to_shared"]
+               for vm in truth["vms"])
+    return None if seen < done else \
+        f"the second run saw all {done} conversions: nothing to prove"
+
+
 def main():
     checks = [(c.__name__, c) for c in (
         check_openmetrics_counts_what_gmemload_did,
         check_snoop_serves_metrics_and_writes_the_textfile,
         check_gmemlat_serves_metrics_while_running,
-        check_reset_key_keeps_exported_counters)]
+        check_reset_key_keeps_exported_counters,
+        check_restarted_gmemtop_exports_the_kernel_s_counts)]
     return tap.run(checks)
 
 

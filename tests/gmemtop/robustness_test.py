@@ -14,6 +14,8 @@
 - without BTF they say so (exit 4);
 - COMM is the VMM's name, not that of the thread that converted;
 - the full-screen view survives a terminal resize and does not spin;
+- killed by SIGQUIT or SIGSEGV, it gives the terminal back as it was
+  (modes and screen) and dies of the signal;
 - it follows the selected file by inode, and its filters move the
   selection;
 - after every run no BPF program, link or map of theirs remains.
@@ -29,6 +31,7 @@ import re
 import signal
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 
@@ -379,6 +382,67 @@ def check_view_follows_its_file():
         tmux("kill-server")
 
 
+def child_of(pid):
+    """A child process of @pid."""
+    for entry in os.listdir("/proc"):
+        try:
+            with open(f"/proc/{entry}/stat") as f:
+                if int(f.read().rsplit(")", 1)[1].split()[1]) == pid:
+                    return int(entry)
+        except (OSError, ValueError):
+            pass
+    raise RuntimeError(f"process {pid} has no child")
+
+
+def view_dies_of(sig, work):
+    """The view in a shell in tmux, killed by @sig: the shell's 'stty -a'
+    before and after it, gmemtop's status as the shell saw it, and
+    whether the pane is left on the alternate screen; files in @work.
+    No core file; ASan's own SIGSEGV handler is left out."""
+    tmux("kill-server")
+    script = (f"ulimit -c 0; stty -a > {work}/before; "
+              f"ASAN_OPTIONS=handle_segv=0 {GMEMTOP} -d 0.3; "
+              f"echo $? > {work}/status; stty -a > {work}/after; sleep 600")
+    tmux("new-session", "-d", "-s", "gmemtop", "-x", "160", "-y", "40",
+         script)
+    if not wait_for_match(r"INVAL/s", 60):
+        return f"no view: {screen()!r}"
+    os.kill(child_of(view_pid()), sig)
+    deadline = time.time() + 30
+    while not os.path.exists(f"{work}/after"):
+        if time.time() > deadline:
+            return f"gmemtop did not die of {sig.name}: {screen()!r}"
+        time.sleep(0.2)
+    time.sleep(0.5)		# stty's output, whole
+    alternate = tmux("display-message", "-p", "-t", "gmemtop",
+                     "#{alternate_on}").stdout.strip()
+    with open(f"{work}/before") as b, open(f"{work}/after") as a, \
+            open(f"{work}/status") as s:
+        return b.read(), a.read(), int(s.read()), alternate
+
+
+def check_fatal_signal_gives_the_terminal_back():
+    """SIGQUIT (Ctrl-\\) and SIGSEGV in the full-screen view: echo, line
+    editing and the shell's screen come back, and gmemtop still dies of
+    the signal (128 + its number to the shell), as it would have."""
+    try:
+        for sig in (signal.SIGQUIT, signal.SIGSEGV):
+            with tempfile.TemporaryDirectory() as work:
+                got = view_dies_of(sig, work)
+            if isinstance(got, str):
+                return got
+            before, after, status, alternate = got
+            if status != 128 + sig:
+                return f"{sig.name}: status {status}, want {128 + sig}"
+            if after != before:
+                return f"{sig.name}: modes {after!r}, want {before!r}"
+            if alternate != "0":
+                return f"{sig.name}: left on the alternate screen"
+        return None
+    finally:
+        tmux("kill-server")
+
+
 def check_nothing_left_behind():
     """After all of the above, not one BPF object of theirs remains."""
     left = bpf_objects() - BEFORE
@@ -404,6 +468,8 @@ def main():
         ("missing_btf_is_explained", check_missing_btf_is_explained),
         ("comm_is_the_vmm", check_comm_is_the_vmm),
         ("view_follows_its_file", check_view_follows_its_file),
+        ("fatal_signal_gives_the_terminal_back",
+         check_fatal_signal_gives_the_terminal_back),
         ("nothing_left_behind", check_nothing_left_behind),
     ])
 

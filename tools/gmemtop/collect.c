@@ -21,19 +21,22 @@
 struct report_state {
 	struct gmemtop_bpf *skel;
 	struct holders *holders;	/* with --holders */
+	struct metrics *metrics;	/* with --openmetrics, --textfile */
 	struct report report;
 	struct file_row *prev;		/* the previous report's rows, by ino */
 	int nr_prev;
 	double counting_since;		/* elapsed time at the last reset */
 };
 
-struct report_state *report_state_new(struct gmemtop_bpf *skel, bool holders)
+struct report_state *report_state_new(struct gmemtop_bpf *skel, bool holders,
+				      struct metrics *metrics)
 {
 	struct report_state *state = calloc(1, sizeof(*state));
 
 	if (!state)
 		return NULL;
 	state->skel = skel;
+	state->metrics = metrics;
 	state->report.max_files = bpf_map__max_entries(skel->maps.files);
 	if (holders) {
 		state->holders = holders_open();
@@ -162,7 +165,8 @@ static void read_fdinfo_file(const char *path, struct gmem_fdinfo *info)
 		if (sscanf(line, "gmem_size: %lld", &info->size) == 1 ||
 		    sscanf(line, "gmem_shared_pages: %lld", &info->shared_pages) == 1 ||
 		    sscanf(line, "gmem_private_pages: %lld", &info->private_pages) == 1 ||
-		    parse_fdinfo_summary(line, info))
+		    parse_fdinfo_summary(line, info) ||
+		    parse_fdinfo_lifetime(line, &info->lifetime))
 			continue;
 		if (sscanf(line, "gmem_range: %199[^\n]", value) == 1) {
 			add_range(info->layout, sizeof(info->layout), value);
@@ -172,9 +176,30 @@ static void read_fdinfo_file(const char *path, struct gmem_fdinfo *info)
 	fclose(f);
 }
 
-/* Finds the VMM's descriptor for inode @ino and reads its fdinfo. */
-static void read_fdinfo(pid_t pid, __u64 ino, struct gmem_fdinfo *info)
+/*
+ * The file's counters read again, just before its fdinfo: the exported
+ * counts that follow the kernel's (metrics.c) take the difference
+ * between the two, which a conversion in between would make too large.
+ */
+static void reread_counts(const struct report_state *state,
+			  struct file_row *row)
 {
+	struct gmem_file_counts counts;
+
+	if (!bpf_map_lookup_elem(bpf_map__fd(state->skel->maps.files),
+				 &row->ino, &counts))
+		row->now.counts = counts;
+}
+
+/*
+ * Finds the VMM's descriptor for the row's inode and reads its fdinfo;
+ * with @reread, the row's counters too, right before.
+ */
+static void read_fdinfo(const struct report_state *state, struct file_row *row,
+			bool reread)
+{
+	struct gmem_fdinfo *info = &row->fdinfo;
+	pid_t pid = row->now.pid;
 	char dir[64], path[320];
 	struct dirent *d;
 	struct stat st;
@@ -185,16 +210,19 @@ static void read_fdinfo(pid_t pid, __u64 ino, struct gmem_fdinfo *info)
 	info->summary[0] = '\0';
 	info->summary_cell = 0;
 	info->nr_ranges = 0;
+	memset(&info->lifetime, 0, sizeof(info->lifetime));
 	snprintf(dir, sizeof(dir), "/proc/%d/fd", pid);
 	fds = opendir(dir);
 	if (!fds)
 		return;
 	while ((d = readdir(fds))) {
 		snprintf(path, sizeof(path), "%s/%s", dir, d->d_name);
-		if (stat(path, &st) || st.st_ino != ino)
+		if (stat(path, &st) || st.st_ino != row->ino)
 			continue;
 		snprintf(path, sizeof(path), "/proc/%d/fdinfo/%s", pid,
 			 d->d_name);
+		if (reread)
+			reread_counts(state, row);
 		read_fdinfo_file(path, info);
 		if (info->size >= 0)
 			break;
@@ -215,9 +243,12 @@ static void set_latency(struct gmem_file_stats *s, unsigned int outcome,
 	memcpy(s->hist, l->hist, sizeof(s->hist));
 }
 
-/* Rows sorted by inode, each with its counters and the previous ones. */
+/*
+ * Rows sorted by inode, each with its counters and the previous ones.
+ * With @drained, the counters are gone from the maps: none is read again.
+ */
 static struct file_row *file_rows(struct report_state *state,
-				  const struct map_dump *files)
+				  const struct map_dump *files, bool drained)
 {
 	const struct gmem_file_counts *counts = files->values;
 	const __u64 *inos = files->keys;
@@ -230,7 +261,6 @@ static struct file_row *file_rows(struct report_state *state,
 	for (i = 0; i < files->nr; i++) {
 		rows[i].ino = inos[i];
 		rows[i].now.counts = counts[i];
-		read_process_name(rows[i].now.pid, rows[i].now.comm);
 	}
 	qsort(rows, files->nr, sizeof(*rows), compare_ino);
 	for (i = 0; i < files->nr; i++) {
@@ -238,7 +268,8 @@ static struct file_row *file_rows(struct report_state *state,
 		/* Cumulative: the same rule, from zero at the start. */
 		if (old && !state->report.cumulative)
 			rows[i].then = old->now;
-		read_fdinfo(rows[i].now.pid, rows[i].ino, &rows[i].fdinfo);
+		read_fdinfo(state, &rows[i], !drained);
+		read_process_name(rows[i].now.pid, rows[i].now.comm);
 	}
 	return rows;
 }
@@ -272,7 +303,7 @@ static int take_files(struct report_state *state, struct report *r,
 		map_dump_free(&files);
 		return -1;
 	}
-	rows = file_rows(state, &files);
+	rows = file_rows(state, &files, drain);
 	if (rows)
 		join_latencies(rows, files.nr, &lat);
 	map_dump_free(&files);
@@ -402,8 +433,8 @@ struct report *report_take(struct report_state *state, double interval,
 	r->elapsed = elapsed;
 	keep_previous(state, r);
 	forget_released(state, r);
-	if (metrics)
-		metrics_update(metrics, r);
+	if (state->metrics)
+		metrics_update(state->metrics, r);
 	return r;
 }
 
@@ -429,8 +460,8 @@ static void clear_map(const struct bpf_map *map)
  */
 void report_reset(struct report_state *state)
 {
-	if (metrics && !take_files(state, &state->report, true)) {
-		metrics_restart(metrics, &state->report);
+	if (state->metrics && !take_files(state, &state->report, true)) {
+		metrics_restart(state->metrics, &state->report);
 	} else {
 		clear_map(state->skel->maps.files);
 		clear_map(state->skel->maps.lat);

@@ -30,16 +30,22 @@ static struct file_row row = {
 		    .summary = "ppppssssssssssss", .summary_cell = 4096 },
 };
 
+/* Its holder's name would clear a terminal, were it printed raw. */
 static struct hotspot_row spot = {
 	.key = { .ino = 4242, .offset = 0x5000 },
 	.spot = { .count = 2, .refcount = 2, .expected = 1, .cause = 3 },
+	.holder = { .known = true, .pid = 79, .comm = "\x1b[2Jhold\t",
+		    .kind = GMEM_HOLD_PIN, .stack = "gup+0x1;splice+0x2" },
 };
 
-/* A process name may hold any byte but NUL: quotes, controls, non-ASCII. */
+/*
+ * A process name may hold any byte but NUL: quotes, controls, UTF-8
+ * (U+00E9), a byte of no UTF-8 sequence.
+ */
 static struct stock_row stock_row = {
 	.ino = 4243,
 	.stats = {
-		.pid = 78, .comm = "q\"b\\\x01\t\xff", .faults = 5,
+		.pid = 78, .comm = "q\"b\\\x01\t\xc3\xa9\xff", .faults = 5,
 		.sigbus = 1, .punch_holes = 2, .punched_bytes = 8192,
 		.allocations = 3, .allocated_bytes = 12288,
 	},
@@ -87,7 +93,7 @@ int main(int argc, char **argv)
 {
 	struct report r = {
 		.files = &row, .nr_files = 1, .hotspots = &spot,
-		.nr_hotspots = 1, .dropped = 5, .interval = 2.0,
+		.nr_hotspots = 1, .holders = true, .dropped = 5, .interval = 2.0,
 		.elapsed = 10.0, .timestamp = 1764109261.5,
 		.losses = { .files = 7, .untimed = 3 }, .max_files = 256,
 	};

@@ -25,8 +25,6 @@
 #include "metrics.h"
 #include "probe.h"
 
-struct metrics *metrics;
-
 static struct env env = {
 	.delay = 1.0,
 	.count = -1,
@@ -299,29 +297,8 @@ static void on_signal(int sig)
  */
 static void handle_signals(void)
 {
-	struct sigaction sa = { .sa_handler = on_signal };
-
-	sigemptyset(&sa.sa_mask);
-	sigaction(SIGINT, &sa, NULL);
-	sigaction(SIGTERM, &sa, NULL);
-	sigaction(SIGHUP, &sa, NULL);
+	catch_ending_signals(on_signal);
 	signal(SIGPIPE, SIG_IGN);
-}
-
-void hold_signals(sigset_t *saved)
-{
-	sigset_t ending;
-
-	sigemptyset(&ending);
-	sigaddset(&ending, SIGINT);
-	sigaddset(&ending, SIGTERM);
-	sigaddset(&ending, SIGHUP);
-	sigprocmask(SIG_BLOCK, &ending, saved);
-}
-
-void release_signals(const sigset_t *saved)
-{
-	sigprocmask(SIG_SETMASK, saved, NULL);
 }
 
 void sleep_interval(double delay, volatile sig_atomic_t *exiting)
@@ -476,14 +453,14 @@ static bool print_whole(const struct report *r)
 /*
  * Batch modes: a report each interval, and a last one when interrupted.
  * Without an interval (gmemlat) the one report comes at Ctrl-C; metrics
- * still need fresh figures, so then the maps are read every second and
- * the report is cumulative.
+ * (@exporting) still need fresh figures, so then the maps are read every
+ * second and the report is cumulative.
  */
-static int run_batch(struct report_state *state)
+static int run_batch(struct report_state *state, bool exporting)
 {
 	double start = monotonic_s(), last = start;
 	bool at_end_only = env.delay == 0;
-	double step = at_end_only && metrics ? 1.0 : env.delay;
+	double step = at_end_only && exporting ? 1.0 : env.delay;
 	struct report *r;
 	bool ending;
 	long done = 0;
@@ -492,7 +469,7 @@ static int run_batch(struct report_state *state)
 		print_csv_header(stdout);
 	if (env.format == FORMAT_HIST && at_end_only)
 		printf("Tracing guest_memfd conversions... Hit Ctrl-C to end.\n");
-	if (at_end_only && metrics)
+	if (at_end_only && exporting)
 		report_toggle_cumulative(state);
 	for (;;) {
 		sleep_interval(step, &exiting);
@@ -509,30 +486,30 @@ static int run_batch(struct report_state *state)
 	}
 }
 
-static int run(struct gmemtop_bpf *skel)
+static int run(struct gmemtop_bpf *skel, struct metrics *metrics)
 {
 	struct report_state *state;
 	int err;
 
-	state = report_state_new(skel, env.holders);
+	state = report_state_new(skel, env.holders, metrics);
 	if (!state)
 		return EXIT_FAILURE;
 	if (full_screen())
 		err = view_run(state, &env, &exiting);
 	else
-		err = run_batch(state);
+		err = run_batch(state, metrics != NULL);
 	report_state_free(state);
 	return err;
 }
 
 /* With metrics, snoop takes a report every interval too. */
-static int run_snoop(struct gmemtop_bpf *skel)
+static int run_snoop(struct gmemtop_bpf *skel, struct metrics *metrics)
 {
 	struct report_state *state = NULL;
 	int err;
 
 	if (metrics) {
-		state = report_state_new(skel, env.holders);
+		state = report_state_new(skel, env.holders, metrics);
 		if (!state)
 			return EXIT_FAILURE;
 	}
@@ -610,6 +587,7 @@ static const char *set_defaults(const char *argv0)
 /* Full mode, the kvm_gmem programs loaded: the metrics if asked for. */
 static int run_events(struct gmemtop_bpf *skel)
 {
+	struct metrics *metrics = NULL;
 	int err;
 
 	if (env.openmetrics || env.textfile) {
@@ -620,7 +598,7 @@ static int run_events(struct gmemtop_bpf *skel)
 			return EXIT_FAILURE;
 		}
 	}
-	err = env.snoop ? run_snoop(skel) : run(skel);
+	err = env.snoop ? run_snoop(skel, metrics) : run(skel, metrics);
 	metrics_free(metrics);
 	gmemtop_bpf__destroy(skel);
 	return err;

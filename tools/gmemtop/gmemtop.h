@@ -7,6 +7,7 @@
 #include <stdbool.h>
 
 #include "report.h"
+#include "signals.h"
 
 /* Exit codes, documented in gmemtop.8. */
 #define EXIT_USAGE		2
@@ -40,14 +41,17 @@ struct env {
 	const char *btf;	/* --btf: decide from this BTF, load nothing */
 };
 
-/* With --openmetrics or --textfile: every report taken is published. */
-extern struct metrics *metrics;
-
 struct gmemtop_bpf;
+struct metrics;
 struct report_state;
 
-/* With @holders, also name who holds each hotspot's page (--holders). */
-struct report_state *report_state_new(struct gmemtop_bpf *skel, bool holders);
+/*
+ * With @holders, also name who holds each hotspot's page (--holders).
+ * With @metrics (--openmetrics, --textfile), every report taken is
+ * published there.
+ */
+struct report_state *report_state_new(struct gmemtop_bpf *skel, bool holders,
+				      struct metrics *metrics);
 void report_state_free(struct report_state *state);
 /*
  * Reads the maps; @interval is the time since the previous call.  The
@@ -72,13 +76,6 @@ int view_run(struct report_state *state, const struct env *env,
  */
 int snoop_run(struct gmemtop_bpf *skel, struct report_state *state,
 	      const struct env *env, volatile sig_atomic_t *exiting);
-/*
- * The ending signals are held while output is written: one landing in a
- * write into a full pipe would fail it (EINTR) and stdio would drop the
- * rest of a report.  Waits stay interruptible.
- */
-void hold_signals(sigset_t *saved);
-void release_signals(const sigset_t *saved);
 /*
  * Sleeps one interval, cut short by a signal; a @delay of 0 sleeps until
  * *@exiting is set.  Returns at once when it already is, however late

@@ -13,7 +13,7 @@ unsigned long long hist_mid(unsigned int bucket)
 	return low + (gmem_hist_low(bucket + 1) - low) / 2;
 }
 
-unsigned long long hist_total(const __u32 *hist)
+unsigned long long hist_total(const __u64 *hist)
 {
 	unsigned long long total = 0;
 	unsigned int i;
@@ -23,7 +23,7 @@ unsigned long long hist_total(const __u32 *hist)
 	return total;
 }
 
-unsigned long long hist_percentile(const __u32 *hist, double q)
+unsigned long long hist_percentile(const __u64 *hist, double q)
 {
 	unsigned long long total = hist_total(hist), seen = 0, rank;
 	unsigned int i;
@@ -42,7 +42,7 @@ unsigned long long hist_percentile(const __u32 *hist, double q)
 	return hist_mid(GMEM_HIST_BUCKETS - 1);
 }
 
-void hist_rows(const __u32 *hist, unsigned long long rows[HIST_ROWS])
+void hist_rows(const __u64 *hist, unsigned long long rows[HIST_ROWS])
 {
 	unsigned int b;
 

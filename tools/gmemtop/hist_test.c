@@ -58,7 +58,7 @@ TEST(huge_values_share_the_last_bucket)
 
 TEST(empty_histogram_has_no_percentiles)
 {
-	__u32 hist[GMEM_HIST_BUCKETS] = {};
+	__u64 hist[GMEM_HIST_BUCKETS] = {};
 
 	ASSERT_EQ(hist_total(hist), 0);
 	ASSERT_EQ(hist_percentile(hist, 0.5), 0);
@@ -71,7 +71,7 @@ TEST(percentiles_are_within_bucket_precision)
 		{ 0.5, 500000 }, { 0.99, 990000 }, { 1.0, 1000000 },
 		{ 0.001, 1000 },
 	};
-	__u32 hist[GMEM_HIST_BUCKETS] = {};
+	__u64 hist[GMEM_HIST_BUCKETS] = {};
 	unsigned int i, us;
 
 	for (us = 1; us <= 1000; us++)
@@ -90,11 +90,28 @@ TEST(percentiles_are_within_bucket_precision)
 
 TEST(single_sample_is_every_percentile)
 {
-	__u32 hist[GMEM_HIST_BUCKETS] = {};
+	__u64 hist[GMEM_HIST_BUCKETS] = {};
 
 	hist[gmem_hist_bucket(777)] = 1;
 	ASSERT_EQ(hist_percentile(hist, 0.01), hist_percentile(hist, 1.0));
 	ASSERT_LE(abs((int)hist_percentile(hist, 0.5) - 777), 777 / 16);
+}
+
+/* A bucket past 2^32 samples: a guest converting for days at 20,000/s. */
+TEST(counts_past_2_32_are_exact)
+{
+	unsigned long long rows[HIST_ROWS];
+	__u64 hist[GMEM_HIST_BUCKETS] = {};
+	unsigned int fast = gmem_hist_bucket(1000);
+	unsigned int slow = gmem_hist_bucket(2000);
+
+	hist[fast] = (1ULL << 32) + 5;
+	hist[slow] = 1ULL << 32;
+	ASSERT_EQ(hist_total(hist), (1ULL << 33) + 5);
+	ASSERT_EQ(hist_percentile(hist, 0.5), hist_mid(fast));
+	ASSERT_EQ(hist_percentile(hist, 0.51), hist_mid(slow));
+	hist_rows(hist, rows);
+	ASSERT_EQ(rows[fast / GMEM_HIST_SUB], (1ULL << 32) + 5);
 }
 
 TEST_HARNESS_MAIN

@@ -4,19 +4,55 @@
 
 #include "json.h"
 
+/*
+ * The length of the valid UTF-8 sequence that starts with byte @c[0] >=
+ * 0x80, within @max bytes; 0 if there is none: overlong forms,
+ * surrogates and code points above U+10FFFF are not valid.
+ */
+static size_t utf8_length(const unsigned char *c, size_t max)
+{
+	unsigned int code, min;
+	size_t len, i;
+
+	if (c[0] >= 0xc2 && c[0] <= 0xdf)
+		len = 2, code = c[0] & 0x1f, min = 0x80;
+	else if (c[0] >= 0xe0 && c[0] <= 0xef)
+		len = 3, code = c[0] & 0x0f, min = 0x800;
+	else if (c[0] >= 0xf0 && c[0] <= 0xf4)
+		len = 4, code = c[0] & 0x07, min = 0x10000;
+	else
+		return 0;
+	if (len > max)
+		return 0;
+	for (i = 1; i < len; i++) {
+		if ((c[i] & 0xc0) != 0x80)
+			return 0;
+		code = code << 6 | (c[i] & 0x3f);
+	}
+	if (code < min || code > 0x10ffff ||
+	    (code >= 0xd800 && code <= 0xdfff))
+		return 0;
+	return len;
+}
+
 static void put_string(FILE *out, const char *s, size_t max)
 {
 	const unsigned char *c = (const unsigned char *)s;
-	size_t i;
+	size_t i, len;
 
 	fputc('"', out);
-	for (i = 0; i < max && c[i]; i++) {
-		if (c[i] == '"' || c[i] == '\\')
+	for (i = 0; i < max && c[i]; i += len) {
+		len = c[i] < 0x80 ? 1 : utf8_length(c + i, max - i);
+		if (!len) {
+			fputs("\\ufffd", out);
+			len = 1;
+		} else if (c[i] == '"' || c[i] == '\\') {
 			fprintf(out, "\\%c", c[i]);
-		else if (c[i] >= ' ' && c[i] < 0x7f)
-			fputc(c[i], out);
-		else
+		} else if (c[i] < ' ') {
 			fprintf(out, "\\u%04x", c[i]);
+		} else {
+			fwrite(c + i, 1, len, out);
+		}
 	}
 	fputc('"', out);
 }

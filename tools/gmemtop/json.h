@@ -1,10 +1,12 @@
 /* SPDX-License-Identifier: GPL-2.0 */
 /*
  * The one JSON writer of gmemtop's every mode.  Strings are bytes from
- * the kernel (process names, fdinfo): printable ASCII passes except '"'
- * and '\', which are escaped, and every other byte is written as \u00XX,
- * so that the output is valid JSON for any name and the bytes come back
- * as the code points' values.
+ * the kernel (process names, fdinfo): valid UTF-8 passes as it is, '"'
+ * and '\' are escaped with a backslash, control characters (below 0x20)
+ * as \u00XX, and each byte that belongs to no valid UTF-8 sequence (one
+ * cut short, an overlong form, a surrogate) is written as \ufffd, the
+ * replacement character, as a UTF-8 decoder shows it.  The output is
+ * valid JSON in valid UTF-8 for any name.
  */
 #ifndef GMEMTOP_JSON_H
 #define GMEMTOP_JSON_H

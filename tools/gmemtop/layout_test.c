@@ -1,5 +1,8 @@
 // SPDX-License-Identifier: GPL-2.0
-/* Host unit tests of the layout picture drawn from fdinfo's ranges. */
+/*
+ * Host unit tests of the layout picture drawn from fdinfo's ranges, and
+ * of the lifetime counts read from fdinfo.
+ */
 #include <stdio.h>
 #include <string.h>
 
@@ -135,6 +138,46 @@ TEST(without_the_cell_size_the_summary_is_unused)
 					 &info));
 	layout_picture(&info, buf, 4);
 	ASSERT_STREQ(buf, "????");
+}
+
+/* As kernel/0012-*.patch prints them, among the other lines. */
+static const char *const fdinfo_lines[] = {
+	"pos:\t0\n",
+	"gmem_size:\t65536\n",
+	"gmem_range:\t0x0-0x4000 private\n",
+	"gmem_shared_pages:\t12\n",
+	"gmem_conversions_to_private:\t3\n",
+	"gmem_conversions_to_shared:\t1\n",
+	"gmem_pages_to_private:\t20\n",
+	"gmem_pages_to_shared:\t18446744073709551615\n",
+	"gmem_eagain:\t4294967298\n",
+};
+
+TEST(lifetime_counts_are_read_by_name)
+{
+	struct gmem_lifetime lifetime = {};
+	unsigned int i, taken = 0;
+
+	for (i = 0; i < ARRAY_SIZE(fdinfo_lines); i++)
+		taken += parse_fdinfo_lifetime(fdinfo_lines[i], &lifetime);
+	ASSERT_EQ(taken, 5);
+	ASSERT_TRUE(lifetime_known(&lifetime));
+	ASSERT_EQ(lifetime.conversions[1], 3);
+	ASSERT_EQ(lifetime.conversions[0], 1);
+	ASSERT_EQ(lifetime.pages[1], 20);
+	ASSERT_EQ(lifetime.pages[0], ~0ULL);
+	ASSERT_EQ(lifetime.eagain, (1ULL << 32) + 2);
+}
+
+/* A kernel without some of the counts: none of them is used. */
+TEST(lifetime_counts_are_known_only_all_together)
+{
+	struct gmem_lifetime lifetime = {};
+	unsigned int i;
+
+	for (i = 0; i < ARRAY_SIZE(fdinfo_lines) - 1; i++)
+		parse_fdinfo_lifetime(fdinfo_lines[i], &lifetime);
+	ASSERT_FALSE(lifetime_known(&lifetime));
 }
 
 TEST_HARNESS_MAIN

@@ -92,22 +92,29 @@ TEST(man_page_states_the_memory_at_2_32_and_384_cpus)
 	free(man);
 }
 
-/* The figure for the old per-CPU LRU map was about 950 MiB. */
-TEST(memory_at_384_cpus_stays_within_5_mib)
+/*
+ * The issue's figure for the old per-CPU LRU map was about 950 MiB.  The
+ * 64-bit histogram buckets (4.7 KiB per latency entry) took it from 3.6
+ * to 6.8 MiB.
+ */
+TEST(memory_at_384_cpus_stays_within_8_mib)
 {
 	unsigned long long at384 = memory(DEFAULT_MAX_FILES, 0, 384);
 
 	ASSERT_GT(at384, 0);
-	EXPECT_LT(at384, 5 * MIB);
+	EXPECT_LT(at384, 8 * MIB);
 }
 
-/* Only the spare element of each hash and the dropped counter are per CPU. */
-TEST(each_cpu_adds_less_than_4_kib)
+/*
+ * Only the spare element of each hash and the dropped counter are per
+ * CPU: a latency entry, and a few hundred bytes besides.
+ */
+TEST(each_cpu_adds_a_spare_latency_entry_and_little_else)
 {
 	unsigned long long at2 = memory(DEFAULT_MAX_FILES, 0, 2);
 	unsigned long long at384 = memory(DEFAULT_MAX_FILES, 0, 384);
 
-	EXPECT_LT((at384 - at2) / 382, 4096);
+	EXPECT_LT((at384 - at2) / 382, sizeof(struct gmem_lat) + 512);
 }
 
 TEST(max_files_scales_the_per_file_maps)

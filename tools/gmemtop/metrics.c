@@ -11,7 +11,10 @@
  * the same for a guest_memfd's life: the VM id, the VMM's pid and the
  * inode; never a comm.  Exported counters never go back: when the kernel
  * half's counters restart (the view's 'r', an entry evicted and created
- * again), what was counted before is carried over.
+ * again), what was counted before is carried over.  Where fdinfo keeps
+ * a count of its own for the file's life, that count is exported, as
+ * node_exporter exports the kernel's counters: a restarted gmemtop
+ * exports the same values.
  */
 #include <arpa/inet.h>
 #include <errno.h>
@@ -28,10 +31,10 @@
 
 #include "hist.h"
 #include "metrics.h"
+#include "signals.h"
 
-#define ARRAY_SIZE(a)	(sizeof(a) / sizeof((a)[0]))
 #define PREFIX		"kvm_gmem_"
-#define UNKNOWN		ULLONG_MAX	/* a gauge fdinfo could not tell */
+#define UNKNOWN		ULLONG_MAX	/* what fdinfo could not tell */
 
 /*
  * Latency buckets at the powers of two from 1.024 us to 2^39 ns (9 min):
@@ -60,6 +63,12 @@ struct family {
 	void (*fill)(const struct family *f, const struct file_row *row,
 		     __u64 *v);
 	size_t offset;		/* fill_stats: of __u64s in gmem_file_stats */
+	/*
+	 * The same from the kernel's count over the file's life, where it
+	 * keeps one: UNKNOWN when fdinfo could not be read.
+	 */
+	void (*fill_kernel)(const struct family *f, const struct file_row *row,
+			    __u64 *v);
 };
 
 /* What one value takes: a histogram's buckets, then +Inf, then the sum. */
@@ -103,8 +112,36 @@ static void fill_memory(const struct family *f, const struct file_row *row,
 	v[1] = bytes_of(row->fdinfo.private_pages);
 }
 
+/* The file's lifetime @count from fdinfo, UNKNOWN if it was not read. */
+static __u64 lifetime(const struct file_row *row, __u64 count)
+{
+	return lifetime_known(&row->fdinfo.lifetime) ? count : UNKNOWN;
+}
+
+static void kernel_conversions(const struct family *f,
+			       const struct file_row *row, __u64 *v)
+{
+	v[0] = lifetime(row, row->fdinfo.lifetime.conversions[0]);
+	v[1] = lifetime(row, row->fdinfo.lifetime.conversions[1]);
+}
+
+static void kernel_converted_bytes(const struct family *f,
+				   const struct file_row *row, __u64 *v)
+{
+	long page = sysconf(_SC_PAGESIZE);
+
+	v[0] = lifetime(row, row->fdinfo.lifetime.pages[0] * page);
+	v[1] = lifetime(row, row->fdinfo.lifetime.pages[1] * page);
+}
+
+static void kernel_eagain(const struct family *f, const struct file_row *row,
+			  __u64 *v)
+{
+	v[0] = lifetime(row, row->fdinfo.lifetime.eagain);
+}
+
 /* The samples below each bound, then all of them (+Inf), then their sum. */
-static void fill_histogram(const __u32 *hist, __u64 sum_ns, __u64 *v)
+static void fill_histogram(const __u64 *hist, __u64 sum_ns, __u64 *v)
 {
 	unsigned int i, b = 0;
 	__u64 below = 0;
@@ -143,14 +180,16 @@ static const struct family families[] = {
 	  .nr_values = 1, STATS(ioctls) },
 	{ "conversions", COUNTER, NULL,
 	  "Successful calls that changed pages.",
-	  "direction", direction_name, 2, STATS(conversions) },
+	  "direction", direction_name, 2, STATS(conversions),
+	  .fill_kernel = kernel_conversions },
 	{ "converted_bytes", COUNTER, "bytes",
 	  "Memory whose attributes successful calls changed.",
 	  "direction", direction_name, 2, fill_bytes,
-	  offsetof(struct gmem_file_stats, pages) },
+	  offsetof(struct gmem_file_stats, pages),
+	  .fill_kernel = kernel_converted_bytes },
 	{ "eagain", COUNTER, NULL,
 	  "Calls that failed with EAGAIN: a page had references beyond the guest_memfd's.",
-	  .nr_values = 1, STATS(eagain) },
+	  .nr_values = 1, STATS(eagain), .fill_kernel = kernel_eagain },
 	{ "errors", COUNTER, NULL,
 	  "Calls that failed with an error other than EAGAIN.",
 	  .nr_values = 1, STATS(errors) },
@@ -201,6 +240,16 @@ static const struct host_family host_families[] = {
 	  "Snoop records the ring buffer had no room for.", dropped_records },
 };
 
+/* How a slot's exported value follows the reports. */
+enum slot_kind {
+	SLOT_GAUGE,		/* what the latest report says */
+	SLOT_COUNTER,		/* gmemtop's count, carried over its restarts */
+	SLOT_KERNEL,		/* the count fdinfo keeps, where it can be read */
+};
+
+/* No difference between the kernel's count and gmemtop's seen yet. */
+#define NO_OFFSET	LLONG_MAX
+
 /* One guest_memfd's series, kept from report to report. */
 struct series {
 	__u64 ino;
@@ -208,12 +257,14 @@ struct series {
 	bool seen;		/* in the latest report */
 	__u64 *carried;		/* counted before its counters restarted */
 	__u64 *latest;		/* the latest report's */
-	__u64 values[];		/* backs both */
+	__u64 *exported;	/* what is exported, never going back */
+	__s64 *offset;		/* SLOT_KERNEL: the kernel's count less ours */
+	__u64 values[];		/* backs all four */
 };
 
 struct metrics {
 	unsigned int nr_slots;	/* values of all families, per file */
-	bool *counts;		/* per slot: a counter's, never going back */
+	enum slot_kind *kinds;	/* per slot */
 	__u64 *scratch;
 	struct series **series;	/* by inode */
 	int nr_series;
@@ -229,13 +280,17 @@ struct metrics {
 	int textfile_err;	/* the last write's, so changes are told once */
 };
 
-static void fill_all(const struct file_row *row, __u64 *v)
+/* Every family's values for @row: gmemtop's, or with @kernel fdinfo's. */
+static void fill_all(const struct file_row *row, bool kernel, __u64 *v)
 {
-	unsigned int i;
+	const struct family *f;
 
-	for (i = 0; i < ARRAY_SIZE(families); i++) {
-		families[i].fill(&families[i], row, v);
-		v += slots(&families[i]);
+	for (f = families; f < families + ARRAY_SIZE(families); f++) {
+		if (!kernel)
+			f->fill(f, row, v);
+		else if (f->fill_kernel)
+			f->fill_kernel(f, row, v);
+		v += slots(f);
 	}
 }
 
@@ -251,6 +306,7 @@ static int compare_series(const void *key, const void *member)
 static struct series *series_of(struct metrics *m, __u64 ino)
 {
 	struct series **found, **grown, *s;
+	unsigned int i;
 	int at;
 
 	/* bsearch() wants an array, even an empty one: none before the first. */
@@ -264,12 +320,16 @@ static struct series *series_of(struct metrics *m, __u64 ino)
 	if (!grown)
 		return NULL;
 	m->series = grown;
-	s = calloc(1, sizeof(*s) + 2 * m->nr_slots * sizeof(__u64));
+	s = calloc(1, sizeof(*s) + 4 * m->nr_slots * sizeof(__u64));
 	if (!s)
 		return NULL;
 	s->ino = ino;
 	s->carried = s->values;
 	s->latest = s->values + m->nr_slots;
+	s->exported = s->values + 2 * m->nr_slots;
+	s->offset = (__s64 *)s->values + 3 * m->nr_slots;
+	for (i = 0; i < m->nr_slots; i++)
+		s->offset[i] = NO_OFFSET;
 	for (at = m->nr_series; at > 0 && m->series[at - 1]->ino > ino; at--)
 		m->series[at] = m->series[at - 1];
 	m->series[at] = s;
@@ -283,7 +343,7 @@ static void carry(const struct metrics *m, struct series *s)
 	unsigned int i;
 
 	for (i = 0; i < m->nr_slots; i++) {
-		if (m->counts[i]) {
+		if (m->kinds[i] != SLOT_GAUGE) {
 			s->carried[i] += s->latest[i];
 			s->latest[i] = 0;
 		}
@@ -296,9 +356,54 @@ static bool went_back(const struct metrics *m, const struct series *s,
 	unsigned int i;
 
 	for (i = 0; i < m->nr_slots; i++)
-		if (m->counts[i] && now[i] < s->latest[i])
+		if (m->kinds[i] != SLOT_GAUGE && now[i] < s->latest[i])
 			return true;
 	return false;
+}
+
+/*
+ * A count fdinfo keeps is exported as it is.  Where fdinfo cannot be
+ * read (the file closed, the VMM another user's), gmemtop's own count
+ * goes on from it, plus the smallest difference seen between the two:
+ * fdinfo is read right after our counts, so a conversion in between is
+ * in its count only, and one report without any gives the exact
+ * difference.
+ */
+static __u64 follow_kernel(struct series *s, unsigned int slot, __u64 ours,
+			   __u64 kernel)
+{
+	__s64 *offset = &s->offset[slot];
+
+	if (kernel != UNKNOWN) {
+		if (*offset == NO_OFFSET || (__s64)(kernel - ours) < *offset)
+			*offset = kernel - ours;
+		return kernel;
+	}
+	return *offset == NO_OFFSET ? ours : ours + *offset;
+}
+
+/* @kernel holds fdinfo's counts, for the slots that have one. */
+static void export(const struct metrics *m, struct series *s,
+		   const __u64 *kernel)
+{
+	unsigned int i;
+	__u64 v;
+
+	for (i = 0; i < m->nr_slots; i++) {
+		v = s->carried[i] + s->latest[i];
+		switch (m->kinds[i]) {
+		case SLOT_GAUGE:	/* it may go down, or be UNKNOWN */
+			s->exported[i] = s->latest[i];
+			continue;
+		case SLOT_KERNEL:
+			v = follow_kernel(s, i, v, kernel[i]);
+			break;
+		case SLOT_COUNTER:
+			break;
+		}
+		if (v > s->exported[i])
+			s->exported[i] = v;
+	}
 }
 
 static struct series *take_row(struct metrics *m, const struct file_row *row)
@@ -307,11 +412,13 @@ static struct series *take_row(struct metrics *m, const struct file_row *row)
 
 	if (!s)
 		return NULL;
-	fill_all(row, m->scratch);
+	fill_all(row, false, m->scratch);
 	/* The kernel half let the entry go and counts again from zero. */
 	if (went_back(m, s, m->scratch))
 		carry(m, s);
 	memcpy(s->latest, m->scratch, m->nr_slots * sizeof(__u64));
+	fill_all(row, true, m->scratch);
+	export(m, s, m->scratch);
 	s->pid = row->now.pid;
 	s->vm = row->now.vm;
 	s->seen = true;
@@ -368,10 +475,9 @@ static void print_sample(FILE *out, const char *name, const char *suffix,
 		fprintf(out, " %llu\n", (unsigned long long)v);
 }
 
-/* What is exported: a gauge's slot is never carried, so it stays UNKNOWN. */
 static __u64 value(const struct series *s, unsigned int slot)
 {
-	return s->carried[slot] + s->latest[slot];
+	return s->exported[slot];
 }
 
 /* One histogram from its slot @at: the buckets, +Inf, the sum. */
@@ -449,18 +555,33 @@ void metrics_print(FILE *out, const struct metrics *m,
 }
 
 /*
+ * PATH.tmp, made anew: whoever can write the directory must not have
+ * gmemtop write through a link of theirs.  One left over (by a gmemtop
+ * that died while writing, or planted) is removed, not followed.
+ */
+static int create_tmp(const char *tmp)
+{
+	int flags = O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC;
+	int fd = open(tmp, flags, 0644);
+
+	if (fd < 0 && errno == EEXIST && !unlink(tmp))
+		fd = open(tmp, flags, 0644);
+	return fd < 0 ? -errno : fd;
+}
+
+/*
  * node_exporter's textfile collector must never read half a file, and
  * reads only *.prom: write PATH.tmp beside PATH, sync it, rename it over.
  */
 static int write_file(const char *path, const char *tmp, const char *data,
 		      size_t len)
 {
-	int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+	int fd = create_tmp(tmp);
 	int err = 0;
 	ssize_t n;
 
 	if (fd < 0)
-		return -errno;
+		return fd;
 	while (len && !err) {
 		n = write(fd, data, len);
 		if (n >= 0) {
@@ -778,23 +899,36 @@ static int listen_on(const struct sockaddr_storage *addr)
 	return fd;
 }
 
+/*
+ * libmicrohttpd's thread starts with the ending signals held, as the
+ * thread that starts it has them now: only the main loop takes them, so
+ * that they always cut its wait short.
+ */
+static struct MHD_Daemon *start_daemon(struct metrics *m, int fd, int family)
+{
+	struct MHD_Daemon *daemon;
+	sigset_t saved;
+
+	hold_signals(&saved);
+	/* Scrapers are few and quick: idle or surplus clients wait no one out. */
+	daemon = MHD_start_daemon(MHD_USE_INTERNAL_POLLING_THREAD |
+				  (family == AF_INET6 ? MHD_USE_IPv6 : 0),
+				  0, NULL, NULL, answer, m,
+				  MHD_OPTION_LISTEN_SOCKET, fd,
+				  MHD_OPTION_CONNECTION_TIMEOUT, (unsigned int)10,
+				  MHD_OPTION_CONNECTION_LIMIT, (unsigned int)32,
+				  MHD_OPTION_END);
+	release_signals(&saved);
+	return daemon;
+}
+
 static int serve(struct metrics *m, const struct sockaddr_storage *addr)
 {
 	char where[INET6_ADDRSTRLEN + 16];
 	int fd = listen_on(addr);
 
-	/* Scrapers are few and quick: idle or surplus clients wait no one out. */
 	if (fd >= 0)
-		m->daemon = MHD_start_daemon(MHD_USE_INTERNAL_POLLING_THREAD |
-					     (addr->ss_family == AF_INET6 ?
-					      MHD_USE_IPv6 : 0),
-					     0, NULL, NULL, answer, m,
-					     MHD_OPTION_LISTEN_SOCKET, fd,
-					     MHD_OPTION_CONNECTION_TIMEOUT,
-					     (unsigned int)10,
-					     MHD_OPTION_CONNECTION_LIMIT,
-					     (unsigned int)32,
-					     MHD_OPTION_END);
+		m->daemon = start_daemon(m, fd, addr->ss_family);
 	if (m->daemon)
 		return 0;
 	fprintf(stderr, "gmemtop: cannot serve metrics on %s: %s\n",
@@ -803,6 +937,13 @@ static int serve(struct metrics *m, const struct sockaddr_storage *addr)
 	if (fd >= 0)
 		close(fd);
 	return -1;
+}
+
+static enum slot_kind slot_kind_of(const struct family *f)
+{
+	if (f->type == GAUGE)
+		return SLOT_GAUGE;
+	return f->fill_kernel ? SLOT_KERNEL : SLOT_COUNTER;
 }
 
 struct metrics *metrics_new(const struct sockaddr_storage *addr,
@@ -816,13 +957,13 @@ struct metrics *metrics_new(const struct sockaddr_storage *addr,
 	pthread_mutex_init(&m->lock, NULL);
 	for (i = 0; i < ARRAY_SIZE(families); i++)
 		m->nr_slots += slots(&families[i]);
-	m->counts = calloc(m->nr_slots, sizeof(*m->counts));
+	m->kinds = calloc(m->nr_slots, sizeof(*m->kinds));
 	m->scratch = calloc(m->nr_slots, sizeof(*m->scratch));
-	if (!m->counts || !m->scratch)
+	if (!m->kinds || !m->scratch)
 		goto nomem;
 	for (i = 0; i < ARRAY_SIZE(families); i++)
 		for (j = 0; j < slots(&families[i]); j++)
-			m->counts[slot++] = families[i].type != GAUGE;
+			m->kinds[slot++] = slot_kind_of(&families[i]);
 
 	if (textfile) {
 		m->textfile = textfile;
@@ -858,7 +999,7 @@ void metrics_free(struct metrics *m)
 	for (i = 0; i < m->nr_series; i++)
 		free(m->series[i]);
 	free(m->series);
-	free(m->counts);
+	free(m->kinds);
 	free(m->scratch);
 	free(m->page[0]);
 	free(m->page[1]);

@@ -2,9 +2,12 @@
 /*
  * Host unit tests of what gmemtop exports: content negotiation, listen
  * addresses, counters that never go back, series that outlive a report
- * only while their VMM lives, and the textfile written atomically.
+ * only while their VMM lives, the textfile written atomically, and the
+ * server's thread that leaves the ending signals to the main loop.
  */
 #include <arpa/inet.h>
+#include <dirent.h>
+#include <signal.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -23,12 +26,15 @@
 #define LATENCY_SUM \
 	"kvm_gmem_conversion_latency_seconds_sum{vm=\"3\",pid=\"%d\"," \
 	"ino=\"4242\"}"
+#define FASTEST_BUCKET \
+	"kvm_gmem_conversion_latency_seconds_bucket{vm=\"3\",pid=\"%d\"," \
+	"ino=\"4242\",le=\"1.024e-06\"}"
 #define SHARED_BYTES \
 	"kvm_gmem_memory_bytes{vm=\"3\",pid=\"%d\",ino=\"4242\"," \
 	"attribute=\"shared\"}"
 
 /* A report of one guest_memfd owned by @pid, with @n conversions of 1 us. */
-static struct report *report_of(pid_t pid, unsigned int n, long long shared)
+static struct report *report_of(pid_t pid, __u64 n, long long shared)
 {
 	static struct file_row row;
 	static struct report r = { .files = &row, .nr_files = 1 };
@@ -43,6 +49,25 @@ static struct report *report_of(pid_t pid, unsigned int n, long long shared)
 	row.fdinfo.shared_pages = shared;
 	row.fdinfo.private_pages = 0;
 	return &r;
+}
+
+/*
+ * @r's file as fdinfo counts it over its life: @n conversions to private,
+ * as the kernel prints them.
+ */
+static struct report *counted_by_kernel(struct report *r, __u64 n)
+{
+	struct gmem_lifetime *lifetime = &r->files[0].fdinfo.lifetime;
+	char line[64];
+
+	snprintf(line, sizeof(line), "gmem_conversions_to_private:\t%llu\n",
+		 (unsigned long long)n);
+	parse_fdinfo_lifetime(line, lifetime);
+	parse_fdinfo_lifetime("gmem_conversions_to_shared:\t0\n", lifetime);
+	parse_fdinfo_lifetime("gmem_pages_to_private:\t0\n", lifetime);
+	parse_fdinfo_lifetime("gmem_pages_to_shared:\t0\n", lifetime);
+	parse_fdinfo_lifetime("gmem_eagain:\t0\n", lifetime);
+	return r;
 }
 
 /* The exposition's text, until the next call. */
@@ -180,6 +205,44 @@ TEST(counters_go_on_across_a_restart)
 	metrics_free(m);
 }
 
+/*
+ * Every counter and bucket is 64-bit end to end: one that passes 2^32
+ * reads exactly, and is not taken for counters that restarted.
+ */
+TEST(counters_past_2_32_read_exactly)
+{
+	struct metrics *m = metrics_new(NULL, NULL);
+	__u64 below = (1ULL << 32) - 1, above = (1ULL << 32) + 5;
+	pid_t pid = getpid();
+
+	ASSERT_NE(m, NULL);
+	metrics_update(m, report_of(pid, below, 10));
+	ASSERT_EQ(sample(m, CONVERSIONS, pid), below);
+	ASSERT_EQ(sample(m, FASTEST_BUCKET, pid), below);
+	metrics_update(m, report_of(pid, above, 10));
+	ASSERT_EQ(sample(m, CONVERSIONS, pid), above);
+	ASSERT_EQ(sample(m, FASTEST_BUCKET, pid), above);
+	ASSERT_EQ(sample(m, LATENCY_COUNT, pid), above);
+	metrics_free(m);
+}
+
+/* Only a real decrease is a restart: from there, counting goes on. */
+TEST(a_decrease_past_2_32_is_a_restart)
+{
+	struct metrics *m = metrics_new(NULL, NULL);
+	__u64 above = (1ULL << 32) + 5;
+	pid_t pid = getpid();
+
+	ASSERT_NE(m, NULL);
+	metrics_update(m, report_of(pid, above, 10));
+	metrics_update(m, report_of(pid, 3, 10));
+	ASSERT_EQ(sample(m, CONVERSIONS, pid), above + 3);
+	ASSERT_EQ(sample(m, LATENCY_COUNT, pid), above + 3);
+	metrics_update(m, report_of(pid, 7, 10));
+	ASSERT_EQ(sample(m, CONVERSIONS, pid), above + 7);
+	metrics_free(m);
+}
+
 TEST(a_file_gone_from_the_report_lives_while_its_vmm_does)
 {
 	struct metrics *m = metrics_new(NULL, NULL);
@@ -202,8 +265,151 @@ TEST(a_file_gone_from_the_report_lives_while_its_vmm_does)
 	metrics_free(m);
 }
 
+/*
+ * What fdinfo counts over the file's life is exported as it is: a gmemtop
+ * started later, or again, exports the same, unlike its own counts.
+ */
+TEST(kernel_counts_are_the_same_in_every_run)
+{
+	struct metrics *first = metrics_new(NULL, NULL);
+	struct metrics *again = metrics_new(NULL, NULL);
+	pid_t pid = getpid();
+
+	ASSERT_NE(first, NULL);
+	ASSERT_NE(again, NULL);
+	metrics_update(first, counted_by_kernel(report_of(pid, 6, 10), 1000));
+	ASSERT_EQ(sample(first, CONVERSIONS, pid), 1000);
+	metrics_update(first, counted_by_kernel(report_of(pid, 9, 10), 1003));
+	metrics_update(again, counted_by_kernel(report_of(pid, 2, 10), 1003));
+	ASSERT_EQ(sample(first, CONVERSIONS, pid), 1003);
+	ASSERT_EQ(sample(again, CONVERSIONS, pid), 1003);
+	/* The latency histogram is gmemtop's alone. */
+	ASSERT_EQ(sample(first, LATENCY_COUNT, pid), 9);
+	ASSERT_EQ(sample(again, LATENCY_COUNT, pid), 2);
+	metrics_free(first);
+	metrics_free(again);
+}
+
+/*
+ * fdinfo gone (the file closed): gmemtop's count goes on from the
+ * kernel's, by the smallest difference seen.  The true one is 994: the
+ * first report's 995 holds a conversion that came between the read of
+ * the maps and that of fdinfo.
+ */
+TEST(without_fdinfo_kernel_counts_go_on_with_gmemtop_s)
+{
+	struct metrics *m = metrics_new(NULL, NULL);
+	pid_t pid = getpid();
+
+	ASSERT_NE(m, NULL);
+	metrics_update(m, counted_by_kernel(report_of(pid, 10, 10), 1005));
+	ASSERT_EQ(sample(m, CONVERSIONS, pid), 1005);
+	metrics_update(m, counted_by_kernel(report_of(pid, 11, 10), 1005));
+	metrics_update(m, report_of(pid, 13, 10));
+	ASSERT_EQ(sample(m, CONVERSIONS, pid), 1007);
+	/* Its own counts restarted meanwhile ('r'): the same. */
+	metrics_restart(m, report_of(pid, 14, 10));
+	metrics_update(m, report_of(pid, 2, 10));
+	ASSERT_EQ(sample(m, CONVERSIONS, pid), 1010);
+	metrics_free(m);
+}
+
+/* Exported counts never go back, whichever source is behind. */
+TEST(kernel_counts_never_go_back)
+{
+	struct metrics *m = metrics_new(NULL, NULL);
+	pid_t pid = getpid();
+
+	ASSERT_NE(m, NULL);
+	/* fdinfo unreadable at first: gmemtop's count, then fdinfo's. */
+	metrics_update(m, report_of(pid, 6, 10));
+	ASSERT_EQ(sample(m, CONVERSIONS, pid), 6);
+	metrics_update(m, counted_by_kernel(report_of(pid, 7, 10), 1000));
+	ASSERT_EQ(sample(m, CONVERSIONS, pid), 1000);
+	/* Another file under the same inode number counts from zero. */
+	metrics_update(m, counted_by_kernel(report_of(pid, 8, 10), 5));
+	ASSERT_EQ(sample(m, CONVERSIONS, pid), 1000);
+	metrics_update(m, report_of(pid, 9, 10));
+	ASSERT_EQ(sample(m, CONVERSIONS, pid), 1000);
+	metrics_free(m);
+}
+
+/* A port nothing listens on now, for a server of the test's own. */
+static int free_port(void)
+{
+	struct sockaddr_in in = {
+		.sin_family = AF_INET,
+		.sin_addr.s_addr = htonl(INADDR_LOOPBACK),
+	};
+	socklen_t len = sizeof(in);
+	int fd = socket(AF_INET, SOCK_STREAM, 0), port = -1;
+
+	if (fd >= 0 && !bind(fd, (struct sockaddr *)&in, len) &&
+	    !getsockname(fd, (struct sockaddr *)&in, &len))
+		port = ntohs(in.sin_port);
+	if (fd >= 0)
+		close(fd);
+	return port;
+}
+
+/* The signals thread @tid of this process blocks (its SigBlk). */
+static unsigned long long blocked_in(const char *tid)
+{
+	unsigned long long mask = 0;
+	char path[64], line[128];
+	FILE *f;
+
+	snprintf(path, sizeof(path), "/proc/self/task/%s/status", tid);
+	f = fopen(path, "r");
+	while (f && fgets(line, sizeof(line), f))
+		if (sscanf(line, "SigBlk: %llx", &mask) == 1)
+			break;
+	if (f)
+		fclose(f);
+	return mask;
+}
+
+/*
+ * SIGINT, SIGTERM and SIGHUP must reach the main loop, whose waits they
+ * cut short: libmicrohttpd's thread blocks them, and the thread that
+ * started it blocks them no more than before.
+ */
+TEST(only_the_main_thread_takes_the_ending_signals)
+{
+	unsigned long long ending = 1ULL << (SIGINT - 1) |
+				    1ULL << (SIGTERM - 1) |
+				    1ULL << (SIGHUP - 1);
+	struct sockaddr_storage addr;
+	char where[32], self[16];
+	unsigned int others = 0;
+	struct metrics *m;
+	struct dirent *d;
+	DIR *tasks;
+
+	snprintf(where, sizeof(where), "127.0.0.1:%d", free_port());
+	ASSERT_EQ(metrics_parse_addr(where, &addr), 0);
+	m = metrics_new(&addr, NULL);
+	ASSERT_NE(m, NULL);
+	/* Each test runs in a process of its own: its main thread's id. */
+	snprintf(self, sizeof(self), "%d", getpid());
+	ASSERT_EQ(blocked_in(self) & ending, 0);
+	tasks = opendir("/proc/self/task");
+	ASSERT_NE(tasks, NULL);
+	while ((d = readdir(tasks))) {
+		if (d->d_name[0] == '.' || !strcmp(d->d_name, self))
+			continue;
+		EXPECT_EQ(blocked_in(d->d_name) & ending, ending) {
+			TH_LOG("thread %s", d->d_name);
+		}
+		others++;
+	}
+	closedir(tasks);
+	ASSERT_GT(others, 0);
+	metrics_free(m);
+}
+
 FIXTURE(textfile) {
-	char dir[64], path[80], tmp[96];
+	char dir[64], path[80], tmp[96], other[80];
 };
 
 FIXTURE_SETUP(textfile)
@@ -212,12 +418,15 @@ FIXTURE_SETUP(textfile)
 	ASSERT_NE(mkdtemp(self->dir), NULL);
 	snprintf(self->path, sizeof(self->path), "%s/gmemtop.prom", self->dir);
 	snprintf(self->tmp, sizeof(self->tmp), "%s.tmp", self->path);
+	snprintf(self->other, sizeof(self->other), "%s/other", self->dir);
 }
 
 FIXTURE_TEARDOWN(textfile)
 {
 	unlink(self->path);
-	rmdir(self->tmp);
+	if (unlink(self->tmp))
+		rmdir(self->tmp);
+	unlink(self->other);
 	rmdir(self->dir);
 }
 
@@ -262,6 +471,48 @@ TEST_F(textfile, a_failed_write_leaves_the_last_one_whole)
 	ASSERT_EQ(rmdir(self->tmp), 0);		/* and the next interval can */
 	metrics_update(m, report_of(getpid(), 7, 10));
 	ASSERT_NE(strstr(contents(self->path), "\"to_private\"} 7\n"), NULL);
+	metrics_free(m);
+}
+
+static void write_text(const char *path, const char *text)
+{
+	FILE *f = fopen(path, "w");
+
+	if (f) {
+		fputs(text, f);
+		fclose(f);
+	}
+}
+
+/* Whoever may write the directory cannot have gmemtop write elsewhere. */
+TEST_F(textfile, a_link_at_the_temporary_path_is_not_followed)
+{
+	struct metrics *m;
+	struct stat st;
+
+	write_text(self->other, "someone else's\n");
+	ASSERT_EQ(symlink(self->other, self->tmp), 0);
+	m = metrics_new(NULL, self->path);
+	ASSERT_NE(m, NULL);
+	ASSERT_STREQ(contents(self->other), "someone else's\n");
+	ASSERT_EQ(lstat(self->path, &st), 0);
+	ASSERT_TRUE(S_ISREG(st.st_mode));
+	ASSERT_STREQ(contents(self->path), exposition(m, METRICS_TEXT));
+	ASSERT_EQ(lstat(self->tmp, &st), -1);
+	metrics_free(m);
+}
+
+/* A gmemtop that died while writing left PATH.tmp: it goes. */
+TEST_F(textfile, a_stale_temporary_file_is_replaced)
+{
+	struct metrics *m;
+	struct stat st;
+
+	write_text(self->tmp, "# half a file");
+	m = metrics_new(NULL, self->path);
+	ASSERT_NE(m, NULL);
+	ASSERT_STREQ(contents(self->path), exposition(m, METRICS_TEXT));
+	ASSERT_EQ(lstat(self->tmp, &st), -1);
 	metrics_free(m);
 }
 

@@ -1,5 +1,6 @@
 // SPDX-License-Identifier: GPL-2.0
 /* gmemtop's outputs: the batch table, CSV and JSON. */
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -26,6 +27,11 @@ const char *phase_name(unsigned int phase)
 	return phase < GMEM_NR_PHASES ? phases[phase] : "?";
 }
 
+const char *attributes_name(__u64 attrs)
+{
+	return attrs & KVM_MEMORY_ATTRIBUTE_PRIVATE ? "private" : "shared";
+}
+
 static double per_s(__u64 now, __u64 then, double interval)
 {
 	return interval > 0 ? (now - then) / interval : 0;
@@ -50,7 +56,7 @@ const char *hold_kind_name(unsigned int kind)
 }
 
 /* Upper bound of the slowest bucket that gained samples; 0 if none did. */
-static unsigned long long hist_top(const __u32 *hist)
+static unsigned long long hist_top(const __u64 *hist)
 {
 	int b;
 
@@ -67,7 +73,7 @@ static unsigned long long at_most(unsigned long long v, unsigned long long max)
 }
 
 static void hist_delta(const struct gmem_lat *n, const struct gmem_lat *t,
-		       __u32 *delta)
+		       __u64 *delta)
 {
 	unsigned int b;
 
@@ -85,7 +91,7 @@ void outcome_figures(const struct file_row *row, unsigned int outcome,
 		     struct file_figures *fig)
 {
 	const struct gmem_lat *n = &row->now.outcome[outcome];
-	__u32 delta[GMEM_HIST_BUCKETS];
+	__u64 delta[GMEM_HIST_BUCKETS];
 
 	hist_delta(n, &row->then.outcome[outcome], delta);
 	fig->samples = hist_total(delta);
@@ -211,6 +217,7 @@ static void print_holders(FILE *out, const struct report *r)
 		"EAGAIN", "PID", "COMM", "KIND", "STACK");
 	for (i = 0; i < r->nr_hotspots; i++) {
 		const struct hotspot_row *h = &r->hotspots[i];
+		char comm[GMEM_COMM_LEN];
 
 		fprintf(out, "%8llu %#12llx %8llu ",
 			(unsigned long long)h->key.ino,
@@ -218,8 +225,8 @@ static void print_holders(FILE *out, const struct report *r)
 			(unsigned long long)h->spot.count);
 		if (h->holder.known)
 			fprintf(out, "%7u %-16s %-16s %s\n", h->holder.pid,
-				h->holder.comm, hold_kind_name(h->holder.kind),
-				h->holder.stack);
+				printable(comm, h->holder.comm),
+				hold_kind_name(h->holder.kind), h->holder.stack);
 		else
 			fprintf(out, "%7s %-16s\n", "-", "unknown");
 	}
@@ -317,7 +324,7 @@ void print_csv(FILE *out, const struct report *r)
 	fflush(out);
 }
 
-static void print_json_hist(struct json *j, const __u32 *hist)
+static void print_json_hist(struct json *j, const __u64 *hist)
 {
 	unsigned int b;
 
@@ -532,7 +539,7 @@ static void print_outcome_hist(FILE *out, const struct file_row *row,
 	const struct gmem_lat *t = &row->then.outcome[outcome];
 	unsigned long long rows[HIST_ROWS], most = 0;
 	__u64 phase_ns[GMEM_NR_PHASES];
-	__u32 delta[GMEM_HIST_BUCKETS];
+	__u64 delta[GMEM_HIST_BUCKETS];
 	char comm[GMEM_COMM_LEN];
 	int b, first = -1, last = -1;
 
@@ -632,6 +639,42 @@ bool parse_fdinfo_summary(const char *line, struct gmem_fdinfo *info)
 		return false;
 	memcpy(info->summary, cells, len + 1);
 	return true;
+}
+
+static const struct {
+	const char *name;
+	size_t offset;
+} lifetime_counts[] = {
+	{ "gmem_conversions_to_shared",
+	  offsetof(struct gmem_lifetime, conversions[0]) },
+	{ "gmem_conversions_to_private",
+	  offsetof(struct gmem_lifetime, conversions[1]) },
+	{ "gmem_pages_to_shared", offsetof(struct gmem_lifetime, pages[0]) },
+	{ "gmem_pages_to_private", offsetof(struct gmem_lifetime, pages[1]) },
+	{ "gmem_eagain", offsetof(struct gmem_lifetime, eagain) },
+};
+
+bool parse_fdinfo_lifetime(const char *line, struct gmem_lifetime *lifetime)
+{
+	unsigned long long count;
+	char name[32];
+	unsigned int i;
+
+	if (sscanf(line, "%31[a-z_]: %llu", name, &count) != 2)
+		return false;
+	for (i = 0; i < ARRAY_SIZE(lifetime_counts); i++) {
+		if (strcmp(name, lifetime_counts[i].name))
+			continue;
+		*(__u64 *)((char *)lifetime + lifetime_counts[i].offset) = count;
+		lifetime->read |= 1U << i;
+		return true;
+	}
+	return false;
+}
+
+bool lifetime_known(const struct gmem_lifetime *lifetime)
+{
+	return lifetime->read == (1U << ARRAY_SIZE(lifetime_counts)) - 1;
 }
 
 /* What is known of bytes [lo, hi): shared, private or both. */

@@ -9,12 +9,26 @@
 
 #include "gmem.h"
 
+#define ARRAY_SIZE(a)		(sizeof(a) / sizeof((a)[0]))
+
 #define FDINFO_MAX_RANGES	64	/* what fdinfo lists at most */
 #define FDINFO_SUMMARY_CELLS	64	/* cells of gmem_summary at most */
 
 struct gmem_range {
 	unsigned long long start, end;	/* bytes */
 	bool private;
+};
+
+/*
+ * What the kernel counts of a guest_memfd over its whole life: fdinfo's
+ * gmem_conversions_to_*, gmem_pages_to_* and gmem_eagain, [1] to
+ * private.  Known once every one of them was read (lifetime_known()).
+ */
+struct gmem_lifetime {
+	__u64 conversions[2];
+	__u64 pages[2];
+	__u64 eagain;
+	unsigned int read;	/* a bit per count read */
 };
 
 /* What /proc/PID/fdinfo says of a guest_memfd; -1 when unknown. */
@@ -32,6 +46,7 @@ struct gmem_fdinfo {
 	 */
 	char summary[FDINFO_SUMMARY_CELLS + 1];
 	unsigned long long summary_cell;
+	struct gmem_lifetime lifetime;
 };
 
 /*
@@ -39,6 +54,9 @@ struct gmem_fdinfo {
  * false, @info unchanged, for any other line or a malformed one.
  */
 bool parse_fdinfo_summary(const char *line, struct gmem_fdinfo *info);
+/* The same for the lines of struct gmem_lifetime. */
+bool parse_fdinfo_lifetime(const char *line, struct gmem_lifetime *lifetime);
+bool lifetime_known(const struct gmem_lifetime *lifetime);
 
 /*
  * A picture of the layout in @width cells: '.' shared, '#' private, '+'
@@ -124,6 +142,8 @@ void report_sort(struct report *r, enum sort_key key);
 int parse_sort_key(const char *name, enum sort_key *key);
 const char *cause_name(unsigned int cause);
 const char *phase_name(unsigned int phase);
+/* What memory with attributes @attrs is: "private" or "shared". */
+const char *attributes_name(__u64 attrs);
 
 /* @comm (up to GMEM_COMM_LEN bytes) for a terminal: '?' for controls. */
 const char *printable(char buf[GMEM_COMM_LEN], const char *comm);

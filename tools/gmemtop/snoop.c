@@ -105,7 +105,7 @@ static void print_event_line(struct snoop *s, const struct gmem_event *e)
 	       printable(comm, vmm_name(s, e)), e->pid, e->vm,
 	       (unsigned long long)e->ino,
 	       hex(offset, sizeof(offset), e->offset),
-	       (unsigned long long)e->size, e->attrs ? "private" : "shared",
+	       (unsigned long long)e->size, attributes_name(e->attrs),
 	       e->mode < 3 ? modes[e->mode] : "?", e->ret,
 	       hex(error_offset, sizeof(error_offset), e->error_offset),
 	       e->lat_ns / 1e3);

@@ -12,6 +12,7 @@
 #include "clock.h"
 #include "gmemtop.h"
 #include "hist.h"
+#include "terminal.h"
 
 #define HELP_TEXT							\
 	"gmemtop - guest_memfd conversions, live\n\n"			\
@@ -198,6 +199,7 @@ static void draw_layout(const struct gmem_fdinfo *info, int line)
 
 static void draw_hotspots(const struct report *r, __u64 ino, int line)
 {
+	char comm[GMEM_COMM_LEN];
 	int i;
 
 	mvprintw(line, 0, "EAGAIN hotspots:  %12s %8s %8s %8s %10s", "OFFSET",
@@ -213,7 +215,7 @@ static void draw_hotspots(const struct report *r, __u64 ino, int line)
 			 h->spot.expected, cause_name(h->spot.cause));
 		if (r->holders)
 			printw("  held by %s", h->holder.known ?
-			       h->holder.comm : "unknown");
+			       printable(comm, h->holder.comm) : "unknown");
 		if (h->holder.known)
 			printw(" (pid %u, %s)", h->holder.pid,
 			       hold_kind_name(h->holder.kind));
@@ -341,11 +343,16 @@ static void draw(struct view *v, struct report *r)
 	refresh();
 }
 
-/* ncurses on the terminal of stdin and stdout; NULL when it has none. */
+/*
+ * ncurses on the terminal of stdin and stdout; NULL when it has none.
+ * From here to stop_screen(), a fatal signal gives the terminal back.
+ */
 static SCREEN *start_screen(void)
 {
-	SCREEN *screen = newterm(NULL, stdout, stdin);
+	SCREEN *screen;
 
+	terminal_save();
+	screen = newterm(NULL, stdout, stdin);
 	if (!screen) {
 		fprintf(stderr, "gmemtop: cannot drive this terminal "
 			"(TERM=%s); use -b\n", getenv("TERM") ?: "");
@@ -355,7 +362,15 @@ static SCREEN *start_screen(void)
 	noecho();
 	keypad(stdscr, TRUE);
 	curs_set(0);
+	terminal_guard();
 	return screen;
+}
+
+static void stop_screen(SCREEN *screen)
+{
+	endwin();
+	terminal_unguard();
+	delscreen(screen);
 }
 
 /*
@@ -392,7 +407,6 @@ int view_run(struct report_state *state, const struct env *env,
 		action = key == ERR ? ACTION_REDRAW :
 			 handle_key(key, &v, state, r);
 	}
-	endwin();
-	delscreen(screen);
+	stop_screen(screen);
 	return r ? 0 : EXIT_FAILURE;
 }
