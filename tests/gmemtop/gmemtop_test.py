@@ -273,6 +273,23 @@ def tmux(*args):
     return subprocess.run(["tmux", *args], capture_output=True, text=True)
 
 
+def new_session(command, width=160, height=40):
+    """A new tmux server whose one session, "gmemtop", runs @command.
+    kill-server returns before the old server has gone, and a session
+    asked of it meanwhile dies with it ("server exited unexpectedly"):
+    ask again."""
+    tmux("kill-server")
+    deadline = time.time() + 10
+    while True:
+        run = tmux("new-session", "-d", "-s", "gmemtop", "-x", str(width),
+                   "-y", str(height), command)
+        if run.returncode == 0:
+            return
+        if time.time() > deadline:
+            raise RuntimeError(f"tmux new-session: {run.stderr.strip()}")
+        time.sleep(0.1)
+
+
 def screen():
     return tmux("capture-pane", "-p", "-t", "gmemtop").stdout
 
@@ -354,9 +371,7 @@ def quit_view():
 def start_view(*args):
     """gmemtop's full-screen view with @args in tmux session "gmemtop";
     None once it shows its table, else what it shows."""
-    tmux("kill-server")
-    tmux("new-session", "-d", "-s", "gmemtop", "-x", "160", "-y", "50",
-         " ".join([GMEMTOP, "-d", "0.3", *args]))
+    new_session(" ".join([GMEMTOP, "-d", "0.3", *args]), height=50)
     return None if wait_for("INVAL/s") else f"no table: {screen()!r}"
 
 

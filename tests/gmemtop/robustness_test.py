@@ -37,7 +37,7 @@ import time
 
 import gmemwatch  # first: tests/ and tests/trace on sys.path
 import tap
-from gmemtop_test import quit_view, screen, tmux, watch
+from gmemtop_test import new_session, quit_view, screen, tmux, watch
 from gmemwatch import GMEMLOAD, GMEMTOP, OPS, TOP, wait_attached, \
     wait_loading
 
@@ -338,13 +338,11 @@ def check_view_follows_its_file():
     """Two VMs converting: the detail view stays on the file selected,
     whatever the sort; a VM filter moves the selection to its rows; a
     resize redraws; idle, the view sleeps."""
-    tmux("kill-server")
     load = subprocess.Popen([GMEMLOAD, "--quiet", "--vms", "2", "--size",
                              "8M", "--rate", "50", "--duration", "60"],
                             stdout=subprocess.DEVNULL)
     # By inode, so that the rows read off the screen stay in that order.
-    tmux("new-session", "-d", "-s", "gmemtop", "-x", "160", "-y", "40",
-         f"{GMEMTOP} -d 0.5 -s ino")
+    new_session(f"{GMEMTOP} -d 0.5 -s ino")
     try:
         if not wait_for_match(ROW + r".*\n(?:.*\n)*?" + ROW[1:]):
             return f"no two rows: {screen()!r}"
@@ -399,12 +397,10 @@ def view_dies_of(sig, work):
     before and after it, gmemtop's status as the shell saw it, and
     whether the pane is left on the alternate screen; files in @work.
     No core file; ASan's own SIGSEGV handler is left out."""
-    tmux("kill-server")
     script = (f"ulimit -c 0; stty -a > {work}/before; "
               f"ASAN_OPTIONS=handle_segv=0 {GMEMTOP} -d 0.3; "
               f"echo $? > {work}/status; stty -a > {work}/after; sleep 600")
-    tmux("new-session", "-d", "-s", "gmemtop", "-x", "160", "-y", "40",
-         script)
+    new_session(script)
     if not wait_for_match(r"INVAL/s", 60):
         return f"no view: {screen()!r}"
     os.kill(child_of(view_pid()), sig)
