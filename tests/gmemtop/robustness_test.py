@@ -341,9 +341,9 @@ def check_view_follows_its_file():
     load = subprocess.Popen([GMEMLOAD, "--quiet", "--vms", "2", "--size",
                              "8M", "--rate", "50", "--duration", "60"],
                             stdout=subprocess.DEVNULL)
-    # By inode, so that the rows read off the screen stay in that order.
-    new_session(f"{GMEMTOP} -d 0.5 -s ino")
     try:
+        # By inode, so that the rows read off the screen stay in that order.
+        new_session(f"{GMEMTOP} -d 0.5 -s ino")
         if not wait_for_match(ROW + r".*\n(?:.*\n)*?" + ROW[1:]):
             return f"no two rows: {screen()!r}"
         rows = re.findall(ROW, screen(), re.M)
