@@ -215,6 +215,48 @@ TEST_F(gmem, hole_punch_keeps_attributes_and_resets_shared_memory)
 	ASSERT_TRUE(all_zero(page_at(&self->g, 0), page));
 }
 
+static unsigned long vmstat(const char *key)
+{
+	unsigned long value;
+	bool found = false;
+	char name[64];
+	FILE *f;
+
+	/* Fold the per-CPU differences into the counts first. */
+	f = fopen("/proc/sys/vm/stat_refresh", "w");
+	TEST_ASSERT(f && fputs("1", f) >= 0 && !fclose(f),
+		    "/proc/sys/vm/stat_refresh");
+	f = fopen("/proc/vmstat", "r");
+	TEST_ASSERT(f, "/proc/vmstat");
+	while (!found && fscanf(f, "%63s %lu", name, &value) == 2)
+		found = !strcmp(name, key);
+	fclose(f);
+	TEST_ASSERT(found, "no %s in /proc/vmstat", key);
+	return value;
+}
+
+/*
+ * guest_memfd's folios are unevictable and go on the LRU as soon as they
+ * are added, not when a per-CPU batch is drained: a conversion to private
+ * must not find them held by a batch (and drain every CPU's), and the
+ * unevictable count must follow the file exactly.  They are not mlocked.
+ */
+TEST_F(gmem, new_pages_are_on_the_unevictable_lru_at_once)
+{
+	unsigned long unevictable = vmstat("nr_unevictable");
+	unsigned long mlocked = vmstat("nr_mlock");
+	int i;
+
+	for (i = 0; i < NR_PAGES; i++)
+		*page_at(&self->g, i) = i;
+	EXPECT_EQ(vmstat("nr_unevictable") - unevictable, NR_PAGES);
+
+	ASSERT_EQ(fallocate(self->g.fd, FALLOC_FL_KEEP_SIZE | FALLOC_FL_PUNCH_HOLE,
+			    0, PG(NR_PAGES)), 0);
+	EXPECT_EQ(vmstat("nr_unevictable"), unevictable);
+	EXPECT_EQ(vmstat("nr_mlock"), mlocked);
+}
+
 /* Bytes of @p that still hold what fill(@seed) wrote there. */
 static size_t unchanged(struct gmem_vm *g, int first, int nr, uint8_t seed)
 {
