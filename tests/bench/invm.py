@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """The in-VM half of make bench; tests/bench/run boots the VM for it.
 
-    invm.py PROFILE OUTDIR [convert:BOOT|zero:BOOT|tree:BOOT|guest|overhead|capacity]...
+    invm.py PROFILE OUTDIR [convert:BOOT|zero:BOOT|tree:BOOT|cpus:CLOCK|vmms|guest|overhead|capacity]...
 
 With kvm.vm_memory_attributes=1 it times the legacy per-VM conversion
 path only (gmem_convert_bench).  With =0 it times the per-guest_memfd
@@ -17,6 +17,11 @@ zero:BOOT (per-guest_memfd only) times the same again into a file of its
 own, for ZERO against memset() on the wall clock (a boot without
 -icount); tree:BOOT times one-page conversions in a fragmented attribute
 tree against a fresh file, into a file of their own (under -icount too).
+cpus:CLOCK (per-guest_memfd only) runs the same conversion workloads in a
+VM of however many CPUs this boot has, each CPU's LRU batch kept busy,
+into cpus-NCPUS-CLOCK.json; CLOCK says whether the boot is under -icount
+(icount) or not (wall).  vmms runs 1, 4 and 16 VMMs at once (in a boot
+of more than 16 CPUs).
 """
 import functools
 import json
@@ -26,13 +31,14 @@ import signal
 import subprocess
 import sys
 import time
-from collections import namedtuple
+from collections import defaultdict, namedtuple
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 TOP = os.path.dirname(os.path.dirname(HERE))
 CONVERT_BENCH = os.path.join(HERE, "gmem_convert_bench")
 GMEMLOAD = os.path.join(TOP, "tools", "gmemload", "gmemload")
 GMEMTOP = os.path.join(TOP, "tools", "gmemtop", "gmemtop")
+LRU_LOAD = os.path.join(HERE, "lru_load")
 TRACEFS = "/sys/kernel/tracing"
 SCRATCH = "/run/bench"		# tmpfs: watchers' files cost no 9p traffic
 END_EVENT = "kvm_gmem_set_attributes_end"
@@ -45,6 +51,7 @@ PROFILES = {
         "guest_count": 2000, "guest_rounds": 5,
         "overhead_count": 1000, "overhead_rounds": 7,
         "capacity_count": 20000,
+        "cpus_count": 400, "cpus_rounds": 3,
     },
     "quick": {
         "convert": ["-r", "1", "-s", "64", "-f", "0"],
@@ -52,6 +59,7 @@ PROFILES = {
         "guest_count": 300, "guest_rounds": 3,
         "overhead_count": 300, "overhead_rounds": 3,
         "capacity_count": 2000,
+        "cpus_count": 100, "cpus_rounds": 1,
     },
     "smoke": {
         "convert": ["-r", "1", "-s", "2", "-f", "0"],
@@ -59,6 +67,7 @@ PROFILES = {
         "guest_count": 20, "guest_rounds": 1,
         "overhead_count": 20, "overhead_rounds": 1,
         "capacity_count": 50,
+        "cpus_count": 20, "cpus_rounds": 1,
     },
 }
 
@@ -163,6 +172,8 @@ Watcher = namedtuple("Watcher", "name argv count_argv ready count setup "
                      "teardown requires",
                      defaults=(None, None, None, None, None, None, None))
 SETTLE_S = 3
+# How many VMMs convert at once in the CPU-scaling boots.
+VMMS = (1, 4, 16)
 STOP_TIMEOUT_S = 120
 # gmemtop's first table header, snoop header or JSON object.
 GMEMTOP_READY = r"^\{|PID|TIME"
@@ -357,6 +368,104 @@ def guest_driven(profile, outdir):
                                       "phases": phases})
 
 
+class LruLoad:
+    """tests/bench/lru_load: page-cache work that keeps every CPU's LRU
+    add batch non-empty while the workloads run."""
+
+    def __enter__(self):
+        self.proc = subprocess.Popen([LRU_LOAD, SCRATCH], text=True,
+                                     stdout=subprocess.PIPE)
+        if not self.proc.stdout.readline().startswith("lru_load:"):
+            raise RuntimeError("lru_load did not start")
+        return self
+
+    def __exit__(self, *exc):
+        self.proc.terminate()
+        if self.proc.wait(timeout=STOP_TIMEOUT_S):
+            raise RuntimeError(f"lru_load exited {self.proc.returncode}")
+
+
+def traced(argvs):
+    """@argvs run at once under gmemtop --json: the wall time until the
+    last ends, their conversions, and gmemtop's per-file counters summed
+    (all-CPU drains, conversions to private, ioctl time, time per phase)."""
+    w = Watcher("gmemtop --json", [GMEMTOP, "--json"], ready=r"^\{")
+    watcher = Attached(w, w.argv)
+    try:
+        t0 = time.monotonic()
+        procs = [subprocess.Popen(argv, stdout=subprocess.PIPE, text=True,
+                                  stdin=subprocess.DEVNULL) for argv in argvs]
+        reports = [json.loads(p.communicate()[0]) for p in procs]
+        wall = time.monotonic() - t0
+    finally:
+        watcher.stop()
+    if any(p.returncode for p in procs):
+        raise RuntimeError(f"{argvs[0]}: a run failed its self-check")
+    files = json.loads(read(watcher.out).strip().splitlines()[-1])["files"]
+    phases = defaultdict(int)
+    for f in files:
+        for name, ns in f["phases_ns"].items():
+            phases[name] += ns
+    return {"wall_s": wall,
+            "conversions": sum(r["totals"]["conversions"] for r in reports),
+            "lru_drains": sum(f["lru_drains"] for f in files),
+            "conversions_to_private": sum(f["conversions_to_private"]
+                                          for f in files),
+            "ioctl_ns": sum(f["latency_ns"]["sum"] for f in files),
+            "phases_ns": dict(phases)}
+
+
+def cpu_workloads(profile):
+    """A VMM's conversion workloads: one page after a host fault, the guest
+    converting random pages, 2 MiB ranges."""
+    n = profile["cpus_count"]
+    return {
+        "host4k": gmemload("--pattern", "random4k", "--count", str(n)),
+        "guest4k": gmemload("--guest-share", "100", "--pattern", "random4k",
+                            "--count", str(n)),
+        "range2m": gmemload("--pattern", "range2m",
+                            "--count", str(max(n // 10, 2))),
+    }
+
+
+def cpu_scaling(profile, outdir, *, clock):
+    """The conversion workloads of a VMM in a VM of this boot's CPU count,
+    every CPU's LRU batch kept busy: time per conversion untraced, then
+    all-CPU drains and time per phase from one run under gmemtop.  In a
+    """
+    workloads = cpu_workloads(profile)
+    cpus = os.cpu_count()
+    out = {"cpus": cpus, "clock": clock, "workloads": workloads,
+           "runs": {w: [] for w in workloads}, "traced": {}}
+    with LruLoad():
+        for rnd in range(profile["cpus_rounds"]):
+            for name, argv in workloads.items():
+                progress(f"{cpus} CPUs, {clock}: {name} round {rnd + 1}")
+                r = run_measured(argv)
+                out["runs"][name].append(
+                    {"ns_per_conversion":
+                        r["elapsed_s"] * 1e9 / r["totals"]["conversions"],
+                     **self_check(r)})
+        for name, argv in workloads.items():
+            out["traced"][name] = traced([argv])
+    write_json(outdir, f"cpus-{cpus}-{clock}.json", out)
+
+
+def concurrent_vmms(profile, outdir):
+    """1, 4 and 16 VMMs converting at once, each its own VM and CPU."""
+    argv = cpu_workloads(profile)["host4k"]
+    cpus = os.cpu_count()
+    if cpus <= max(VMMS):
+        raise RuntimeError(f"{max(VMMS)} VMMs need more than {cpus} CPUs")
+    runs = {}
+    with LruLoad():
+        for n in VMMS:
+            progress(f"{n} VMMs at once, {cpus} CPUs")
+            runs[n] = traced([argv] * n)
+    write_json(outdir, "vmms.json", {"cpus": cpus, "workload": argv,
+                                     "runs": runs})
+
+
 def watched(w, argv, workload):
     """@workload run under watcher @w: its report and the watcher's CPU."""
     watcher = Attached(w, argv)
@@ -428,10 +537,11 @@ def parse_parts(words, path):
     """[(name, function of (profile, outdir))] for the PARTs asked; all
     that this boot's mode can do when none is."""
     parts = {"guest": guest_driven, "overhead": overhead,
-             "capacity": capacity}
+             "capacity": capacity, "vmms": concurrent_vmms}
     if not words:
         words = ["convert:0", "tree:0"] + \
-            (["zero:0", *parts] if path == "gmem" else [])
+            (["zero:0", "cpus:wall", "guest", "overhead", "capacity"]
+             if path == "gmem" else [])
     chosen = []
     for word in words:
         name, _, boot = word.partition(":")
@@ -441,6 +551,9 @@ def parse_parts(words, path):
             chosen.append((word, functools.partial(convert_costs, part=name,
                                                    path=path,
                                                    boot=int(boot))))
+        elif name == "cpus" and boot in ("icount", "wall") and \
+                path == "gmem":
+            chosen.append((word, functools.partial(cpu_scaling, clock=boot)))
         elif word in parts and path == "gmem":
             chosen.append((word, parts[word]))
         else:
@@ -455,8 +568,8 @@ def main():
     parts = parse_parts(args[2:], path) if len(args) >= 2 else None
     if not parts or args[0] not in PROFILES:
         sys.exit(f"usage: {sys.argv[0]} {{{'|'.join(PROFILES)}}} OUTDIR "
-                 "[convert:BOOT|zero:BOOT|tree:BOOT|guest|overhead|"
-                 "capacity]...\n(zero, guest, overhead and capacity need "
+                 "[convert:BOOT|zero:BOOT|tree:BOOT|cpus:CLOCK|vmms|guest|"
+                 "overhead|capacity]...\n(all but convert and tree need "
                  "kvm.vm_memory_attributes=0)")
     profile, outdir = PROFILES[args[0]], args[1]
     os.makedirs(SCRATCH, exist_ok=True)

@@ -22,11 +22,12 @@ from report import ZEROING  # noqa: E402
 
 PROFILE = invm.PROFILES["smoke"]
 SIZES = [4 << 10, 64 << 10, 2 << 20, 64 << 20, 1 << 30]
-TARGETS = 7
+TARGETS = 10
 HEADINGS = ["## Targets", "## 1. Conversion cost per page",
             "### Per-page cost as ranges grow", "### ZERO against memset()",
             "### A fragmented attribute tree",
             "## 2. A guest converting its own memory",
+            "## 2b. Conversion cost against the host's size",
             "## 3. What watching costs", "## 4. Event capacity"]
 
 raw = tempfile.mkdtemp(prefix="benchsmoke.")
@@ -154,11 +155,26 @@ def check_watchers():
     return None
 
 
+def check_cpu_scaling():
+    """Every workload ran every round; no conversion drained all CPUs."""
+    with open(os.path.join(raw, f"cpus-{os.cpu_count()}-wall.json")) as f:
+        run = json.load(f)
+    for name, rounds in run["runs"].items():
+        if len(rounds) != PROFILE["cpus_rounds"]:
+            return f"{name}: {len(rounds)} rounds"
+    for name, t in run["traced"].items():
+        if not t["conversions_to_private"] or t["lru_drains"]:
+            return (f"{name}: {t['lru_drains']} all-CPU drains in "
+                    f"{t['conversions_to_private']} conversions to private")
+    return None
+
+
 def main():
     checks = [("bench_runs", run_bench), ("convert_samples", check_samples),
               ("report_json", check_json), ("report_markdown", check_markdown)]
     if not legacy:
         checks.append(("watchers", check_watchers))
+        checks.append(("cpu_scaling", check_cpu_scaling))
     return tap.run(checks)
 
 
