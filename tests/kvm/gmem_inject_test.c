@@ -26,8 +26,13 @@
 #define PAGE		4096UL
 #define DEBUGFS		"/sys/kernel/debug"
 #define TRACE		"/sys/kernel/tracing/instances/gmem_inject"
-/* Random layouts and conversions after the named ones. */
-#define RANDOM_ROUNDS	400
+/*
+ * Random layouts after the named conversions, each with a chain of
+ * random conversions from it: about 2,000 injected failures, in 100 s on
+ * the debug kernel of an idle 2-core host under emulation.
+ */
+#define RANDOM_LAYOUTS	320
+#define CHAIN		8
 /* Allocations a conversion makes are a handful; more means a loop. */
 #define MAX_NTH		64
 
@@ -143,6 +148,7 @@ static unsigned long conversion_apply(struct layout *l,
 FIXTURE(inject) {
 	struct gmem_vm g;
 	int nth;		/* /proc/thread-self/fail-nth */
+	int pipe;		/* the trace instance's trace_pipe */
 	bool knobs_set;
 	/* Totals, for the report. */
 	unsigned long calls, failures, tolerated;
@@ -189,6 +195,9 @@ FIXTURE_SETUP(inject)
 	ASSERT_EQ(mkdir(TRACE, 0755), 0);
 	ASSERT_TRUE(write_file(TRACE "/events/kvm_gmem/enable", "1"));
 
+	/* Read as it fills: clearing a trace waits for an RCU grace period. */
+	self->pipe = open(TRACE "/trace_pipe", O_RDONLY | O_NONBLOCK);
+	ASSERT_GE(self->pipe, 0);
 	self->nth = open("/proc/thread-self/fail-nth", O_RDWR);
 	ASSERT_GE(self->nth, 0);
 	gmem_vm_create(&self->g, 1, guest_idle, NR_PAGES * PAGE,
@@ -201,6 +210,8 @@ FIXTURE_TEARDOWN(inject)
 		gmem_vm_free(&self->g);
 	if (self->nth > 0)
 		close(self->nth);
+	if (self->pipe > 0)
+		close(self->pipe);
 	if (self->knobs_set) {
 		knobs_restore();
 		write_file(TRACE "/events/kvm_gmem/enable", "0");
@@ -228,6 +239,8 @@ static void layout_set(struct gmem_vm *g, const struct layout *l)
 	for (i = 0; i < NR_PAGES; i++) {
 		if (l->tag[i])
 			gmem_pattern(g->mem + i * PAGE, PAGE, l->tag[i]);
+		else if (l->alloc[i])
+			memset(g->mem + i * PAGE, 0, PAGE);
 		else if (l->fallocated[i])
 			TEST_ASSERT(!fallocate(g->fd, FALLOC_FL_KEEP_SIZE,
 					       i * PAGE, PAGE), "fallocate");
@@ -249,11 +262,12 @@ static bool page_is_zero(const uint8_t *p)
 /*
  * Whether the file is as @l says: the fdinfo summary spells the
  * attributes, mincore() the pages allocated, a shared page holds its
- * pattern and a private one cannot be read.  Unallocated pages are not
- * touched: a read would allocate them.
+ * pattern and, if @probe, a private one cannot be read (a SIGBUS each,
+ * slow on the debug kernel).  Unallocated pages are not touched: a read
+ * would allocate them.
  */
 static bool layout_check(struct __test_metadata *_metadata,
-			 struct gmem_vm *g, const struct layout *l)
+			 struct gmem_vm *g, const struct layout *l, bool probe)
 {
 	unsigned char vec[NR_PAGES];
 	char summary[NR_PAGES + 8];
@@ -278,7 +292,7 @@ static bool layout_check(struct __test_metadata *_metadata,
 			TH_LOG("page %d is %sallocated", i, l->alloc[i] ? "not " : "");
 			return false;
 		}
-		if (!l->alloc[i])
+		if (!l->alloc[i] || (l->priv[i] && !probe))
 			continue;
 		if (l->priv[i] ? gmem_host_read(p, &v) : !gmem_host_read(p, &v)) {
 			TH_LOG("page %d: host access does not match", i);
@@ -297,9 +311,17 @@ static bool layout_check(struct __test_metadata *_metadata,
 /* ------------------------------------------------------------------ */
 /* The trace of one call.                                             */
 
-static void trace_clear(void)
+/* What the trace pipe holds now, consumed; the length. */
+static size_t trace_read(int pipe, char *text, size_t len)
 {
-	TEST_ASSERT(write_file(TRACE "/trace", ""), "clear " TRACE "/trace");
+	size_t n = 0;
+	ssize_t r;
+
+	while (n < len - 1 && (r = read(pipe, text + n, len - 1 - n)) > 0)
+		n += r;
+	TEST_ASSERT(n < len - 1, "trace of one call over %zu bytes", len);
+	text[n] = 0;
+	return n;
 }
 
 static unsigned int count_lines(const char *text, const char *s)
@@ -316,14 +338,14 @@ static unsigned int count_lines(const char *text, const char *s)
  * pages; a failed one got no further than its checks: no invalidation,
  * no content, no update.
  */
-static bool trace_check(struct __test_metadata *_metadata, char *text,
-			size_t len, int r, unsigned long changed)
+static bool trace_check(struct __test_metadata *_metadata, int pipe,
+			char *text, size_t len, int r, unsigned long changed)
 {
 	char *end;
 	int ret;
 	unsigned long nr;
 
-	read_file(TRACE "/trace", text, len);
+	trace_read(pipe, text, len);
 	end = strstr(text, "kvm_gmem_set_attributes_end:");
 	if (count_lines(text, "kvm_gmem_set_attributes_begin:") != 1 || !end ||
 	    count_lines(text, "kvm_gmem_set_attributes_end:") != 1) {
@@ -372,34 +394,31 @@ static bool nth_injected(int nth)
 }
 
 /*
- * Make conversion @c from its layout with the 1st, 2nd... allocation
- * failing, until a call allocates without a failure.  Returns the number
- * of failures injected, or -1 (with the reason logged).
+ * Make conversion @c from layout *@cur with the 1st, 2nd... allocation
+ * failing, until a call allocates without a failure; *@cur becomes what
+ * the conversion made of it.  Returns the number of failures injected,
+ * or -1 (with the reason logged).
  */
 static int sweep(struct __test_metadata *_metadata,
-		 FIXTURE_DATA(inject) *self, const struct conversion *c)
+		 FIXTURE_DATA(inject) *self, struct layout *cur,
+		 const struct conversion *c)
 {
 	struct gmem_vm *g = &self->g;
-	struct layout before, after;
+	struct layout after = *cur;
 	unsigned long changed;
 	uint64_t error_offset;
-	bool injected, dirty = true;
+	bool injected, snapshot = true;
 	unsigned int n;
 	int r, failures = 0;
 
-	layout_parse(&before, c->layout);
-	after = before;
 	changed = conversion_apply(&after, c);
 
 	for (n = 1; n <= MAX_NTH; n++) {
-		if (dirty) {
-			layout_set(g, &before);
-			if (!layout_check(_metadata, g, &before))
-				return -1;
+		if (snapshot) {
 			gmem_fdinfo_text(g->fd, self->fdinfo[0], sizeof(self->fdinfo[0]));
-			dirty = false;
+			snapshot = false;
 		}
-		trace_clear();
+		trace_read(self->pipe, self->trace, sizeof(self->trace));
 
 		nth_set(self->nth, n);
 		r = gmem_set_attrs(g->fd, c->first * PAGE, c->nr * PAGE,
@@ -407,22 +426,26 @@ static int sweep(struct __test_metadata *_metadata,
 		injected = nth_injected(self->nth);
 		self->calls++;
 
-		if (!trace_check(_metadata, self->trace, sizeof(self->trace), r,
-				 r ? 0 : changed)) {
+		if (!trace_check(_metadata, self->pipe, self->trace,
+				 sizeof(self->trace), r, r ? 0 : changed)) {
 			TH_LOG("%s: allocation %u", c->what, n);
 			return -1;
 		}
 		if (!r) {
 			/* Done, with or without a failure it could survive. */
-			if (!layout_check(_metadata, g, &after)) {
+			if (!layout_check(_metadata, g, &after, true)) {
 				TH_LOG("%s: allocation %u failed, the call did not",
 				       c->what, n);
 				return -1;
 			}
-			dirty = true;
-			self->tolerated += injected;
-			if (!injected)
+			if (!injected) {
+				*cur = after;
 				return failures;
+			}
+			/* Once more from where it started. */
+			self->tolerated++;
+			layout_set(g, cur);
+			snapshot = true;
 			continue;
 		}
 
@@ -430,7 +453,7 @@ static int sweep(struct __test_metadata *_metadata,
 		if (!injected || r != -ENOMEM ||
 		    error_offset != c->first * PAGE ||
 		    strcmp(self->fdinfo[0], self->fdinfo[1]) ||
-		    !layout_check(_metadata, g, &before)) {
+		    !layout_check(_metadata, g, cur, false)) {
 			TH_LOG("%s: allocation %u failed: %s (error_offset %#lx), fdinfo before:\n%s\nafter:\n%s",
 			       c->what, n, strerror(-r), error_offset,
 			       self->fdinfo[0], self->fdinfo[1]);
@@ -440,22 +463,6 @@ static int sweep(struct __test_metadata *_metadata,
 	}
 	TH_LOG("%s: still allocating after %d failures", c->what, MAX_NTH);
 	return -1;
-}
-
-/*
- * Private pages keep their contents through every failure: after the
- * sweep, the whole file goes shared without touching a byte.
- */
-static bool contents_check(struct __test_metadata *_metadata,
-			   struct gmem_vm *g, const struct conversion *c)
-{
-	struct layout l;
-
-	layout_parse(&l, c->layout);
-	conversion_apply(&l, c);
-	memset(l.priv, 0, sizeof(l.priv));
-	convert_run(g->fd, 0, NR_PAGES, false);
-	return layout_check(_metadata, g, &l);
 }
 
 static const struct conversion named[] = {
@@ -485,14 +492,12 @@ static const struct conversion named[] = {
 	  "SSSSPPPPPPPPSSSSSSSSSSSSSSSSSSSS", 12, 8, SHARED, MODE_ZERO },
 };
 
-/* A random layout and a random valid conversion over it. */
-static void random_conversion(struct conversion *c, char *layout)
+/* A random layout, in runs of a few pages so that the tree has some depth. */
+static void random_layout(char *layout)
 {
 	static const char letters[] = "sSzpPy";
-	static const uint64_t modes[] = { MODE_NONE, MODE_ZERO, MODE_PRESERVE };
 	int i, run = 0;
 
-	/* Runs of a few pages, so that the tree has some depth. */
 	for (i = 0; i < NR_PAGES; i++) {
 		if (!run) {
 			layout[i] = letters[rand() % 6];
@@ -503,8 +508,14 @@ static void random_conversion(struct conversion *c, char *layout)
 		run--;
 	}
 	layout[NR_PAGES] = 0;
+}
+
+/* A random valid conversion. */
+static void random_conversion(struct conversion *c)
+{
+	static const uint64_t modes[] = { MODE_NONE, MODE_ZERO, MODE_PRESERVE };
+
 	c->what = "random";
-	c->layout = layout;
 	c->first = rand() % NR_PAGES;
 	c->nr = 1 + rand() % (NR_PAGES - c->first);
 	c->attrs = rand() % 2 ? PRIVATE : SHARED;
@@ -512,6 +523,41 @@ static void random_conversion(struct conversion *c, char *layout)
 	/* ZERO is for memory becoming shared. */
 	if (c->attrs == PRIVATE && c->mode == MODE_ZERO)
 		c->mode = MODE_NONE;
+}
+
+static const struct conversion all_shared = {
+	"the whole file to shared", NULL, 0, NR_PAGES, SHARED, MODE_NONE,
+};
+
+/*
+ * Sweep each of @chain from layout @letters, then the whole file to
+ * shared, which lets the host read what private pages hold: every byte
+ * must be what the conversions that succeeded made of it.
+ */
+static bool sweep_chain(struct __test_metadata *_metadata,
+			FIXTURE_DATA(inject) *self, const char *letters,
+			const struct conversion *chain, int len)
+{
+	struct layout cur;
+	int i, f;
+
+	layout_parse(&cur, letters);
+	layout_set(&self->g, &cur);
+	if (!layout_check(_metadata, &self->g, &cur, true))
+		return false;
+	for (i = 0; i <= len; i++) {
+		const struct conversion *c = i < len ? &chain[i] : &all_shared;
+
+		f = sweep(_metadata, self, &cur, c);
+		if (f < 0) {
+			TH_LOG("layout %s, conversion %d: pages %d+%d to %s, mode %#lx",
+			       letters, i, c->first, c->nr,
+			       c->attrs ? "private" : "shared", c->mode);
+			return false;
+		}
+		self->failures += f;
+	}
+	return true;
 }
 
 static void report(FIXTURE_DATA(inject) *self, long slab0, long page0,
@@ -528,30 +574,27 @@ static void report(FIXTURE_DATA(inject) *self, long slab0, long page0,
 /*
  * The named conversions cover each direction and content mode, ranges
  * over one or many attribute ranges, allocated and unallocated pages;
- * random ones after them, from a fixed seed.
+ * chains of random ones follow, from a fixed seed.
  */
-TEST_F_TIMEOUT(inject, failed_conversions_change_nothing, 600)
+TEST_F_TIMEOUT(inject, failed_conversions_change_nothing, 900)
 {
 	long slab0 = read_long(DEBUGFS "/failslab/times");
 	long page0 = read_long(DEBUGFS "/fail_page_alloc/times");
+	struct conversion chain[CHAIN];
 	char layout[NR_PAGES + 1];
-	struct conversion c;
 	time_t t0 = time(NULL);
-	int i, f;
+	int i, j;
+
+	for (i = 0; i < ARRAY_SIZE(named); i++)
+		ASSERT_TRUE(sweep_chain(_metadata, self, named[i].layout,
+					&named[i], 1));
 
 	srand(1);
-	for (i = 0; i < ARRAY_SIZE(named) + RANDOM_ROUNDS; i++) {
-		if (i < ARRAY_SIZE(named))
-			c = named[i];
-		else
-			random_conversion(&c, layout);
-		f = sweep(_metadata, self, &c);
-		ASSERT_GE(f, 0) TH_LOG("conversion %d: layout %s, pages %d+%d to %s, mode %#lx",
-				       i, c.layout, c.first, c.nr,
-				       c.attrs ? "private" : "shared", c.mode);
-		ASSERT_TRUE(contents_check(_metadata, &self->g, &c))
-			TH_LOG("%s: contents after the sweep", c.what);
-		self->failures += f;
+	for (i = 0; i < RANDOM_LAYOUTS; i++) {
+		random_layout(layout);
+		for (j = 0; j < CHAIN; j++)
+			random_conversion(&chain[j]);
+		ASSERT_TRUE(sweep_chain(_metadata, self, layout, chain, CHAIN));
 	}
 	report(self, slab0, page0, t0);
 	/* Conversions that allocate must have been failed. */
