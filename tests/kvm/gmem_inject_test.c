@@ -28,10 +28,10 @@
 #define TRACE		"/sys/kernel/tracing/instances/gmem_inject"
 /*
  * Random layouts after the named conversions, each with a chain of
- * random conversions from it: about 2,000 injected failures, in 100 s on
+ * random conversions from it: about 2,200 injected failures, in 2 minutes on
  * the debug kernel of an idle 2-core host under emulation.
  */
-#define RANDOM_LAYOUTS	320
+#define RANDOM_LAYOUTS	360
 #define CHAIN		8
 /* Allocations a conversion makes are a handful; more means a loop. */
 #define MAX_NTH		64
