@@ -14,8 +14,10 @@
  */
 #include <fcntl.h>
 #include <linux/falloc.h>
+#include <linux/membarrier.h>
 #include <stdlib.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <time.h>
 
 #include "gmem.h"
@@ -35,6 +37,9 @@
 #define CHAIN		8
 /* Allocations a conversion makes are a handful; more means a loop. */
 #define MAX_NTH		64
+/* More attribute-tree nodes than this after the test are a leak. */
+#define NODES_BOUND	32
+#define MAPLE_NODE	"/sys/kernel/slab/maple_node"
 
 /* The fault-injection knobs this test sets, and what they were. */
 static const struct knob {
@@ -560,6 +565,21 @@ static bool sweep_chain(struct __test_metadata *_metadata,
 	return true;
 }
 
+/*
+ * Attribute-tree nodes in use (and the process's VMA tree's), or -1
+ * without SLUB_DEBUG: freed ones are given back after an RCU grace
+ * period, and the cache's per-CPU slabs and KASAN quarantine by a shrink.
+ */
+static long maple_nodes(void)
+{
+	TEST_ASSERT(!syscall(__NR_membarrier, MEMBARRIER_CMD_GLOBAL, 0, 0),
+		    "membarrier");
+	usleep(100000);
+	if (!write_file(MAPLE_NODE "/shrink", "1"))
+		return -1;
+	return read_long(MAPLE_NODE "/objects");
+}
+
 static void report(FIXTURE_DATA(inject) *self, long slab0, long page0,
 		   time_t t0)
 {
@@ -582,6 +602,7 @@ TEST_F_TIMEOUT(inject, failed_conversions_change_nothing, 900)
 	long page0 = read_long(DEBUGFS "/fail_page_alloc/times");
 	struct conversion chain[CHAIN];
 	char layout[NR_PAGES + 1];
+	long nodes0 = maple_nodes(), nodes;
 	time_t t0 = time(NULL);
 	int i, j;
 
@@ -599,6 +620,13 @@ TEST_F_TIMEOUT(inject, failed_conversions_change_nothing, 900)
 	report(self, slab0, page0, t0);
 	/* Conversions that allocate must have been failed. */
 	ASSERT_GT(self->failures, 0);
+
+	/* The file is one shared range again, as it started. */
+	nodes = maple_nodes();
+	if (nodes0 >= 0) {
+		ksft_print_msg("maple_node objects: %+ld\n", nodes - nodes0);
+		EXPECT_LE(nodes - nodes0, NODES_BOUND);
+	}
 }
 
 TEST_HARNESS_MAIN
