@@ -606,9 +606,10 @@ TEST_F_TIMEOUT(inject, failed_conversions_change_nothing, 900)
 	time_t t0 = time(NULL);
 	int i, j;
 
-	for (i = 0; i < ARRAY_SIZE(named); i++)
+	for (i = 0; i < ARRAY_SIZE(named); i++) {
 		ASSERT_TRUE(sweep_chain(_metadata, self, named[i].layout,
 					&named[i], 1));
+	}
 
 	srand(1);
 	for (i = 0; i < RANDOM_LAYOUTS; i++) {
