@@ -30,8 +30,9 @@
 #define TRACE		"/sys/kernel/tracing/instances/gmem_inject"
 /*
  * Random layouts after the named conversions, each with a chain of
- * random conversions from it: about 2,200 injected failures, in 2 minutes on
- * the debug kernel of an idle 2-core host under emulation.
+ * random conversions from it: about 2,200 failed conversions, in a
+ * minute on the debug kernel of a 2-core host under emulation (two while
+ * other VMs share the host).
  */
 #define RANDOM_LAYOUTS	360
 #define CHAIN		8
