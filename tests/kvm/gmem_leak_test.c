@@ -157,7 +157,9 @@ static void convert(int fd, int first, int nr, uint64_t attrs, uint64_t mode)
 /*
  * One guest_memfd's life, through every path that allocates or frees:
  * CONVERSIONS conversions that change attributes, one that changes only
- * contents, one that fails with EAGAIN after preallocating the tree.
+ * contents, one that fails with EAGAIN after preallocating the tree.  It
+ * ends fragmented, a range per page, so that the tree freed with the file
+ * has several nodes.
  */
 static void cycle(struct kvm_vm *vm, int pipefd[2], int i)
 {
@@ -175,12 +177,9 @@ static void cycle(struct kvm_vm *vm, int pipefd[2], int i)
 				   size, mem, fd, 0);
 	memset(mem, i, size);
 
-	/* 8 conversions: a range per page. */
-	for (p = 1; p < FILE_PAGES; p += 2)
-		convert(fd, p, 1, PRIVATE, p & 2 ? MODE_PRESERVE : MODE_NONE);
-	/* 2: merged back, zeroed or kept; 1 that changes only contents. */
+	/* 2: there and back, zeroed; 1 that changes only contents. */
+	convert(fd, 0, half, PRIVATE, MODE_NONE);
 	convert(fd, 0, half, SHARED, MODE_ZERO);
-	convert(fd, half, half, SHARED, MODE_PRESERVE);
 	convert(fd, 0, half, SHARED, MODE_ZERO);
 
 	/* A page in a pipe: EAGAIN, then the conversion once it is read. */
@@ -189,14 +188,19 @@ static void cycle(struct kvm_vm *vm, int pipefd[2], int i)
 	TEST_ASSERT(gmem_set_attrs(fd, half * PAGE, half * PAGE, PRIVATE,
 				   MODE_NONE, NULL) == -EAGAIN, "EAGAIN");
 	TEST_ASSERT(read(pipefd[0], buf, PAGE) == PAGE, "read pipe");
-	convert(fd, half, half, PRIVATE, MODE_NONE);		/* 11 */
+	/* 2: kept both ways. */
+	convert(fd, half, half, PRIVATE, MODE_PRESERVE);
+	convert(fd, half, half, SHARED, MODE_PRESERVE);
 
 	gmem_fdinfo_text(fd, buf, sizeof(buf));
 	TEST_ASSERT(!fallocate(fd, FALLOC_FL_KEEP_SIZE | FALLOC_FL_PUNCH_HOLE,
 			       2 * PAGE, 8 * PAGE), "punch");
 	TEST_ASSERT(!fallocate(fd, FALLOC_FL_KEEP_SIZE, 0, 4 * PAGE),
 		    "fallocate");
-	convert(fd, 0, FILE_PAGES, SHARED, MODE_NONE);		/* 12 */
+
+	/* 8: a range per page, 17 with the tail past the end of the file. */
+	for (p = 1; p < FILE_PAGES; p += 2)
+		convert(fd, p, 1, PRIVATE, p & 2 ? MODE_PRESERVE : MODE_NONE);
 
 	vm_set_user_memory_region2(vm, SLOT, KVM_MEM_GUEST_MEMFD, SLOT_GPA,
 				   0, NULL, fd, 0);
