@@ -214,7 +214,22 @@ static __u64 dropped_records(const struct report *r)
 
 static __u64 files_not_tracked(const struct report *r)
 {
-	return r->files_not_tracked;
+	return r->losses.files;
+}
+
+static __u64 events_not_counted(const struct report *r)
+{
+	return r->losses.events;
+}
+
+static __u64 hotspot_eagains_not_counted(const struct report *r)
+{
+	return r->losses.hotspot_eagains;
+}
+
+static __u64 hotspots_expired(const struct report *r)
+{
+	return r->hotspots_expired;
 }
 
 static __u64 files(const struct report *r)
@@ -234,8 +249,18 @@ static const struct host_family host_families[] = {
 	{ "files", GAUGE, "guest_memfds that gmemtop has counters for.",
 	  files },
 	{ "files_not_tracked", COUNTER,
-	  "guest_memfds whose conversions went uncounted: no room for them.",
+	  "guest_memfds the kernel maps had no room for.",
 	  files_not_tracked },
+	{ "events_not_counted", COUNTER,
+	  "Events of the guest_memfds not tracked: counted in no other family.",
+	  events_not_counted },
+	{ "hotspot_eagains_not_counted", COUNTER,
+	  "EAGAINs counted on their file but on no hotspot: no room for it.",
+	  hotspot_eagains_not_counted },
+	{ "hotspots_expired", COUNTER,
+	  "EAGAIN hotspots forgotten after --hotspot-window without an EAGAIN; "
+	  "their files' counts keep every EAGAIN.",
+	  hotspots_expired },
 	{ "dropped_records", COUNTER,
 	  "Snoop records the ring buffer had no room for.", dropped_records },
 };
