@@ -36,13 +36,19 @@ struct {
 __u64 files_not_tracked = 0;
 __u64 events_not_counted = 0;
 
-/* A file the map refused: counted once, however many its events. */
+/*
+ * A file the map refused: every event counted, the file once.  Looked up
+ * before the update: an LRU update takes a free element before it looks
+ * for the key, and in a small map that may evict the key's own entry,
+ * which would count the file again.
+ */
 static void count_refused_file(__u64 ino)
 {
 	__u8 seen = 1;
 
 	__sync_fetch_and_add(&events_not_counted, 1);
-	if (!bpf_map_update_elem(&refused, &ino, &seen, BPF_NOEXIST))
+	if (!bpf_map_lookup_elem(&refused, &ino) &&
+	    !bpf_map_update_elem(&refused, &ino, &seen, BPF_NOEXIST))
 		__sync_fetch_and_add(&files_not_tracked, 1);
 }
 

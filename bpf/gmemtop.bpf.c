@@ -114,12 +114,18 @@ static void *lookup_or_init(void *map, const void *key, const void *init,
 	return val;
 }
 
-/* A file the files map refused: counted once, however many its events. */
+/*
+ * A file the files map refused: counted once, however many its events.
+ * Looked up before the update: an LRU update takes a free element before
+ * it looks for the key, and in a small map that may evict the key's own
+ * entry, which would count the file again.
+ */
 static void count_refused_file(__u64 ino)
 {
 	__u8 seen = 1;
 
-	if (!bpf_map_update_elem(&refused, &ino, &seen, BPF_NOEXIST))
+	if (!bpf_map_lookup_elem(&refused, &ino) &&
+	    !bpf_map_update_elem(&refused, &ino, &seen, BPF_NOEXIST))
 		__sync_fetch_and_add(&losses.files, 1);
 }
 
