@@ -83,7 +83,10 @@ enum gmem_outcome {
 	__u64 lru_drains;						\
 	__u64 lru_drains_resolved;					\
 	__u64 invalidations;						\
-	__u64 invalidated_gfns;
+	__u64 invalidated_gfns;						\
+	/* Ioctls whose begin found the file, and those of them ended. */ \
+	__u64 begins;							\
+	__u64 begins_ended;
 
 struct gmem_file_counts {
 	GMEM_FILE_COUNTS_FIELDS
@@ -139,6 +142,7 @@ struct gmem_inflight {
 	__u64 start_ns;
 	__u64 last_ns;
 	__u64 phase_ns[GMEM_NR_PHASES];
+	__u64 begun;		/* counted in its file's begins */
 };
 
 struct gmem_hotspot_key {

@@ -153,6 +153,33 @@ static struct gmem_inflight *current_conversion(bool create)
 				    create ? BPF_LOCAL_STORAGE_GET_F_CREATE : 0);
 }
 
+/*
+ * Counts the conversion in its file's begins, if the file has counters
+ * already (none is created here): while begins and begins_ended differ,
+ * a conversion is in flight, and fdinfo, which the kernel updates before
+ * the end event, may be ahead of the counters (see collect.c).
+ */
+static void count_begin(struct gmem_inflight *conv, __u64 ino)
+{
+	struct gmem_file_counts *counts = bpf_map_lookup_elem(&files, &ino);
+
+	conv->begun = counts != NULL;
+	if (counts)
+		__sync_fetch_and_add(&counts->begins, 1);
+}
+
+/* The end of a conversion count_begin() counted. */
+static void count_begin_ended(struct gmem_file_counts *counts)
+{
+	struct gmem_inflight *conv = current_conversion(false);
+
+	if (!conv || !conv->begun)
+		return;
+	conv->begun = 0;
+	if (counts)
+		__sync_fetch_and_add(&counts->begins_ended, 1);
+}
+
 SEC("tp_btf/kvm_gmem_set_attributes_begin")
 int BPF_PROG(conversion_begin, u64 ino, pid_t pid, u32 vm)
 {
@@ -166,6 +193,7 @@ int BPF_PROG(conversion_begin, u64 ino, pid_t pid, u32 vm)
 	conv = current_conversion(true);
 	if (!conv)
 		return 0;
+	count_begin(conv, ino);
 	conv->start_ns = conv->last_ns = bpf_ktime_get_ns();
 	for (i = 0; phases && i < GMEM_NR_PHASES; i++)
 		conv->phase_ns[i] = 0;
@@ -307,6 +335,8 @@ int BPF_PROG(conversion_end, u64 ino, pid_t pid, u32 vm, u64 offset,
 	counts = file_counts(ino, pid, vm);
 	if (counts)
 		count_end(counts, attrs, ret, nr_changed);
+	/* After the counts: a reader never sees the end before them. */
+	count_begin_ended(counts);
 
 	conv = current_conversion(false);
 	if (!conv || !conv->start_ns) {

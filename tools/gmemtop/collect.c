@@ -184,26 +184,41 @@ static void read_fdinfo_file(const char *path, struct gmem_fdinfo *info)
 /*
  * The file's counters read again, just before its fdinfo: the exported
  * counts that follow the kernel's (metrics.c) take the difference
- * between the two, which a conversion in between would make too large.
+ * between the two.
  */
-static void reread_counts(const struct report_state *state,
-			  struct file_row *row)
+static bool reread_counts(const struct report_state *state,
+			  const struct file_row *row,
+			  struct gmem_file_counts *counts)
 {
-	struct gmem_file_counts counts;
+	return !bpf_map_lookup_elem(bpf_map__fd(state->skel->maps.files),
+				    &row->ino, counts);
+}
 
-	if (!bpf_map_lookup_elem(bpf_map__fd(state->skel->maps.files),
-				 &row->ino, &counts))
-		row->now.counts = counts;
+/*
+ * Whether no conversion of the file was in flight from @before, read
+ * just before its fdinfo, to @after, read just after: the kernel counts
+ * a conversion in fdinfo before its end event, so fdinfo read meanwhile
+ * is ahead of our counters by one.  Only a quiet read gives the exact
+ * difference.
+ */
+static bool quiet(const struct gmem_file_counts *before,
+		  const struct gmem_file_counts *after)
+{
+	return before->begins == before->begins_ended &&
+	       after->begins == before->begins &&
+	       after->ioctls == before->ioctls;
 }
 
 /*
  * Finds the VMM's descriptor for the row's inode and reads its fdinfo;
- * with @reread, the row's counters too, right before.
+ * with @reread, the row's counters too, right before, and whether the
+ * two were read quiet.
  */
 static void read_fdinfo(const struct report_state *state, struct file_row *row,
 			bool reread)
 {
 	struct gmem_fdinfo *info = &row->fdinfo;
+	struct gmem_file_counts before, after;
 	pid_t pid = row->now.pid;
 	char dir[64], path[320];
 	struct dirent *d;
@@ -215,6 +230,7 @@ static void read_fdinfo(const struct report_state *state, struct file_row *row,
 	info->summary[0] = '\0';
 	info->summary_cell = 0;
 	info->nr_ranges = 0;
+	info->quiet = false;
 	memset(&info->lifetime, 0, sizeof(info->lifetime));
 	snprintf(dir, sizeof(dir), "/proc/%d/fd", pid);
 	fds = opendir(dir);
@@ -226,9 +242,13 @@ static void read_fdinfo(const struct report_state *state, struct file_row *row,
 			continue;
 		snprintf(path, sizeof(path), "/proc/%d/fdinfo/%s", pid,
 			 d->d_name);
-		if (reread)
-			reread_counts(state, row);
+		if (reread && reread_counts(state, row, &before))
+			row->now.counts = before;
+		else
+			reread = false;
 		read_fdinfo_file(path, info);
+		info->quiet = reread && reread_counts(state, row, &after) &&
+			      quiet(&before, &after);
 		if (info->size >= 0)
 			break;
 	}

@@ -389,27 +389,33 @@ static bool went_back(const struct metrics *m, const struct series *s,
 /*
  * A count fdinfo keeps is exported as it is.  Where fdinfo cannot be
  * read (the file closed, the VMM another user's), gmemtop's own count
- * goes on from it, plus the smallest difference seen between the two:
- * fdinfo is read right after our counts, so a conversion in between is
- * in its count only, and one report without any gives the exact
- * difference.
+ * goes on from it, plus the smallest difference seen between the two in
+ * a @quiet read: the kernel counts a conversion before its end event, so
+ * fdinfo read while one is in flight is ahead by it, and taking that for
+ * the difference would count it twice once our count has it too.
+ * Without a quiet read, our count alone, which is exact for files
+ * gmemtop saw from their creation.
  */
 static __u64 follow_kernel(struct series *s, unsigned int slot, __u64 ours,
-			   __u64 kernel)
+			   __u64 kernel, bool quiet)
 {
 	__s64 *offset = &s->offset[slot];
 
 	if (kernel != UNKNOWN) {
-		if (*offset == NO_OFFSET || (__s64)(kernel - ours) < *offset)
+		if (quiet && (*offset == NO_OFFSET ||
+			      (__s64)(kernel - ours) < *offset))
 			*offset = kernel - ours;
 		return kernel;
 	}
 	return *offset == NO_OFFSET ? ours : ours + *offset;
 }
 
-/* @kernel holds fdinfo's counts, for the slots that have one. */
+/*
+ * @kernel holds fdinfo's counts, for the slots that have one, read
+ * @quiet or not.
+ */
 static void export(const struct metrics *m, struct series *s,
-		   const __u64 *kernel)
+		   const __u64 *kernel, bool quiet)
 {
 	unsigned int i;
 	__u64 v;
@@ -421,7 +427,7 @@ static void export(const struct metrics *m, struct series *s,
 			s->exported[i] = s->latest[i];
 			continue;
 		case SLOT_KERNEL:
-			v = follow_kernel(s, i, v, kernel[i]);
+			v = follow_kernel(s, i, v, kernel[i], quiet);
 			break;
 		case SLOT_COUNTER:
 			break;
@@ -443,7 +449,7 @@ static struct series *take_row(struct metrics *m, const struct file_row *row)
 		carry(m, s);
 	memcpy(s->latest, m->scratch, m->nr_slots * sizeof(__u64));
 	fill_all(row, true, m->scratch);
-	export(m, s, m->scratch);
+	export(m, s, m->scratch, row->fdinfo.quiet);
 	s->pid = row->now.pid;
 	s->vm = row->now.vm;
 	s->seen = true;

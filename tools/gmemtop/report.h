@@ -47,6 +47,11 @@ struct gmem_fdinfo {
 	char summary[FDINFO_SUMMARY_CELLS + 1];
 	unsigned long long summary_cell;
 	struct gmem_lifetime lifetime;
+	/*
+	 * Read while no conversion of the file was in flight: lifetime
+	 * less gmemtop's counters is exactly what came before gmemtop.
+	 */
+	bool quiet;
 };
 
 /*
