@@ -11,7 +11,8 @@ ground truth, in the VM.
   tracked, in JSON and in the table.
 - Hotspots idle for --hotspot-window expire: a burst's hotspots leave
   while their file's EAGAINs stay counted, and more distinct hotspots
-  than the map holds are all tracked over time.
+  than the map holds are all tracked over time; the view, 80 columns
+  wide, shows each kind of loss.
 - --fentry forgets closed files and keeps counting past --max-files.
 
 Prints TAP.  Needs root and kvm.vm_memory_attributes=0.
@@ -19,11 +20,15 @@ Prints TAP.  Needs root and kvm.vm_memory_attributes=0.
 """
 import json
 import os
+import re
+import subprocess
 import sys
+import time
 
 import gmemwatch  # first: tests/ on sys.path, for tap
 import tap
 from gmemwatch import GMEMTOP, TOP
+from gmemtop_test import new_session, quit_view, screen, tmux
 
 GMEMLOAD = [gmemwatch.GMEMLOAD, "--quiet",
             "--size", "4M", "--pattern", "mixed", "--guest", "--hold", "30",
@@ -193,6 +198,27 @@ def check_more_hotspots_than_room_are_all_tracked():
     return None if lost == 0 else f"{lost} EAGAINs with no hotspot room"
 
 
+def check_view_shows_each_loss_in_80_columns():
+    """The full-screen view, 80 columns wide, names each kind of loss;
+    the first burst's hotspots are counted as expired once idle."""
+    try:
+        new_session(" ".join([GMEMTOP, "-d", "0.3", "--max-files", "1",
+                              "--hotspot-window", str(WINDOW)]), width=80)
+        subprocess.run([sys.executable, "-c", BURSTS, str(2 * WINDOW)],
+                       check=True, capture_output=True)
+        losses = re.compile(r"^files not tracked: 0  events not counted: 0"
+                            r"  hotspots expired: (\d+)", re.M)
+        deadline = time.time() + 10
+        while time.time() < deadline:
+            shown = losses.search(screen())
+            if shown and int(shown.group(1)) >= 16:
+                return quit_view()
+            time.sleep(0.2)
+        return f"no 16 hotspots expired: {screen()!r}"
+    finally:
+        tmux("kill-server")
+
+
 # Five guest_memfds, one after the other: guest_memfd i allocates i + 1
 # pages and is closed; then every inode with its bytes.
 FILES = f"""
@@ -244,6 +270,8 @@ def main():
          check_idle_hotspots_expire_and_totals_stay),
         ("more_hotspots_than_room_are_all_tracked",
          check_more_hotspots_than_room_are_all_tracked),
+        ("view_shows_each_loss_in_80_columns",
+         check_view_shows_each_loss_in_80_columns),
         ("fentry_counts_past_max_files", check_fentry_counts_past_max_files),
     ]
     wanted = sys.argv[1:]

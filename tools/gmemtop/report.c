@@ -125,10 +125,11 @@ void format_losses(char *buf, size_t len, const struct report *r)
 {
 	int n;
 
-	n = snprintf(buf, len, "files not tracked: %llu (--max-files %u)  events not counted: %llu  hotspots expired: %llu",
-		     (unsigned long long)r->losses.files, r->max_files,
+	/* The three that matter most first: an 80-column view shows them. */
+	n = snprintf(buf, len, "files not tracked: %llu  events not counted: %llu  hotspots expired: %llu  (--max-files %u)",
+		     (unsigned long long)r->losses.files,
 		     (unsigned long long)r->losses.events,
-		     (unsigned long long)r->hotspots_expired);
+		     (unsigned long long)r->hotspots_expired, r->max_files);
 	if (n < 0 || (size_t)n >= len)
 		return;
 	if (r->losses.latencies || r->losses.hotspot_eagains ||
