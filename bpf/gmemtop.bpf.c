@@ -335,7 +335,7 @@ int BPF_PROG(conversion_end, u64 ino, pid_t pid, u32 vm, u64 offset,
 	counts = file_counts(ino, pid, vm);
 	if (counts)
 		count_end(counts, attrs, ret, nr_changed);
-	/* After the counts: a reader never sees the end before them. */
+	/* After the counts, so that begins_ended does not run ahead of them. */
 	count_begin_ended(counts);
 
 	conv = current_conversion(false);
