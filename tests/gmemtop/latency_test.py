@@ -11,8 +11,9 @@ ground truth, in the VM.
   tracked, in JSON and in the table.
 - Hotspots idle for --hotspot-window expire: a burst's hotspots leave
   while their file's EAGAINs stay counted, and more distinct hotspots
-  than the map holds are all tracked over time; the view, 80 columns
-  wide, shows each kind of loss.
+  than the map holds are all tracked over time; exported counters only
+  grow and stay exact meanwhile; the view, 80 columns wide, shows each
+  kind of loss.
 - --fentry forgets closed files and keeps counting past --max-files.
 
 Prints TAP.  Needs root and kvm.vm_memory_attributes=0.
@@ -23,6 +24,8 @@ import os
 import re
 import subprocess
 import sys
+import tempfile
+import threading
 import time
 
 import gmemwatch  # first: tests/ on sys.path, for tap
@@ -142,17 +145,48 @@ WINDOW = 2.0
 _bursts = None
 
 
+class Snapshots(threading.Thread):
+    """Every version of the file at @path, read every 0.1 s until
+    stop()."""
+
+    def __init__(self, path):
+        super().__init__(daemon=True)
+        self.path, self.texts, self.done = path, [], threading.Event()
+
+    def run(self):
+        while not self.done.wait(0.1):
+            try:
+                with open(self.path) as f:
+                    text = f.read()
+            except FileNotFoundError:
+                continue
+            if not self.texts or self.texts[-1] != text:
+                self.texts.append(text)
+
+    def stop(self):
+        self.done.set()
+        self.join()
+        return self.texts
+
+
 def bursts():
     """gmemtop with room for 16 hotspots and a window of WINDOW seconds,
-    over BURSTS: the ground truth and every report.  Run once for the
-    checks that read it."""
+    over BURSTS: the ground truth, every report and every version of its
+    --textfile.  Run once for the checks that read it."""
     global _bursts
     if _bursts is None:
-        truth, out, _ = gmemwatch.watch(
-            [GMEMTOP, "--json", "-d", "0.3", "--max-files", "1",
-             "--hotspot-window", str(WINDOW)],
-            [sys.executable, "-c", BURSTS, str(2 * WINDOW)])
-        _bursts = truth, [json.loads(line) for line in out.splitlines()]
+        textfile = os.path.join(tempfile.mkdtemp(), "gmemtop.prom")
+        snapshots = Snapshots(textfile)
+        try:
+            truth, out, _ = gmemwatch.watch(
+                [GMEMTOP, "--json", "-d", "0.3", "--max-files", "1",
+                 "--hotspot-window", str(WINDOW), "--textfile", textfile],
+                [sys.executable, "-c", BURSTS, str(2 * WINDOW)],
+                during=snapshots.start)
+        finally:
+            texts = snapshots.stop() if snapshots.is_alive() else []
+        _bursts = truth, [json.loads(line) for line in out.splitlines()], \
+            texts
     return _bursts
 
 
@@ -164,7 +198,7 @@ def file_rows(reports, ino):
 def check_idle_hotspots_expire_and_totals_stay():
     """The first burst's hotspots leave after the window; the file's
     EAGAINs and every exported loss count never go back."""
-    truth, reports = bursts()
+    truth, reports, _ = bursts()
     rows = file_rows(reports, truth["ino"])
     eagain = [f["eagain"] for f in rows]
     if eagain != sorted(eagain) or not eagain or \
@@ -186,7 +220,7 @@ def check_idle_hotspots_expire_and_totals_stay():
 def check_more_hotspots_than_room_are_all_tracked():
     """32 distinct hotspots over time in a map of 16: each is shown with
     its one EAGAIN, none goes uncounted."""
-    truth, reports = bursts()
+    truth, reports, _ = bursts()
     seen = {}
     for f in file_rows(reports, truth["ino"]):
         for h in f["hotspots"]:
@@ -196,6 +230,28 @@ def check_more_hotspots_than_room_are_all_tracked():
         return f"hotspots seen {seen}, want pages 0-31 once each"
     lost = reports[-1]["not_tracked"]["hotspot_eagains"]
     return None if lost == 0 else f"{lost} EAGAINs with no hotspot room"
+
+
+def exported(texts, name, ino=None):
+    """The value of sample @name (of file @ino) in each of the exposition
+    @texts that has it."""
+    labels = r"\{[^}]*ino=\"%d\"[^}]*\}" % ino if ino else ""
+    sample = re.compile(rf"^{name}{labels} (\d+)$", re.M)
+    return [int(m.group(1)) for m in map(sample.search, texts) if m]
+
+
+def check_exported_counters_stay_exact_as_hotspots_expire():
+    """--textfile while hotspots expire: the file's EAGAIN counter and the
+    expired counter only grow, and the former ends at the ground truth."""
+    truth, _, texts = bursts()
+    eagain = exported(texts, "kvm_gmem_eagain_total", truth["ino"])
+    expired = exported(texts, "kvm_gmem_hotspots_expired_total")
+    if not eagain or eagain != sorted(eagain) or \
+       eagain[-1] != truth["eagain"]:
+        return f"exported EAGAINs {eagain}, want up to {truth['eagain']}"
+    if not expired or expired != sorted(expired) or expired[-1] < 16:
+        return f"exported hotspots expired {expired}, want up to 16 or more"
+    return None
 
 
 def check_view_shows_each_loss_in_80_columns():
@@ -270,6 +326,8 @@ def main():
          check_idle_hotspots_expire_and_totals_stay),
         ("more_hotspots_than_room_are_all_tracked",
          check_more_hotspots_than_room_are_all_tracked),
+        ("exported_counters_stay_exact_as_hotspots_expire",
+         check_exported_counters_stay_exact_as_hotspots_expire),
         ("view_shows_each_loss_in_80_columns",
          check_view_shows_each_loss_in_80_columns),
         ("fentry_counts_past_max_files", check_fentry_counts_past_max_files),
