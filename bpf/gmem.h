@@ -14,6 +14,13 @@
  */
 #define GMEM_MAX_FILES		256	/* guest_memfds tracked at once */
 #define GMEM_MAX_HOTSPOTS	4096	/* (file, offset) pairs that hit EAGAIN */
+/*
+ * Inodes of the files refused for want of room, remembered so that each
+ * is counted once as a file not tracked (and every event of it as an
+ * event not counted).  An LRU: past this many refused files at once, one
+ * forgotten and refused again is counted again.
+ */
+#define GMEM_MAX_REFUSED	GMEM_MAX_FILES
 /* Snoop records of 168 bytes with their header: 12,000, 0.6 s at 20,000/s. */
 #define GMEM_RINGBUF_BYTES	(2 * 1024 * 1024)
 #define GMEM_COMM_LEN		16
@@ -76,7 +83,10 @@ enum gmem_outcome {
 	__u64 lru_drains;						\
 	__u64 lru_drains_resolved;					\
 	__u64 invalidations;						\
-	__u64 invalidated_gfns;
+	__u64 invalidated_gfns;						\
+	/* Ioctls whose begin found the file, and those of them ended. */ \
+	__u64 begins;							\
+	__u64 begins_ended;
 
 struct gmem_file_counts {
 	GMEM_FILE_COUNTS_FIELDS
@@ -102,9 +112,10 @@ struct gmem_lat {
  * without being counted.
  */
 struct gmem_losses {
-	__u64 files;		/* events of files the files map had no room for */
+	__u64 files;		/* guest_memfds the files map had no room for */
+	__u64 events;		/* their events, counted nowhere else */
 	__u64 latencies;	/* samples the lat map had no room for */
-	__u64 hotspots;		/* EAGAINs the hotspots map had no room for */
+	__u64 hotspot_eagains;	/* EAGAINs the hotspots map had no room for */
 	__u64 untimed;		/* ioctls whose begin was not seen or not kept */
 };
 
@@ -131,6 +142,7 @@ struct gmem_inflight {
 	__u64 start_ns;
 	__u64 last_ns;
 	__u64 phase_ns[GMEM_NR_PHASES];
+	__u64 begun;		/* counted in its file's begins */
 };
 
 struct gmem_hotspot_key {
@@ -138,7 +150,11 @@ struct gmem_hotspot_key {
 	__u64 offset;
 };
 
-/* An offset that made conversions fail, and the last reason seen. */
+/*
+ * An offset that made conversions fail, and the last reason seen.
+ * last_ns (bpf_ktime_get_ns(), CLOCK_MONOTONIC) is what user space ages
+ * hotspots out by.
+ */
 struct gmem_hotspot {
 	__u64 count;
 	__u64 last_ns;
@@ -177,6 +193,7 @@ struct gmem_stock_stats {
 	__u32 pid;
 	__u32 pad;
 	char comm[GMEM_COMM_LEN];
+	__u64 released_ns;	/* file closed for good; 0: open */
 	__u64 faults;		/* host user faults that mapped a page */
 	__u64 sigbus;		/* host user faults refused (private, EOF) */
 	__u64 punch_holes;

@@ -24,8 +24,33 @@ struct {
 	__type(value, struct gmem_stock_stats);
 } stock_files SEC(".maps");
 
-/* Events of files the map had no room for. */
+/* Files refused by a full stock_files map: see GMEM_MAX_REFUSED. */
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, GMEM_MAX_REFUSED);
+	__type(key, __u64);
+	__type(value, __u8);
+} refused SEC(".maps");
+
+/* Files the map had no room for, and their events. */
 __u64 files_not_tracked = 0;
+__u64 events_not_counted = 0;
+
+/*
+ * A file the map refused: every event counted, the file once.  Looked up
+ * before the update: an LRU update takes a free element before it looks
+ * for the key, and in a small map that may evict the key's own entry,
+ * which would count the file again.
+ */
+static void count_refused_file(__u64 ino)
+{
+	__u8 seen = 1;
+
+	__sync_fetch_and_add(&events_not_counted, 1);
+	if (!bpf_map_lookup_elem(&refused, &ino) &&
+	    !bpf_map_update_elem(&refused, &ino, &seen, BPF_NOEXIST))
+		__sync_fetch_and_add(&files_not_tracked, 1);
+}
 
 static struct gmem_stock_stats *stock_stats(struct file *file)
 {
@@ -44,7 +69,7 @@ static struct gmem_stock_stats *stock_stats(struct file *file)
 	bpf_map_update_elem(&stock_files, &ino, &fresh, BPF_NOEXIST);
 	stats = bpf_map_lookup_elem(&stock_files, &ino);
 	if (!stats)
-		__sync_fetch_and_add(&files_not_tracked, 1);
+		count_refused_file(ino);
 	return stats;
 }
 
@@ -81,6 +106,23 @@ int BPF_PROG(fallocate, struct file *file, int mode, loff_t offset,
 		__sync_fetch_and_add(&stats->allocations, 1);
 		__sync_fetch_and_add(&stats->allocated_bytes, len);
 	}
+	return 0;
+}
+
+/*
+ * The file is closed for good (its last reference went): user space
+ * deletes it once a report has shown its final counts, so that files
+ * coming and going never fill the map.  Never creates an entry.
+ */
+SEC("fexit/kvm_gmem_release")
+int BPF_PROG(release, struct inode *inode, struct file *file, int ret)
+{
+	__u64 ino = BPF_CORE_READ(inode, i_ino);
+	struct gmem_stock_stats *stats;
+
+	stats = bpf_map_lookup_elem(&stock_files, &ino);
+	if (stats)
+		stats->released_ns = bpf_ktime_get_ns();
 	return 0;
 }
 

@@ -23,7 +23,9 @@ const volatile bool phases = true;
  * Every map is shared by all CPUs and sized before load by user space
  * (--max-files): gmemtop's kernel memory does not grow with the CPUs.
  * Plain hashes, not LRU: a full map refuses new entries and the refusal
- * is counted in losses, where an LRU would evict silently.
+ * is counted in losses, where an LRU would evict silently.  User space
+ * makes room: it deletes closed files after their last report, and
+ * hotspots idle for longer than --hotspot-window.
  */
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
@@ -31,6 +33,14 @@ struct {
 	__type(key, __u64);
 	__type(value, struct gmem_file_counts);
 } files SEC(".maps");
+
+/* Files refused by a full files map: see GMEM_MAX_REFUSED. */
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, GMEM_MAX_REFUSED);
+	__type(key, __u64);
+	__type(value, __u8);
+} refused SEC(".maps");
 
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
@@ -104,14 +114,36 @@ static void *lookup_or_init(void *map, const void *key, const void *init,
 	return val;
 }
 
-/* The counters of a file the filters let through, created on first sight. */
+/*
+ * A file the files map refused: counted once, however many its events.
+ * Looked up before the update: an LRU update takes a free element before
+ * it looks for the key, and in a small map that may evict the key's own
+ * entry, which would count the file again.
+ */
+static void count_refused_file(__u64 ino)
+{
+	__u8 seen = 1;
+
+	if (!bpf_map_lookup_elem(&refused, &ino) &&
+	    !bpf_map_update_elem(&refused, &ino, &seen, BPF_NOEXIST))
+		__sync_fetch_and_add(&losses.files, 1);
+}
+
+/*
+ * The counters of a file the filters let through, created on first
+ * sight; NULL, the event counted as not counted, when there is no room.
+ */
 static struct gmem_file_counts *file_counts(__u64 ino, pid_t pid, __u32 vm)
 {
 	struct gmem_file_counts fresh = { .pid = pid, .vm = vm };
+	struct gmem_file_counts *counts;
 
 	if (!wanted(pid, vm))
 		return NULL;
-	return lookup_or_init(&files, &ino, &fresh, &losses.files);
+	counts = lookup_or_init(&files, &ino, &fresh, &losses.events);
+	if (!counts)
+		count_refused_file(ino);
+	return counts;
 }
 
 /* The calling thread's conversion; created on demand when @create. */
@@ -119,6 +151,33 @@ static struct gmem_inflight *current_conversion(bool create)
 {
 	return bpf_task_storage_get(&inflight, bpf_get_current_task_btf(), NULL,
 				    create ? BPF_LOCAL_STORAGE_GET_F_CREATE : 0);
+}
+
+/*
+ * Counts the conversion in its file's begins, if the file has counters
+ * already (none is created here): while begins and begins_ended differ,
+ * a conversion is in flight, and fdinfo, which the kernel updates before
+ * the end event, may be ahead of the counters (see collect.c).
+ */
+static void count_begin(struct gmem_inflight *conv, __u64 ino)
+{
+	struct gmem_file_counts *counts = bpf_map_lookup_elem(&files, &ino);
+
+	conv->begun = counts != NULL;
+	if (counts)
+		__sync_fetch_and_add(&counts->begins, 1);
+}
+
+/* The end of a conversion count_begin() counted. */
+static void count_begin_ended(struct gmem_file_counts *counts)
+{
+	struct gmem_inflight *conv = current_conversion(false);
+
+	if (!conv || !conv->begun)
+		return;
+	conv->begun = 0;
+	if (counts)
+		__sync_fetch_and_add(&counts->begins_ended, 1);
 }
 
 SEC("tp_btf/kvm_gmem_set_attributes_begin")
@@ -134,6 +193,7 @@ int BPF_PROG(conversion_begin, u64 ino, pid_t pid, u32 vm)
 	conv = current_conversion(true);
 	if (!conv)
 		return 0;
+	count_begin(conv, ino);
 	conv->start_ns = conv->last_ns = bpf_ktime_get_ns();
 	for (i = 0; phases && i < GMEM_NR_PHASES; i++)
 		conv->phase_ns[i] = 0;
@@ -275,6 +335,8 @@ int BPF_PROG(conversion_end, u64 ino, pid_t pid, u32 vm, u64 offset,
 	counts = file_counts(ino, pid, vm);
 	if (counts)
 		count_end(counts, attrs, ret, nr_changed);
+	/* After the counts, so that begins_ended does not run ahead of them. */
+	count_begin_ended(counts);
 
 	conv = current_conversion(false);
 	if (!conv || !conv->start_ns) {
@@ -299,16 +361,18 @@ int BPF_PROG(refcount_fail, u64 ino, pid_t pid, u32 vm, u64 offset,
 	     bool pinned, bool drained, unsigned int cause)
 {
 	struct gmem_hotspot_key key = { .ino = ino, .offset = offset };
-	struct gmem_hotspot *spot, fresh = {};
+	__u64 now = bpf_ktime_get_ns();
+	/* Born with its time: user space never takes a new one for idle. */
+	struct gmem_hotspot *spot, fresh = { .last_ns = now };
 
 	if (!wanted(pid, vm))
 		return 0;
 
-	spot = lookup_or_init(&hotspots, &key, &fresh, &losses.hotspots);
+	spot = lookup_or_init(&hotspots, &key, &fresh, &losses.hotspot_eagains);
 	if (!spot)
 		return 0;
 	__sync_fetch_and_add(&spot->count, 1);
-	spot->last_ns = bpf_ktime_get_ns();
+	spot->last_ns = now;
 	spot->pid = pid;
 	spot->vm = vm;
 	spot->refcount = refcount;

@@ -13,6 +13,7 @@
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
 
+#include "clock.h"
 #include "gmemtop.h"
 #include "gmemtop.skel.h"
 #include "holders.h"
@@ -26,10 +27,13 @@ struct report_state {
 	struct file_row *prev;		/* the previous report's rows, by ino */
 	int nr_prev;
 	double counting_since;		/* elapsed time at the last reset */
+	double hotspot_window;		/* seconds; 0: hotspots never expire */
+	__u64 hotspots_expired;		/* deleted for being idle, ever */
 };
 
 struct report_state *report_state_new(struct gmemtop_bpf *skel, bool holders,
-				      struct metrics *metrics)
+				      struct metrics *metrics,
+				      double hotspot_window)
 {
 	struct report_state *state = calloc(1, sizeof(*state));
 
@@ -37,6 +41,7 @@ struct report_state *report_state_new(struct gmemtop_bpf *skel, bool holders,
 		return NULL;
 	state->skel = skel;
 	state->metrics = metrics;
+	state->hotspot_window = hotspot_window;
 	state->report.max_files = bpf_map__max_entries(skel->maps.files);
 	if (holders) {
 		state->holders = holders_open();
@@ -179,26 +184,41 @@ static void read_fdinfo_file(const char *path, struct gmem_fdinfo *info)
 /*
  * The file's counters read again, just before its fdinfo: the exported
  * counts that follow the kernel's (metrics.c) take the difference
- * between the two, which a conversion in between would make too large.
+ * between the two.
  */
-static void reread_counts(const struct report_state *state,
-			  struct file_row *row)
+static bool reread_counts(const struct report_state *state,
+			  const struct file_row *row,
+			  struct gmem_file_counts *counts)
 {
-	struct gmem_file_counts counts;
+	return !bpf_map_lookup_elem(bpf_map__fd(state->skel->maps.files),
+				    &row->ino, counts);
+}
 
-	if (!bpf_map_lookup_elem(bpf_map__fd(state->skel->maps.files),
-				 &row->ino, &counts))
-		row->now.counts = counts;
+/*
+ * Whether no conversion of the file was in flight from @before, read
+ * just before its fdinfo, to @after, read just after: the kernel counts
+ * a conversion in fdinfo before its end event, so fdinfo read meanwhile
+ * is ahead of our counters by one.  Only a quiet read gives the exact
+ * difference.
+ */
+static bool quiet(const struct gmem_file_counts *before,
+		  const struct gmem_file_counts *after)
+{
+	return before->begins == before->begins_ended &&
+	       after->begins == before->begins &&
+	       after->ioctls == before->ioctls;
 }
 
 /*
  * Finds the VMM's descriptor for the row's inode and reads its fdinfo;
- * with @reread, the row's counters too, right before.
+ * with @reread, the row's counters too, right before, and whether the
+ * two were read quiet.
  */
 static void read_fdinfo(const struct report_state *state, struct file_row *row,
 			bool reread)
 {
 	struct gmem_fdinfo *info = &row->fdinfo;
+	struct gmem_file_counts before, after;
 	pid_t pid = row->now.pid;
 	char dir[64], path[320];
 	struct dirent *d;
@@ -210,6 +230,7 @@ static void read_fdinfo(const struct report_state *state, struct file_row *row,
 	info->summary[0] = '\0';
 	info->summary_cell = 0;
 	info->nr_ranges = 0;
+	info->quiet = false;
 	memset(&info->lifetime, 0, sizeof(info->lifetime));
 	snprintf(dir, sizeof(dir), "/proc/%d/fd", pid);
 	fds = opendir(dir);
@@ -221,9 +242,13 @@ static void read_fdinfo(const struct report_state *state, struct file_row *row,
 			continue;
 		snprintf(path, sizeof(path), "/proc/%d/fdinfo/%s", pid,
 			 d->d_name);
-		if (reread)
-			reread_counts(state, row);
+		if (reread && reread_counts(state, row, &before))
+			row->now.counts = before;
+		else
+			reread = false;
 		read_fdinfo_file(path, info);
+		info->quiet = reread && reread_counts(state, row, &after) &&
+			      quiet(&before, &after);
 		if (info->size >= 0)
 			break;
 	}
@@ -325,16 +350,55 @@ static int compare_hotspots(const void *a, const void *b)
 	return x->key.offset < y->key.offset ? -1 : x->key.offset > y->key.offset;
 }
 
+/*
+ * Whether the hotspot saw no EAGAIN for longer than the window, at
+ * @now_ns (read after it).  Each entry's last_ns is set when it is
+ * created, so a new one is never mistaken for an idle one.
+ */
+static bool idle(const struct report_state *state,
+		 const struct gmem_hotspot *spot, __u64 now_ns)
+{
+	return state->hotspot_window > 0 &&
+	       (__s64)(now_ns - spot->last_ns) > state->hotspot_window * 1e9;
+}
+
+/*
+ * Deletes the hotspot at @key if it is still as @seen: an EAGAIN there
+ * since it was read has moved last_ns, and it stays.  Only the map of
+ * hotspots is touched: the file's counters, EAGAINs among them, and
+ * everything exported from them go on as they were.
+ */
+static bool expire_hotspot(struct report_state *state,
+			   const struct gmem_hotspot_key *key,
+			   const struct gmem_hotspot *seen)
+{
+	int fd = bpf_map__fd(state->skel->maps.hotspots);
+	struct gmem_hotspot spot;
+
+	if (bpf_map_lookup_elem(fd, key, &spot) ||
+	    spot.last_ns != seen->last_ns || bpf_map_delete_elem(fd, key))
+		return false;
+	state->hotspots_expired++;
+	return true;
+}
+
+/*
+ * The hotspots, most EAGAINs first; idle ones are deleted instead, so
+ * that they neither rank above live ones nor keep new ones out of a full
+ * map.
+ */
 static int take_hotspots(struct report_state *state, struct report *r)
 {
 	const struct gmem_hotspot_key *keys;
 	const struct gmem_hotspot *spots;
 	struct hotspot_row *rows;
 	struct map_dump d;
-	__u32 i;
+	__u32 i, nr = 0;
+	__u64 now_ns;
 
 	if (map_dump(state->skel->maps.hotspots, &d, false))
 		return -1;
+	now_ns = monotonic_s() * 1e9;
 	keys = d.keys;
 	spots = d.values;
 	rows = calloc(d.nr ? d.nr : 1, sizeof(*rows));
@@ -343,13 +407,16 @@ static int take_hotspots(struct report_state *state, struct report *r)
 		return -1;
 	}
 	for (i = 0; i < d.nr; i++) {
-		rows[i].key = keys[i];
-		rows[i].spot = spots[i];
+		if (idle(state, &spots[i], now_ns) &&
+		    expire_hotspot(state, &keys[i], &spots[i]))
+			continue;
+		rows[nr].key = keys[i];
+		rows[nr++].spot = spots[i];
 	}
-	qsort(rows, d.nr, sizeof(*rows), compare_hotspots);
+	qsort(rows, nr, sizeof(*rows), compare_hotspots);
 	free(r->hotspots);
 	r->hotspots = rows;
-	r->nr_hotspots = d.nr;
+	r->nr_hotspots = nr;
 	map_dump_free(&d);
 	return 0;
 }
@@ -427,7 +494,7 @@ struct report *report_take(struct report_state *state, double interval,
 		holders_name(state->holders, r);
 	r->dropped = dropped_records(state->skel);
 	r->losses = state->skel->bss->losses;
-	r->files_not_tracked = r->losses.files;
+	r->hotspots_expired = state->hotspots_expired;
 	r->interval = r->cumulative ? elapsed - state->counting_since :
 				      interval;
 	r->elapsed = elapsed;

@@ -95,9 +95,13 @@ int main(int argc, char **argv)
 		.files = &row, .nr_files = 1, .hotspots = &spot,
 		.nr_hotspots = 1, .holders = true, .dropped = 5, .interval = 2.0,
 		.elapsed = 10.0, .timestamp = 1764109261.5,
-		.losses = { .files = 7, .untimed = 3 }, .max_files = 256,
+		.losses = { .files = 7, .events = 19, .hotspot_eagains = 2,
+			    .untimed = 3 },
+		.hotspots_expired = 4, .max_files = 256,
 	};
 	struct stock_report stock = { .files = &stock_row, .nr_files = 1,
+				      .files_not_tracked = 2,
+				      .events_not_counted = 5,
 				      .timestamp = 1764109261.5 };
 	int i;
 

@@ -30,6 +30,7 @@ static struct env env = {
 	.count = -1,
 	.sort = SORT_RATE,
 	.max_files = DEFAULT_MAX_FILES,
+	.hotspot_window = DEFAULT_HOTSPOT_WINDOW,
 };
 
 static volatile sig_atomic_t exiting;
@@ -75,7 +76,7 @@ static const char gmemsnoop_doc[] =
 
 enum { OPT_JSON = 1000, OPT_CSV, OPT_ONCE, OPT_OPENMETRICS, OPT_HIST,
        OPT_SNOOP, OPT_FENTRY, OPT_TEXTFILE, OPT_MAX_FILES, OPT_HOLDERS,
-       OPT_BTF };
+       OPT_BTF, OPT_HOTSPOT_WINDOW };
 
 static const struct argp_option options[] = {
 	{ "batch", 'b', NULL, 0, "Print a table each interval, no full screen" },
@@ -101,6 +102,8 @@ static const struct argp_option options[] = {
 	  "Name who holds each EAGAIN page (pid, comm, kernel stack)" },
 	{ "max-files", OPT_MAX_FILES, "N", 0,
 	  "Room for N guest_memfds in the kernel maps (default 256)" },
+	{ "hotspot-window", OPT_HOTSPOT_WINDOW, "SECONDS", 0,
+	  "Forget EAGAIN hotspots idle for longer (default 60, 0 never)" },
 	{ "delay", 'd', "SECONDS", 0, "Interval between reports (default 1)" },
 	{ "iterations", 'n', "COUNT", 0, "Stop after COUNT reports" },
 	{ "pid", 'p', "PID", 0, "Only the VMM with this pid" },
@@ -233,6 +236,11 @@ static error_t parse_arg(int key, char *arg, struct argp_state *state)
 			argp_usage(state);
 		}
 		env.max_files = v;
+		break;
+	case OPT_HOTSPOT_WINDOW:
+		if (parse_number(arg, "--hotspot-window", 0, MAX_HOTSPOT_WINDOW,
+				 &env.hotspot_window))
+			argp_usage(state);
 		break;
 	case 'd':
 		if (parse_number(arg, "delay", DELAY_MIN, DELAY_MAX, &env.delay))
@@ -491,7 +499,8 @@ static int run(struct gmemtop_bpf *skel, struct metrics *metrics)
 	struct report_state *state;
 	int err;
 
-	state = report_state_new(skel, env.holders, metrics);
+	state = report_state_new(skel, env.holders, metrics,
+				 env.hotspot_window);
 	if (!state)
 		return EXIT_FAILURE;
 	if (full_screen())
@@ -509,7 +518,8 @@ static int run_snoop(struct gmemtop_bpf *skel, struct metrics *metrics)
 	int err;
 
 	if (metrics) {
-		state = report_state_new(skel, env.holders, metrics);
+		state = report_state_new(skel, env.holders, metrics,
+					 env.hotspot_window);
 		if (!state)
 			return EXIT_FAILURE;
 	}

@@ -34,6 +34,7 @@ struct env {
 	bool snoop;
 	bool fentry;		/* the fallback even if the events exist */
 	unsigned int max_files;	/* room in the kernel maps */
+	double hotspot_window;	/* idle hotspots are forgotten after it; 0 never */
 	bool holders;		/* name who holds the EAGAIN pages */
 	bool openmetrics;
 	struct sockaddr_storage metrics_addr;
@@ -48,10 +49,12 @@ struct report_state;
 /*
  * With @holders, also name who holds each hotspot's page (--holders).
  * With @metrics (--openmetrics, --textfile), every report taken is
- * published there.
+ * published there.  Hotspots without an EAGAIN for @hotspot_window
+ * seconds are deleted (never, with 0).
  */
 struct report_state *report_state_new(struct gmemtop_bpf *skel, bool holders,
-				      struct metrics *metrics);
+				      struct metrics *metrics,
+				      double hotspot_window);
 void report_state_free(struct report_state *state);
 /*
  * Reads the maps; @interval is the time since the previous call.  The

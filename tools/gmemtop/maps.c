@@ -24,6 +24,8 @@ int gmemtop_size_maps(struct gmemtop_bpf *skel, unsigned int max_files,
 		err = bpf_map__set_max_entries(skel->maps.lat,
 					       max_files * GMEM_NR_OUTCOMES);
 	if (!err)
+		err = bpf_map__set_max_entries(skel->maps.refused, max_files);
+	if (!err)
 		err = bpf_map__set_max_entries(skel->maps.hotspots,
 					       max_files * HOTSPOTS_PER_FILE);
 	/* Without --snoop nothing is sent: the smallest ring buffer. */

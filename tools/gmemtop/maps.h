@@ -10,6 +10,9 @@ struct gmemtop_bpf;
 
 #define DEFAULT_MAX_FILES	256	/* --max-files */
 #define MAX_MAX_FILES		65536
+/* --hotspot-window: seconds without an EAGAIN before a hotspot goes. */
+#define DEFAULT_HOTSPOT_WINDOW	60.0
+#define MAX_HOTSPOT_WINDOW	(7 * 24 * 3600.0)
 
 /* Sets every map's max_entries from @max_files, before load. */
 int gmemtop_size_maps(struct gmemtop_bpf *skel, unsigned int max_files,

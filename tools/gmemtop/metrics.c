@@ -214,7 +214,22 @@ static __u64 dropped_records(const struct report *r)
 
 static __u64 files_not_tracked(const struct report *r)
 {
-	return r->files_not_tracked;
+	return r->losses.files;
+}
+
+static __u64 events_not_counted(const struct report *r)
+{
+	return r->losses.events;
+}
+
+static __u64 hotspot_eagains_not_counted(const struct report *r)
+{
+	return r->losses.hotspot_eagains;
+}
+
+static __u64 hotspots_expired(const struct report *r)
+{
+	return r->hotspots_expired;
 }
 
 static __u64 files(const struct report *r)
@@ -234,8 +249,18 @@ static const struct host_family host_families[] = {
 	{ "files", GAUGE, "guest_memfds that gmemtop has counters for.",
 	  files },
 	{ "files_not_tracked", COUNTER,
-	  "guest_memfds whose conversions went uncounted: no room for them.",
+	  "guest_memfds the kernel maps had no room for.",
 	  files_not_tracked },
+	{ "events_not_counted", COUNTER,
+	  "Events of the guest_memfds not tracked: counted in no other family.",
+	  events_not_counted },
+	{ "hotspot_eagains_not_counted", COUNTER,
+	  "EAGAINs counted on their file but on no hotspot: no room for it.",
+	  hotspot_eagains_not_counted },
+	{ "hotspots_expired", COUNTER,
+	  "EAGAIN hotspots forgotten after --hotspot-window without an EAGAIN; "
+	  "their files' counts keep every EAGAIN.",
+	  hotspots_expired },
 	{ "dropped_records", COUNTER,
 	  "Snoop records the ring buffer had no room for.", dropped_records },
 };
@@ -364,27 +389,33 @@ static bool went_back(const struct metrics *m, const struct series *s,
 /*
  * A count fdinfo keeps is exported as it is.  Where fdinfo cannot be
  * read (the file closed, the VMM another user's), gmemtop's own count
- * goes on from it, plus the smallest difference seen between the two:
- * fdinfo is read right after our counts, so a conversion in between is
- * in its count only, and one report without any gives the exact
- * difference.
+ * goes on from it, plus the smallest difference seen between the two in
+ * a @quiet read: the kernel counts a conversion before its end event, so
+ * fdinfo read while one is in flight is ahead by it, and taking that for
+ * the difference would count it twice once our count has it too.
+ * Without a quiet read, our count alone, which is exact for files
+ * gmemtop saw from their creation.
  */
 static __u64 follow_kernel(struct series *s, unsigned int slot, __u64 ours,
-			   __u64 kernel)
+			   __u64 kernel, bool quiet)
 {
 	__s64 *offset = &s->offset[slot];
 
 	if (kernel != UNKNOWN) {
-		if (*offset == NO_OFFSET || (__s64)(kernel - ours) < *offset)
+		if (quiet && (*offset == NO_OFFSET ||
+			      (__s64)(kernel - ours) < *offset))
 			*offset = kernel - ours;
 		return kernel;
 	}
 	return *offset == NO_OFFSET ? ours : ours + *offset;
 }
 
-/* @kernel holds fdinfo's counts, for the slots that have one. */
+/*
+ * @kernel holds fdinfo's counts, for the slots that have one, read
+ * @quiet or not.
+ */
 static void export(const struct metrics *m, struct series *s,
-		   const __u64 *kernel)
+		   const __u64 *kernel, bool quiet)
 {
 	unsigned int i;
 	__u64 v;
@@ -396,7 +427,7 @@ static void export(const struct metrics *m, struct series *s,
 			s->exported[i] = s->latest[i];
 			continue;
 		case SLOT_KERNEL:
-			v = follow_kernel(s, i, v, kernel[i]);
+			v = follow_kernel(s, i, v, kernel[i], quiet);
 			break;
 		case SLOT_COUNTER:
 			break;
@@ -418,7 +449,7 @@ static struct series *take_row(struct metrics *m, const struct file_row *row)
 		carry(m, s);
 	memcpy(s->latest, m->scratch, m->nr_slots * sizeof(__u64));
 	fill_all(row, true, m->scratch);
-	export(m, s, m->scratch);
+	export(m, s, m->scratch, row->fdinfo.quiet);
 	s->pid = row->now.pid;
 	s->vm = row->now.vm;
 	s->seen = true;

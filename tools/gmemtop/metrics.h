@@ -30,8 +30,8 @@ void metrics_update(struct metrics *m, const struct report *r);
 /*
  * The per-guest_memfd counters of @r, read just now, are about to restart
  * from zero (the view's 'r'): what is exported goes on from them.
- * Counters of the whole host (dropped records, files not tracked) must
- * not restart.
+ * Counters of the whole host (dropped records, what was not tracked,
+ * hotspots expired) must not restart.
  */
 void metrics_restart(struct metrics *m, const struct report *r);
 void metrics_free(struct metrics *m);

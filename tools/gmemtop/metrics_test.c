@@ -53,13 +53,14 @@ static struct report *report_of(pid_t pid, __u64 n, long long shared)
 
 /*
  * @r's file as fdinfo counts it over its life: @n conversions to private,
- * as the kernel prints them.
+ * as the kernel prints them, read while none was in flight.
  */
 static struct report *counted_by_kernel(struct report *r, __u64 n)
 {
 	struct gmem_lifetime *lifetime = &r->files[0].fdinfo.lifetime;
 	char line[64];
 
+	r->files[0].fdinfo.quiet = true;
 	snprintf(line, sizeof(line), "gmem_conversions_to_private:\t%llu\n",
 		 (unsigned long long)n);
 	parse_fdinfo_lifetime(line, lifetime);
@@ -311,6 +312,29 @@ TEST(without_fdinfo_kernel_counts_go_on_with_gmemtop_s)
 	metrics_restart(m, report_of(pid, 14, 10));
 	metrics_update(m, report_of(pid, 2, 10));
 	ASSERT_EQ(sample(m, CONVERSIONS, pid), 1010);
+	metrics_free(m);
+}
+
+/*
+ * fdinfo read while a conversion was in flight counts it before gmemtop
+ * does: once the file is closed and gmemtop's count has it too, it must
+ * not be counted twice (gmemload's 80 conversions exported as 81).
+ */
+TEST(a_conversion_in_flight_is_not_counted_twice)
+{
+	struct metrics *m = metrics_new(NULL, NULL);
+	struct report *r;
+	pid_t pid = getpid();
+
+	ASSERT_NE(m, NULL);
+	r = counted_by_kernel(report_of(pid, 79, 10), 80);
+	r->files[0].fdinfo.quiet = false;
+	metrics_update(m, r);
+	ASSERT_EQ(sample(m, CONVERSIONS, pid), 80);
+	metrics_update(m, report_of(pid, 80, 10));
+	ASSERT_EQ(sample(m, CONVERSIONS, pid), 80);
+	metrics_update(m, report_of(pid, 81, 10));
+	ASSERT_EQ(sample(m, CONVERSIONS, pid), 81);
 	metrics_free(m);
 }
 

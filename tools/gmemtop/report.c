@@ -117,16 +117,35 @@ void file_figures(const struct file_row *row, double interval,
 	outcome_figures(row, GMEM_OUTCOME_CHANGED, fig);
 }
 
+/*
+ * Each kind by its own name: files refused for want of room, the events
+ * of those files, hotspots aged out; then the rarer losses if any.
+ */
+void format_losses(char *buf, size_t len, const struct report *r)
+{
+	int n;
+
+	/* The three that matter most first: an 80-column view shows them. */
+	n = snprintf(buf, len, "files not tracked: %llu  events not counted: %llu  hotspots expired: %llu  (--max-files %u)",
+		     (unsigned long long)r->losses.files,
+		     (unsigned long long)r->losses.events,
+		     (unsigned long long)r->hotspots_expired, r->max_files);
+	if (n < 0 || (size_t)n >= len)
+		return;
+	if (r->losses.latencies || r->losses.hotspot_eagains ||
+	    r->losses.untimed)
+		snprintf(buf + n, len - n, "  latencies not kept: %llu  EAGAINs with no hotspot room: %llu  untimed ioctls: %llu",
+			 (unsigned long long)r->losses.latencies,
+			 (unsigned long long)r->losses.hotspot_eagains,
+			 (unsigned long long)r->losses.untimed);
+}
+
 void print_losses(FILE *out, const struct report *r)
 {
-	fprintf(out, "files not tracked: %llu (--max-files %u)",
-		(unsigned long long)r->losses.files, r->max_files);
-	if (r->losses.latencies || r->losses.hotspots || r->losses.untimed)
-		fprintf(out, "  latencies not kept: %llu  hotspots not tracked: %llu  untimed ioctls: %llu",
-			(unsigned long long)r->losses.latencies,
-			(unsigned long long)r->losses.hotspots,
-			(unsigned long long)r->losses.untimed);
-	fputc('\n', out);
+	char buf[LOSSES_LEN];
+
+	format_losses(buf, sizeof(buf), r);
+	fprintf(out, "%s\n", buf);
 }
 
 static enum sort_key sort_by;
@@ -276,7 +295,8 @@ void print_csv_header(FILE *out)
 		"conversions_to_private,conversions_to_shared,"
 		"pages_to_private,pages_to_shared,eagain,errors,invalidations,"
 		"p50_ns,p99_ns,max_ns,noops,files_not_tracked,"
-		"latencies_not_kept,hotspots_not_tracked,untimed_ioctls\n");
+		"latencies_not_kept,hotspot_eagains_not_counted,untimed_ioctls,"
+		"events_not_counted,hotspots_expired\n");
 }
 
 /* Quoted, with quotes doubled, as RFC 4180 has it. */
@@ -304,7 +324,8 @@ void print_csv(FILE *out, const struct report *r)
 		fprintf(out, "%.3f,%u,", r->elapsed, s->pid);
 		print_csv_string(out, s->comm);
 		fprintf(out, ",%u,%llu,%lld,%lld,%llu,%llu,%llu,%llu,"
-			"%llu,%llu,%llu,%llu,%llu,%llu,%llu,%llu,%llu,%llu,%llu\n",
+			"%llu,%llu,%llu,%llu,%llu,%llu,%llu,%llu,%llu,%llu,%llu,"
+			"%llu,%llu\n",
 			s->vm, (unsigned long long)row->ino,
 			row->fdinfo.shared_pages, row->fdinfo.private_pages,
 			(unsigned long long)s->conversions[1],
@@ -318,8 +339,10 @@ void print_csv(FILE *out, const struct report *r)
 			(unsigned long long)s->noops,
 			(unsigned long long)r->losses.files,
 			(unsigned long long)r->losses.latencies,
-			(unsigned long long)r->losses.hotspots,
-			(unsigned long long)r->losses.untimed);
+			(unsigned long long)r->losses.hotspot_eagains,
+			(unsigned long long)r->losses.untimed,
+			(unsigned long long)r->losses.events,
+			(unsigned long long)r->hotspots_expired);
 	}
 	fflush(out);
 }
@@ -485,10 +508,12 @@ void print_json(FILE *out, const struct report *r)
 	json_uint(&j, "dropped", r->dropped);
 	json_open(&j, "not_tracked", '{');
 	json_uint(&j, "files", r->losses.files);
+	json_uint(&j, "events", r->losses.events);
 	json_uint(&j, "latencies", r->losses.latencies);
-	json_uint(&j, "hotspots", r->losses.hotspots);
+	json_uint(&j, "hotspot_eagains", r->losses.hotspot_eagains);
 	json_uint(&j, "untimed", r->losses.untimed);
 	json_close(&j, '}');
+	json_uint(&j, "hotspots_expired", r->hotspots_expired);
 	json_open(&j, "files", '[');
 	for (i = 0; i < r->nr_files; i++)
 		print_json_file(&j, r, &r->files[i]);
@@ -774,8 +799,9 @@ void print_stock_table(FILE *out, const struct stock_report *r)
 			(unsigned long long)s->allocations,
 			(unsigned long long)s->allocated_bytes);
 	}
-	fprintf(out, "files not tracked: %llu\n",
-		(unsigned long long)r->files_not_tracked);
+	fprintf(out, "files not tracked: %llu  events not counted: %llu\n",
+		(unsigned long long)r->files_not_tracked,
+		(unsigned long long)r->events_not_counted);
 	fflush(out);
 }
 
@@ -787,6 +813,7 @@ void print_stock_json(FILE *out, const struct stock_report *r)
 	json_begin(&j, out, r->timestamp);
 	json_bool(&j, "kvm_gmem_events", false);
 	json_uint(&j, "files_not_tracked", r->files_not_tracked);
+	json_uint(&j, "events_not_counted", r->events_not_counted);
 	json_open(&j, "files", '[');
 	for (i = 0; i < r->nr_files; i++) {
 		const struct gmem_stock_stats *s = &r->files[i].stats;

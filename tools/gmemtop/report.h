@@ -47,6 +47,11 @@ struct gmem_fdinfo {
 	char summary[FDINFO_SUMMARY_CELLS + 1];
 	unsigned long long summary_cell;
 	struct gmem_lifetime lifetime;
+	/*
+	 * Read while no conversion of the file was in flight: lifetime
+	 * less gmemtop's counters is exactly what came before gmemtop.
+	 */
+	bool quiet;
 };
 
 /*
@@ -95,12 +100,12 @@ struct report {
 	struct hotspot_row *hotspots;
 	int nr_hotspots;
 	__u64 dropped;
-	/*
-	 * guest_memfds the kernel half had no room for (inserts refused,
-	 * entries evicted): their conversions went uncounted.
-	 */
-	__u64 files_not_tracked;
 	struct gmem_losses losses;	/* what the BPF maps had no room for */
+	/*
+	 * Hotspots deleted after --hotspot-window without an EAGAIN: their
+	 * files' counts keep every EAGAIN they had.
+	 */
+	__u64 hotspots_expired;
 	unsigned int max_files;		/* --max-files, for the loss message */
 	bool holders;			/* hotspots carry their holders */
 	bool cumulative;		/* figures since the start, not the interval */
@@ -136,7 +141,10 @@ void outcome_figures(const struct file_row *row, unsigned int outcome,
 		     struct file_figures *fig);
 const char *outcome_name(unsigned int outcome);
 const char *hold_kind_name(unsigned int kind);
-/* "files not tracked: N ..." and a newline. */
+/* "files not tracked: N ...  events not counted: N ...": what was lost. */
+#define LOSSES_LEN	256
+void format_losses(char *buf, size_t len, const struct report *r);
+/* The same and a newline. */
 void print_losses(FILE *out, const struct report *r);
 void report_sort(struct report *r, enum sort_key key);
 int parse_sort_key(const char *name, enum sort_key *key);
@@ -171,7 +179,8 @@ struct stock_row {
 struct stock_report {
 	struct stock_row *files;
 	int nr_files;
-	__u64 files_not_tracked;	/* events of files with no room */
+	__u64 files_not_tracked;	/* files the map had no room for */
+	__u64 events_not_counted;	/* the events of those files */
 	double timestamp;	/* wall clock: seconds since the epoch */
 };
 

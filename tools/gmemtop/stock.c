@@ -52,6 +52,8 @@ static void sum_stock(const struct gmem_stock_stats *cpus, int nr,
 			sum->pid = s->pid;
 			memcpy(sum->comm, s->comm, sizeof(sum->comm));
 		}
+		if (s->released_ns)
+			sum->released_ns = s->released_ns;
 		sum->faults += s->faults;
 		sum->sigbus += s->sigbus;
 		sum->punch_holes += s->punch_holes;
@@ -88,6 +90,7 @@ static int take_stock(struct gmemstock_bpf *skel, int nr_cpus,
 	}
 	r->timestamp = wall_s();
 	r->files_not_tracked = skel->bss->files_not_tracked;
+	r->events_not_counted = skel->bss->events_not_counted;
 	free(cpus);
 	return 0;
 }
@@ -104,6 +107,9 @@ static int load_stock(const struct env *env, const struct kernel_offer *offer,
 	bpf_program__set_autoload(skel->progs.user_fault, offer->gmem_mmap);
 	err = bpf_map__set_max_entries(skel->maps.stock_files, env->max_files);
 	if (!err)
+		err = bpf_map__set_max_entries(skel->maps.refused,
+					       env->max_files);
+	if (!err)
 		err = gmemstock_bpf__load(skel);
 	if (!err)
 		err = gmemstock_bpf__attach(skel);
@@ -117,6 +123,24 @@ static int load_stock(const struct env *env, const struct kernel_offer *offer,
 	}
 	*skelp = skel;
 	return 0;
+}
+
+/*
+ * As in the normal mode (forget_released() in collect.c): once the map
+ * is half full, files closed for good that @r showed are deleted, their
+ * room given to new ones, so that the map never fills with closed files.
+ */
+static void forget_released(struct gmemstock_bpf *skel,
+			    const struct stock_report *r)
+{
+	int fd = bpf_map__fd(skel->maps.stock_files);
+	int i;
+
+	if (r->nr_files <= (int)bpf_map__max_entries(skel->maps.stock_files) / 2)
+		return;
+	for (i = 0; i < r->nr_files; i++)
+		if (r->files[i].stats.released_ns)
+			bpf_map_delete_elem(fd, &r->files[i].ino);
 }
 
 /* A report each interval, and a last one when interrupted. */
@@ -143,6 +167,7 @@ int stock_run(const struct env *env, const struct kernel_offer *offer,
 		hold_signals(&saved);
 		written = stock_print(stdout, &r, env->format);
 		release_signals(&saved);
+		forget_released(skel, &r);
 		/* Without a reader (EPIPE) the trace ends quietly. */
 		if (!written || ending ||
 		    (env->count > 0 && ++done == env->count))

@@ -76,20 +76,22 @@ static void draw_header(const struct view *v, const struct report *r)
 {
 	static const char *const sorts[] = { "rate", "eagain", "p99", "pid",
 					     "ino" };
-	char stamp[16];
+	char stamp[16], losses[LOSSES_LEN];
 	time_t now = time(NULL);
 
 	strftime(stamp, sizeof(stamp), "%H:%M:%S", localtime(&now));
 	attron(A_BOLD);
 	mvprintw(0, 0, "gmemtop %s  interval %.1fs  sort %s  guest_memfds %d"
-		 "  dropped %llu", stamp, v->delay, sorts[v->sort],
-		 r->nr_files, (unsigned long long)r->dropped);
-	printw("  files not tracked: %llu%s", (unsigned long long)r->losses.files,
-	       r->cumulative ? "  CUMULATIVE" : "");
+		 "  dropped %llu%s", stamp, v->delay, sorts[v->sort],
+		 r->nr_files, (unsigned long long)r->dropped,
+		 r->cumulative ? "  CUMULATIVE" : "");
 	attroff(A_BOLD);
 	if (v->pid || v->vm)
 		printw("  filter pid %d vm %u", v->pid, v->vm);
 	mvprintw(1, 0, "h help  q quit  s sort  d detail  r reset");
+	/* A line of its own, cut at the edge rather than wrapped. */
+	format_losses(losses, sizeof(losses), r);
+	mvprintw(2, 0, "%.*s", COLS, losses);
 }
 
 /* The first shown row to draw so that the selected one is on screen. */
