@@ -50,7 +50,7 @@ def ground_truth(events):
             "pages_to_shared": 0, "eagain": 0, "errors": 0,
             "invalidations": 0, "invalidated_gfns": 0}
     hotspots = {}
-    for name, text in events:
+    for name, text, optional in events:
         f = fields(text)
         if name == "kvm_gmem_set_attributes_end":
             want["ioctls"] += 1
@@ -161,7 +161,7 @@ def check_snoop_lists_every_conversion(name="gmemtop"):
            if r["ino"] == truth["ino"]]
     want = [(f["offset"], f["size"], f["ret"], f["error_offset"],
              f["changed"])
-            for f in (fields(text) for name, text in truth["events"]
+            for f in (fields(text) for name, text, _ in truth["events"]
                       if name == "kvm_gmem_set_attributes_end")]
     if got != want:
         return f"records {got}, want {want}"
@@ -252,8 +252,8 @@ def check_fentry_fallback_counts_faults_and_fallocate():
             if f["ino"] == truth["ino"]]
     if len(rows) != 1:
         return f"{len(rows)} rows for inode {truth['ino']}"
-    texts = [(name, fields(text)) for name, text in truth["events"]]
-    faults = [text.split()[-1] for name, text in truth["events"]
+    texts = [(name, fields(text)) for name, text, _ in truth["events"]]
+    faults = [text.split()[-1] for name, text, _ in truth["events"]
               if name == "kvm_gmem_user_fault"]
     want = {
         "faults": faults.count("mapped"),

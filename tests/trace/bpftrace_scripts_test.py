@@ -42,7 +42,7 @@ def run_script(name):
 
 def conversions(truth):
     """The fields of every kvm_gmem_set_attributes_end, in order."""
-    return [fields(text) for name, text in truth["events"]
+    return [fields(text) for name, text, _ in truth["events"]
             if name == "kvm_gmem_set_attributes_end"]
 
 
