@@ -389,6 +389,12 @@ int main(int argc, char *argv[])
 	unsigned int i;
 
 	parse_options(argc, argv);
+	/*
+	 * The selftests library loads the guest's code from the ELF file
+	 * named argv[0], which a caller may have set to a VMM's name
+	 * (exec -a qemu-system-x86_64): load it from the running binary.
+	 */
+	program_invocation_name = "/proc/self/exe";
 	rng_state = opt.seed;
 	check_kvm();
 	catch_stop_signals();
