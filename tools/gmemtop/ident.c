@@ -144,7 +144,8 @@ void ident_parse_cmdline(const char *buf, size_t len, struct vm_ident *id)
 	size_t arg_len, prev_len = 0;
 	const char *prev = NULL;
 
-	id->name[0] = id->uuid[0] = '\0';
+	id->name[0] = '\0';
+	id->uuid[0] = '\0';
 	if (!len || !is_qemu(buf, strnlen(buf, len)))
 		return;
 	/* The last -name and -uuid win, as in QEMU. */
@@ -195,9 +196,13 @@ static size_t unescape_unit(const char *s, size_t len, char *out, size_t size)
 	int hi, lo;
 
 	for (i = 0; i < len && n + 1 < size; i++) {
-		if (s[i] == '\\' && i + 3 < len && s[i + 1] == 'x' &&
-		    (hi = hex_digit(s[i + 2])) >= 0 &&
-		    (lo = hex_digit(s[i + 3])) >= 0) {
+		hi = -1;
+		lo = -1;
+		if (s[i] == '\\' && i + 3 < len && s[i + 1] == 'x') {
+			hi = hex_digit(s[i + 2]);
+			lo = hex_digit(s[i + 3]);
+		}
+		if (hi >= 0 && lo >= 0) {
 			out[n++] = hi << 4 | lo;
 			i += 3;
 		} else {
@@ -216,7 +221,7 @@ static bool scope_domain(const char *comp, size_t len, char *name,
 			 size_t size)
 {
 	char unit[IDENT_CGROUP_LEN];
-	const char *s, *e;
+	const char *s, *e, *d;
 	size_t n;
 
 	if (!starts_with(comp, len, "machine-qemu") || len < 6 ||
@@ -227,11 +232,13 @@ static bool scope_domain(const char *comp, size_t len, char *name,
 		return false;
 	s = unit + strlen("machine-qemu-");
 	e = unit + n;
-	for (const char *d = s; d < e && isdigit((unsigned char)*d); d++)
+	/* The id libvirt puts before the name since 1.3, if there is one. */
+	for (d = s; d < e && isdigit((unsigned char)*d); d++) {
 		if (d + 1 < e && d[1] == '-') {
 			s = d + 2;
 			break;
 		}
+	}
 	if (s == e)
 		return false;
 	copy_bytes(name, size, s, e - s);
@@ -385,9 +392,11 @@ int ident_open_cgroup(const char *dir, char *path, size_t size, int *fd)
 			strerror(errno));
 		return -1;
 	}
-	if (fstatfs(*fd, &sfs) || sfs.f_type != CGROUP2_SUPER_MAGIC ||
-	    !realpath(dir, real) ||
-	    (at = cgroup2_mount(real, root, sizeof(root))) < 0) {
+	at = -1;
+	if (!fstatfs(*fd, &sfs) && sfs.f_type == CGROUP2_SUPER_MAGIC &&
+	    realpath(dir, real))
+		at = cgroup2_mount(real, root, sizeof(root));
+	if (at < 0) {
 		fprintf(stderr, "gmemtop: --cgroup %s: not a directory of a "
 			"cgroup v2 hierarchy (e.g. /sys/fs/cgroup/machine.slice)\n",
 			dir);
