@@ -7,6 +7,7 @@ cgroup of its own, its JSON report the ground truth:
 
 - gmemtop's JSON and CSV rows carry exactly that name, uuid and cgroup,
   with the counts gmemload reports;
+- without -name, in libvirt's scope of a domain, the domain is the name;
 - so do the labels of every /metrics series of its files;
 - --cgroup shows and exports the VMM in that cgroup and nothing of a
   second one in another, whose counts never reach the maps;
@@ -113,6 +114,34 @@ def check_json_and_csv_rows_carry_the_names():
             problem = wrong_row(row, vm, "demo-vm", "a")
             if problem:
                 return f"{kind}: {problem}"
+    return None
+
+
+def check_libvirt_scope_names_the_domain():
+    """A VMM without -name in libvirt's scope for domain "web-1"
+    (machine-qemu\\x2d7\\x2dweb\\x2d1.scope, systemd's escaping): the
+    domain is its name, and it has no uuid."""
+    scope = "machine-qemu\\x2d7\\x2dweb\\x2d1.scope"
+    top = start([GMEMTOP, "-b", "--json", "-d", "0.3"])
+    try:
+        load = subprocess.Popen([gmemwatch.GMEMLOAD, *LOAD],
+                                stdout=subprocess.PIPE, text=True,
+                                preexec_fn=join(cgroup(scope)))
+        truth = truth_of(load)
+        time.sleep(1)
+    finally:
+        out, _ = stop(top)
+        os.rmdir(cgroup(scope))
+    rows = {f["ino"]: f for f in json.loads(out.splitlines()[-1])["files"]}
+    want = {"vm_name": "web-1", "vm_uuid": "",
+            "cgroup": f"/{PARENT}/{scope}"}
+    for vm in truth["vms"]:
+        row = rows.get(vm["ino"])
+        if not row:
+            return f"no row for inode {vm['ino']}"
+        got = {k: row[k] for k in want}
+        if got != want:
+            return f"inode {vm['ino']} names {got}, want {want}"
     return None
 
 
@@ -245,6 +274,7 @@ def check_view_shows_names_at_80_columns():
 def main():
     checks = [(c.__name__[len("check_"):], c) for c in (
         check_json_and_csv_rows_carry_the_names,
+        check_libvirt_scope_names_the_domain,
         check_metrics_carry_the_names,
         check_cgroup_filter_keeps_one_vmm,
         check_view_shows_names_at_80_columns)]
