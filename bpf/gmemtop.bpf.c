@@ -15,6 +15,8 @@
 /* Set before load: 0 means no filter. */
 const volatile __u32 targ_pid = 0;
 const volatile __u32 targ_vm = 0;
+/* --cgroup: only tasks in the cgroup at index 0 of cgroup_filter. */
+const volatile bool filter_cgroup = false;
 const volatile bool snoop = false;
 /* Off where no output shows the phases: kvm_gmem_phase is not attached. */
 const volatile bool phases = true;
@@ -80,14 +82,40 @@ struct {
 	__type(value, __u64);
 } dropped SEC(".maps");
 
+/*
+ * --cgroup's directory, as libbpf-tools' -c has it: the events of other
+ * VMMs are dropped before any map is looked at, and cost no entry.
+ */
+struct {
+	__uint(type, BPF_MAP_TYPE_CGROUP_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, __u32);
+} cgroup_filter SEC(".maps");
+
 struct gmem_losses losses = {};
 
 /* What a new lat entry starts from: too big for the BPF stack. */
 static const struct gmem_lat zero_lat = {};
 
-static bool wanted(pid_t pid, __u32 vm)
+static bool wanted_ids(pid_t pid, __u32 vm)
 {
 	return (!targ_pid || targ_pid == pid) && (!targ_vm || targ_vm == vm);
+}
+
+/*
+ * Conversions and their EAGAINs are the VMM's own ioctls: the current
+ * task's cgroup is the VMM's.
+ */
+static bool in_cgroup(void)
+{
+	return !filter_cgroup ||
+	       bpf_current_task_under_cgroup(&cgroup_filter, 0) == 1;
+}
+
+static bool wanted(pid_t pid, __u32 vm)
+{
+	return in_cgroup() && wanted_ids(pid, vm);
 }
 
 static __u32 current_tid(void)
@@ -138,8 +166,15 @@ static struct gmem_file_counts *file_counts(__u64 ino, pid_t pid, __u32 vm)
 	struct gmem_file_counts fresh = { .pid = pid, .vm = vm };
 	struct gmem_file_counts *counts;
 
-	if (!wanted(pid, vm))
+	if (!wanted_ids(pid, vm))
 		return NULL;
+	/*
+	 * An invalidation may run in another task (the last close of a
+	 * descriptor passed on): a file counted already counts it.
+	 */
+	counts = bpf_map_lookup_elem(&files, &ino);
+	if (counts || !in_cgroup())
+		return counts;
 	counts = lookup_or_init(&files, &ino, &fresh, &losses.events);
 	if (!counts)
 		count_refused_file(ino);

@@ -52,7 +52,8 @@ def values(page, parse=parse_openmetrics):
     for family in parse(page):
         for s in family.samples:
             extra = [v for k, v in s.labels.items()
-                     if k not in ("vm", "pid", "ino")]
+                     if k not in ("vm", "pid", "ino", "cgroup", "vm_name",
+                                  "vm_uuid")]
             got[(s.name, int(s.labels.get("ino", 0)), *extra)] = s.value
     return got
 

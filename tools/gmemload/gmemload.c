@@ -136,7 +136,7 @@ bool rnd_percent(unsigned int pct)
 static void usage(void)
 {
 	fprintf(report,
-"usage: gmemload [OPTION]...\n"
+"usage: gmemload [OPTION]... [-- VMM-ARGUMENT...]\n"
 "Convert guest_memfd pages between shared and private like a VMM, then print\n"
 "on stdout, as one JSON object, exactly what was done, with the kernel's own\n"
 "counts from /proc/self/fdinfo; exit 1 if they disagree.  Needs /dev/kvm,\n"
@@ -171,6 +171,10 @@ static void usage(void)
 "  -S, --seed N           random seed; same seed, same conversions (time)\n"
 "  -q, --quiet            no summary on stderr\n"
 "  -h, --help             show this help\n"
+"\n"
+"Arguments after -- are not read: they only show in /proc/PID/cmdline, so\n"
+"that monitors see a VMM's (with exec -a for argv[0]), e.g.\n"
+"  exec -a qemu-system-x86_64 gmemload -c 100 -- -name guest=demo -uuid ...\n"
 "\n"
 "Every conversion flips a range to the opposite of what most of it is, so\n"
 "it changes pages.  EAGAIN (a held page) is retried every 1 ms.  Without\n"
@@ -296,7 +300,18 @@ static void parse_options(int argc, char *argv[])
 		{}
 	};
 	bool seeded = false;
-	int c;
+	int c, i;
+
+	/*
+	 * What follows "--" is a VMM's command line for monitors to read
+	 * (gmemtop names VMs by QEMU's -name and -uuid): never parsed.
+	 */
+	for (i = 1; i < argc; i++) {
+		if (!strcmp(argv[i], "--")) {
+			argc = i;
+			break;
+		}
+	}
 
 	opterr = 0;	/* our own messages, with the exit status 2 */
 	while ((c = getopt_long(argc, argv, ":n:s:p:gG:r:d:c:H:m:K:S:qh",
@@ -374,6 +389,12 @@ int main(int argc, char *argv[])
 	unsigned int i;
 
 	parse_options(argc, argv);
+	/*
+	 * The selftests library loads the guest's code from the ELF file
+	 * named argv[0], which a caller may have set to a VMM's name
+	 * (exec -a qemu-system-x86_64): load it from the running binary.
+	 */
+	program_invocation_name = "/proc/self/exe";
 	rng_state = opt.seed;
 	check_kvm();
 	catch_stop_signals();

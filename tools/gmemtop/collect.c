@@ -29,6 +29,16 @@ struct report_state {
 	double counting_since;		/* elapsed time at the last reset */
 	double hotspot_window;		/* seconds; 0: hotspots never expire */
 	__u64 hotspots_expired;		/* deleted for being idle, ever */
+	const char *cgroup;		/* --cgroup; NULL: every VMM */
+	struct ident_entry *idents;	/* read once per VMM */
+	int nr_idents;
+};
+
+/* A VMM's names, kept while it has rows: /proc is read once per pid. */
+struct ident_entry {
+	pid_t pid;
+	bool seen;			/* in the report being taken */
+	struct vm_ident ident;
 };
 
 struct report_state *report_state_new(struct gmemtop_bpf *skel, bool holders,
@@ -59,7 +69,67 @@ void report_state_free(struct report_state *state)
 	free(state->report.files);
 	free(state->report.hotspots);
 	free(state->prev);
+	free(state->idents);
 	free(state);
+}
+
+void report_state_filter_cgroup(struct report_state *state, const char *path)
+{
+	state->cgroup = path;
+}
+
+/*
+ * The names of VMM @pid, read on first sight.  When there is no memory
+ * to keep them, names are read anew each time: slower, still right.
+ */
+static const struct vm_ident *ident_of(struct report_state *state, pid_t pid)
+{
+	static struct vm_ident uncached;
+	struct ident_entry *e;
+	int i;
+
+	for (i = 0; i < state->nr_idents; i++) {
+		if (state->idents[i].pid == pid) {
+			state->idents[i].seen = true;
+			return &state->idents[i].ident;
+		}
+	}
+	e = realloc(state->idents, (state->nr_idents + 1) * sizeof(*e));
+	if (!e) {
+		ident_read(pid, &uncached);
+		return &uncached;
+	}
+	state->idents = e;
+	e = &e[state->nr_idents++];
+	e->pid = pid;
+	e->seen = true;
+	ident_read(pid, &e->ident);
+	return &e->ident;
+}
+
+/*
+ * Names of VMMs no longer in any row are dropped: a pid used again by
+ * another VMM is read anew.
+ */
+static void forget_idents(struct report_state *state)
+{
+	int i, kept = 0;
+
+	for (i = 0; i < state->nr_idents; i++) {
+		if (!state->idents[i].seen)
+			continue;
+		state->idents[i].seen = false;
+		state->idents[kept++] = state->idents[i];
+	}
+	state->nr_idents = kept;
+}
+
+/* Whether --cgroup lets VMM @ident through. */
+static bool wanted_vmm(const struct report_state *state,
+		       const struct vm_ident *ident)
+{
+	return !state->cgroup || ident_cgroup_under(ident->cgroup,
+						    state->cgroup);
 }
 
 /* A map's entries, read in batches. */
@@ -269,26 +339,35 @@ static void set_latency(struct gmem_file_stats *s, unsigned int outcome,
 }
 
 /*
- * Rows sorted by inode, each with its counters and the previous ones.
- * With @drained, the counters are gone from the maps: none is read again.
+ * Rows sorted by inode, each with its counters and the previous ones,
+ * only of the VMMs --cgroup lets through; *@nr of them.  With @drained,
+ * the counters are gone from the maps: none is read again.
  */
 static struct file_row *file_rows(struct report_state *state,
-				  const struct map_dump *files, bool drained)
+				  const struct map_dump *files, bool drained,
+				  int *nr)
 {
 	const struct gmem_file_counts *counts = files->values;
+	const struct vm_ident *ident;
 	const __u64 *inos = files->keys;
 	struct file_row *rows, *old;
 	__u32 i;
+	int n = 0;
 
 	rows = calloc(files->nr ? files->nr : 1, sizeof(*rows));
 	if (!rows)
 		return NULL;
 	for (i = 0; i < files->nr; i++) {
-		rows[i].ino = inos[i];
-		rows[i].now.counts = counts[i];
+		ident = ident_of(state, counts[i].pid);
+		if (!wanted_vmm(state, ident))
+			continue;
+		rows[n].ino = inos[i];
+		rows[n].now.counts = counts[i];
+		rows[n++].ident = *ident;
 	}
-	qsort(rows, files->nr, sizeof(*rows), compare_ino);
-	for (i = 0; i < files->nr; i++) {
+	*nr = n;
+	qsort(rows, n, sizeof(*rows), compare_ino);
+	for (i = 0; i < (__u32)n; i++) {
 		old = find_row(state->prev, state->nr_prev, rows[i].ino);
 		/* Cumulative: the same rule, from zero at the start. */
 		if (old && !state->report.cumulative)
@@ -321,6 +400,7 @@ static int take_files(struct report_state *state, struct report *r,
 {
 	struct map_dump files, lat;
 	struct file_row *rows;
+	int nr = 0;
 
 	if (map_dump(state->skel->maps.files, &files, drain))
 		return -1;
@@ -328,16 +408,16 @@ static int take_files(struct report_state *state, struct report *r,
 		map_dump_free(&files);
 		return -1;
 	}
-	rows = file_rows(state, &files, drain);
+	rows = file_rows(state, &files, drain, &nr);
 	if (rows)
-		join_latencies(rows, files.nr, &lat);
+		join_latencies(rows, nr, &lat);
 	map_dump_free(&files);
 	map_dump_free(&lat);
 	if (!rows)
 		return -1;
 	free(r->files);
 	r->files = rows;
-	r->nr_files = files.nr;
+	r->nr_files = nr;
 	return 0;
 }
 
@@ -407,6 +487,8 @@ static int take_hotspots(struct report_state *state, struct report *r)
 		return -1;
 	}
 	for (i = 0; i < d.nr; i++) {
+		if (!wanted_vmm(state, ident_of(state, spots[i].pid)))
+			continue;
 		if (idle(state, &spots[i], now_ns) &&
 		    expire_hotspot(state, &keys[i], &spots[i]))
 			continue;
@@ -490,6 +572,7 @@ struct report *report_take(struct report_state *state, double interval,
 
 	if (take_files(state, r, false) || take_hotspots(state, r))
 		return NULL;
+	forget_idents(state);
 	if (state->holders)
 		holders_name(state->holders, r);
 	r->dropped = dropped_records(state->skel);

@@ -28,6 +28,15 @@ static struct file_row row = {
 	.fdinfo = { .size = 65536, .shared_pages = 12, .private_pages = 4,
 		    .layout = "0x0-0x4000 private, 0x4000-0x10000 shared",
 		    .summary = "ppppssssssssssss", .summary_cell = 4096 },
+	/*
+	 * Names to be escaped: a backslash (systemd's), quotes, a newline,
+	 * UTF-8 (U+00E9) and a byte of no UTF-8 sequence.
+	 */
+	.ident = {
+		.cgroup = "/machine.slice/machine-qemu\\x2d1\\x2dq.scope",
+		.name = "q\"vm\\\n\xc3\xa9\xff",
+		.uuid = "1234abcd-0000-4000-8000-00000000beef",
+	},
 };
 
 /* Its holder's name would clear a terminal, were it printed raw. */

@@ -31,6 +31,7 @@ static struct env env = {
 	.sort = SORT_RATE,
 	.max_files = DEFAULT_MAX_FILES,
 	.hotspot_window = DEFAULT_HOTSPOT_WINDOW,
+	.cgroup_fd = -1,
 };
 
 static volatile sig_atomic_t exiting;
@@ -76,7 +77,7 @@ static const char gmemsnoop_doc[] =
 
 enum { OPT_JSON = 1000, OPT_CSV, OPT_ONCE, OPT_OPENMETRICS, OPT_HIST,
        OPT_SNOOP, OPT_FENTRY, OPT_TEXTFILE, OPT_MAX_FILES, OPT_HOLDERS,
-       OPT_BTF, OPT_HOTSPOT_WINDOW };
+       OPT_BTF, OPT_HOTSPOT_WINDOW, OPT_CGROUP };
 
 static const struct argp_option options[] = {
 	{ "batch", 'b', NULL, 0, "Print a table each interval, no full screen" },
@@ -108,6 +109,9 @@ static const struct argp_option options[] = {
 	{ "iterations", 'n', "COUNT", 0, "Stop after COUNT reports" },
 	{ "pid", 'p', "PID", 0, "Only the VMM with this pid" },
 	{ "vm", 'V', "ID", 0, "Only the VM with this id" },
+	{ "cgroup", OPT_CGROUP, "PATH", 0,
+	  "Only VMMs in this cgroup v2 directory or below it "
+	  "(e.g. /sys/fs/cgroup/machine.slice)" },
 	{ "sort", 's', "KEY", 0, "Sort by rate (default), eagain, p99, pid, ino" },
 	{ "verbose", 'v', NULL, 0, "Show libbpf's debug output" },
 	{ NULL, 'h', NULL, OPTION_HIDDEN, "Give this help list" },
@@ -163,6 +167,8 @@ static const char *option_needing_events(void)
 		return "--holders";
 	if (env.vm)
 		return "--vm";
+	if (env.cgroup_dir)
+		return "--cgroup";
 	if (env.openmetrics)
 		return "--openmetrics";
 	if (env.textfile)
@@ -260,6 +266,15 @@ static error_t parse_arg(int key, char *arg, struct argp_state *state)
 		if (parse_number(arg, "VM id", 1, UINT32_MAX, &v))
 			argp_usage(state);
 		env.vm = v;
+		break;
+	case OPT_CGROUP:
+		/* Checked now: a wrong path is a usage error on any kernel. */
+		if (env.cgroup_fd >= 0)
+			close(env.cgroup_fd);
+		if (ident_open_cgroup(arg, env.cgroup, sizeof(env.cgroup),
+				      &env.cgroup_fd))
+			argp_usage(state);
+		env.cgroup_dir = arg;
 		break;
 	case 's':
 		if (parse_sort_key(arg, &env.sort)) {
@@ -503,6 +518,8 @@ static int run(struct gmemtop_bpf *skel, struct metrics *metrics)
 				 env.hotspot_window);
 	if (!state)
 		return EXIT_FAILURE;
+	if (env.cgroup_dir)
+		report_state_filter_cgroup(state, env.cgroup);
 	if (full_screen())
 		err = view_run(state, &env, &exiting);
 	else
@@ -522,6 +539,8 @@ static int run_snoop(struct gmemtop_bpf *skel, struct metrics *metrics)
 					 env.hotspot_window);
 		if (!state)
 			return EXIT_FAILURE;
+		if (env.cgroup_dir)
+			report_state_filter_cgroup(state, env.cgroup);
 	}
 	err = snoop_run(skel, state, &env, &exiting);
 	if (state)
@@ -540,6 +559,17 @@ static bool shows_phases(void)
 	       full_screen();
 }
 
+/* --cgroup's directory into the array the programs test the task against. */
+static int set_cgroup_filter(struct gmemtop_bpf *skel)
+{
+	__u32 zero = 0;
+
+	if (bpf_map_update_elem(bpf_map__fd(skel->maps.cgroup_filter), &zero,
+				&env.cgroup_fd, BPF_ANY))
+		return -errno;
+	return 0;
+}
+
 static int load(const struct btf *btf, struct gmemtop_bpf **skelp)
 {
 	bool phases = shows_phases();
@@ -555,6 +585,7 @@ static int load(const struct btf *btf, struct gmemtop_bpf **skelp)
 	skel->rodata->targ_vm = env.vm;
 	skel->rodata->snoop = env.snoop;
 	skel->rodata->phases = phases;
+	skel->rodata->filter_cgroup = env.cgroup_dir != NULL;
 
 	select_programs(skel, btf);
 	if (!phases)
@@ -562,6 +593,8 @@ static int load(const struct btf *btf, struct gmemtop_bpf **skelp)
 	err = gmemtop_size_maps(skel, env.max_files, env.snoop);
 	if (!err)
 		err = gmemtop_bpf__load(skel);
+	if (!err && env.cgroup_dir)
+		err = set_cgroup_filter(skel);
 	if (!err)
 		err = gmemtop_bpf__attach(skel);
 	if (err) {

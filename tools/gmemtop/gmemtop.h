@@ -40,6 +40,9 @@ struct env {
 	struct sockaddr_storage metrics_addr;
 	const char *textfile;	/* --textfile: node_exporter's collector */
 	const char *btf;	/* --btf: decide from this BTF, load nothing */
+	const char *cgroup_dir;	/* --cgroup, as given */
+	char cgroup[IDENT_CGROUP_LEN];	/* its path as /proc/PID/cgroup has it */
+	int cgroup_fd;		/* open, for the BPF programs' cgroup array */
 };
 
 struct gmemtop_bpf;
@@ -56,6 +59,12 @@ struct report_state *report_state_new(struct gmemtop_bpf *skel, bool holders,
 				      struct metrics *metrics,
 				      double hotspot_window);
 void report_state_free(struct report_state *state);
+/*
+ * --cgroup: only the VMMs in cgroup @path (as /proc/PID/cgroup names it)
+ * or below it, as the BPF programs count them: fdinfo is not read for
+ * the others, and nothing of them is shown or exported.
+ */
+void report_state_filter_cgroup(struct report_state *state, const char *path);
 /*
  * Reads the maps; @interval is the time since the previous call.  The
  * rows come in the maps' order: report_sort() them.

@@ -9,7 +9,7 @@
  * 0x80, within @max bytes; 0 if there is none: overlong forms,
  * surrogates and code points above U+10FFFF are not valid.
  */
-static size_t utf8_length(const unsigned char *c, size_t max)
+size_t utf8_length(const unsigned char *c, size_t max)
 {
 	unsigned int code, min;
 	size_t len, i;

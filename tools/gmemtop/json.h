@@ -40,6 +40,13 @@ void json_null(struct json *j, const char *key);
 /* At most @max bytes of @s, fewer when it holds a NUL. */
 void json_string(struct json *j, const char *key, const char *s, size_t max);
 
+/*
+ * The length of the valid UTF-8 sequence that starts with byte @c[0] >=
+ * 0x80, within @max bytes; 0 if there is none.  The metrics' label
+ * values follow the same rule.
+ */
+size_t utf8_length(const unsigned char *c, size_t max);
+
 /* Opens a top-level object with "version" and the wall-clock "timestamp". */
 void json_begin(struct json *j, FILE *out, double timestamp);
 /* Closes it and ends the line (the caller flushes). */

@@ -30,6 +30,7 @@
 #include <unistd.h>
 
 #include "hist.h"
+#include "json.h"
 #include "metrics.h"
 #include "signals.h"
 
@@ -279,6 +280,7 @@ enum slot_kind {
 struct series {
 	__u64 ino;
 	__u32 pid, vm;
+	struct vm_ident ident;	/* the VMM's cgroup and QEMU's names */
 	bool seen;		/* in the latest report */
 	__u64 *carried;		/* counted before its counters restarted */
 	__u64 *latest;		/* the latest report's */
@@ -452,6 +454,7 @@ static struct series *take_row(struct metrics *m, const struct file_row *row)
 	export(m, s, m->scratch, row->fdinfo.quiet);
 	s->pid = row->now.pid;
 	s->vm = row->now.vm;
+	s->ident = row->ident;
 	s->seen = true;
 	return s;
 }
@@ -488,6 +491,42 @@ static void print_header(FILE *out, const char *name, enum family_type type,
 }
 
 /*
+ * A label value as OpenMetrics (and Prometheus' text format) has it:
+ * backslash, double quote and newline escaped; valid UTF-8 as it is,
+ * any other byte as U+FFFD, as the JSON writer does.
+ */
+static void print_label(FILE *out, const char *name, const char *v,
+			size_t max)
+{
+	const unsigned char *c = (const unsigned char *)v;
+	size_t i, len;
+
+	fprintf(out, ",%s=\"", name);
+	for (i = 0; i < max && c[i]; i += len) {
+		len = c[i] < 0x80 ? 1 : utf8_length(c + i, max - i);
+		if (!len) {
+			fputs("\xef\xbf\xbd", out);
+			len = 1;
+		} else if (c[i] == '\\' || c[i] == '"') {
+			fprintf(out, "\\%c", c[i]);
+		} else if (c[i] == '\n') {
+			fputs("\\n", out);
+		} else {
+			fwrite(c + i, 1, len, out);
+		}
+	}
+	fputc('"', out);
+}
+
+/* How operators name the VM: "" when unknown, as Prometheus reads none. */
+static void print_ident(FILE *out, const struct vm_ident *id)
+{
+	print_label(out, "cgroup", id->cgroup, sizeof(id->cgroup));
+	print_label(out, "vm_name", id->name, sizeof(id->name));
+	print_label(out, "vm_uuid", id->uuid, sizeof(id->uuid));
+}
+
+/*
  * A file's sample has its labels and then @labels (",name=\"value\"...");
  * the host's has none.  @v in ns is printed in seconds, exactly.
  */
@@ -496,9 +535,12 @@ static void print_sample(FILE *out, const char *name, const char *suffix,
 			 bool ns)
 {
 	fprintf(out, PREFIX "%s%s", name, suffix);
-	if (s)
-		fprintf(out, "{vm=\"%u\",pid=\"%u\",ino=\"%llu\"%s}", s->vm,
-			s->pid, (unsigned long long)s->ino, labels);
+	if (s) {
+		fprintf(out, "{vm=\"%u\",pid=\"%u\",ino=\"%llu\"", s->vm,
+			s->pid, (unsigned long long)s->ino);
+		print_ident(out, &s->ident);
+		fprintf(out, "%s}", labels);
+	}
 	if (ns)
 		fprintf(out, " %llu.%09llu\n", v / 1000000000ULL,
 			v % 1000000000ULL);

@@ -296,7 +296,7 @@ void print_csv_header(FILE *out)
 		"pages_to_private,pages_to_shared,eagain,errors,invalidations,"
 		"p50_ns,p99_ns,max_ns,noops,files_not_tracked,"
 		"latencies_not_kept,hotspot_eagains_not_counted,untimed_ioctls,"
-		"events_not_counted,hotspots_expired\n");
+		"events_not_counted,hotspots_expired,cgroup,vm_name,vm_uuid\n");
 }
 
 /* Quoted, with quotes doubled, as RFC 4180 has it. */
@@ -309,6 +309,41 @@ static void print_csv_string(FILE *out, const char *s)
 		fputc(*s, out);
 	}
 	fputc('"', out);
+}
+
+/*
+ * The same, in valid UTF-8 whatever a VMM's command line held: a byte of
+ * no UTF-8 sequence is U+FFFD, as in JSON and the metrics.
+ */
+static void print_csv_utf8(FILE *out, const char *s, size_t max)
+{
+	const unsigned char *c = (const unsigned char *)s;
+	size_t i, len;
+
+	fputc('"', out);
+	for (i = 0; i < max && c[i]; i += len) {
+		len = c[i] < 0x80 ? 1 : utf8_length(c + i, max - i);
+		if (!len) {
+			fputs("\xef\xbf\xbd", out);
+			len = 1;
+			continue;
+		}
+		if (c[i] == '"')
+			fputc('"', out);
+		fwrite(c + i, 1, len, out);
+	}
+	fputc('"', out);
+}
+
+/* The last columns: added after the others, whose places scripts know. */
+static void print_csv_ident(FILE *out, const struct vm_ident *id)
+{
+	print_csv_utf8(out, id->cgroup, sizeof(id->cgroup));
+	fputc(',', out);
+	print_csv_utf8(out, id->name, sizeof(id->name));
+	fputc(',', out);
+	print_csv_utf8(out, id->uuid, sizeof(id->uuid));
+	fputc('\n', out);
 }
 
 void print_csv(FILE *out, const struct report *r)
@@ -325,7 +360,7 @@ void print_csv(FILE *out, const struct report *r)
 		print_csv_string(out, s->comm);
 		fprintf(out, ",%u,%llu,%lld,%lld,%llu,%llu,%llu,%llu,"
 			"%llu,%llu,%llu,%llu,%llu,%llu,%llu,%llu,%llu,%llu,%llu,"
-			"%llu,%llu\n",
+			"%llu,%llu,",
 			s->vm, (unsigned long long)row->ino,
 			row->fdinfo.shared_pages, row->fdinfo.private_pages,
 			(unsigned long long)s->conversions[1],
@@ -343,6 +378,7 @@ void print_csv(FILE *out, const struct report *r)
 			(unsigned long long)r->losses.untimed,
 			(unsigned long long)r->losses.events,
 			(unsigned long long)r->hotspots_expired);
+		print_csv_ident(out, &row->ident);
 	}
 	fflush(out);
 }
@@ -481,6 +517,10 @@ static void print_json_file(struct json *j, const struct report *r,
 	json_uint(j, "pid", s->pid);
 	json_uint(j, "vm", s->vm);
 	json_string(j, "comm", s->comm, sizeof(s->comm));
+	/* "" when unknown, as in the metrics' labels. */
+	json_string(j, "cgroup", row->ident.cgroup, sizeof(row->ident.cgroup));
+	json_string(j, "vm_name", row->ident.name, sizeof(row->ident.name));
+	json_string(j, "vm_uuid", row->ident.uuid, sizeof(row->ident.uuid));
 	json_int(j, "size", row->fdinfo.size);
 	json_int(j, "shared_pages", row->fdinfo.shared_pages);
 	json_int(j, "private_pages", row->fdinfo.private_pages);

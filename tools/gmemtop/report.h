@@ -8,6 +8,7 @@
 #include <linux/types.h>
 
 #include "gmem.h"
+#include "ident.h"
 
 #define ARRAY_SIZE(a)		(sizeof(a) / sizeof((a)[0]))
 
@@ -75,6 +76,7 @@ struct file_row {
 	struct gmem_file_stats now;	/* summed over CPUs */
 	struct gmem_file_stats then;	/* at the previous interval */
 	struct gmem_fdinfo fdinfo;
+	struct vm_ident ident;		/* the VMM's cgroup, QEMU's names */
 };
 
 #define HOLDER_STACK_LEN	512

@@ -21,13 +21,18 @@
 	"  p        filter by VMM pid         v        filter by VM id\n"\
 	"  f        clear the filters         +/-      slower/faster (0.1-60s)\n"\
 	"  c        cumulative/interval       h        this help\n"	\
-	"  q        quit\n\n"						\
+	"  n        names: COMM, VM_NAME, CGROUP  q    quit\n\n"		\
 	"Rates and latencies are over the last interval; with c, since\n"\
 	"the start (or reset).  Latencies: conversions that changed pages.\n"\
 	"\nPress any key."
 
+/* Which name of the VMM the table's second column shows ('n'). */
+enum name_column { COLUMN_COMM, COLUMN_VM_NAME, COLUMN_CGROUP, NR_COLUMNS };
+
 struct view {
 	__u64 selected;		/* inode of the selected row, 0 for none */
+	enum name_column column;
+	const char *cgroup;	/* --cgroup, shown in the header */
 	bool detail;		/* of the selected guest_memfd */
 	pid_t pid;		/* filters, 0 for none */
 	__u32 vm;
@@ -88,7 +93,9 @@ static void draw_header(const struct view *v, const struct report *r)
 	attroff(A_BOLD);
 	if (v->pid || v->vm)
 		printw("  filter pid %d vm %u", v->pid, v->vm);
-	mvprintw(1, 0, "h help  q quit  s sort  d detail  r reset");
+	if (v->cgroup)
+		printw("  cgroup %s", v->cgroup);
+	mvprintw(1, 0, "h help  q quit  s sort  d detail  r reset  n names");
 	/* A line of its own, cut at the edge rather than wrapped. */
 	format_losses(losses, sizeof(losses), r);
 	mvprintw(2, 0, "%.*s", COLS, losses);
@@ -106,13 +113,67 @@ static int first_row(const struct view *v, const struct report *r, int room)
 	return i;
 }
 
+/*
+ * @s (at most @max bytes) for a terminal, in @buf of @size: '?' for
+ * controls and for every byte outside ASCII, as process names are.
+ */
+static const char *printable_name(char *buf, size_t size, const char *s,
+				  size_t max)
+{
+	size_t i;
+
+	for (i = 0; i + 1 < size && i < max && s[i]; i++)
+		buf[i] = s[i] >= ' ' && s[i] < 0x7f ? s[i] : '?';
+	buf[i] = '\0';
+	return buf;
+}
+
+/* Width of the name column: kept narrow, so that 80 columns show rates. */
+static const int column_width[NR_COLUMNS] = { 12, 16, 24 };
+static const char *const column_title[NR_COLUMNS] = {
+	"COMM", "VM_NAME", "CGROUP"
+};
+
+/*
+ * The row's name in the chosen column, "-" when unknown.  A cgroup too
+ * long for the column keeps its end: the scope names the VM, the slices
+ * above it do not.
+ */
+static const char *row_name(const struct view *v, const struct file_row *row,
+			    char *buf, size_t size)
+{
+	const struct vm_ident *id = &row->ident;
+	size_t len, width = column_width[COLUMN_CGROUP];
+
+	switch (v->column) {
+	case COLUMN_VM_NAME:
+		if (!id->name[0])
+			return "-";
+		return printable_name(buf, size, id->name, sizeof(id->name));
+	case COLUMN_CGROUP:
+		if (!id->cgroup[0])
+			return "-";
+		len = strlen(id->cgroup);
+		if (len <= width)
+			return printable_name(buf, size, id->cgroup, len);
+		buf[0] = '<';
+		printable_name(buf + 1, size - 1,
+			       id->cgroup + len - (width - 1), width - 1);
+		return buf;
+	default:
+		return printable_name(buf, size, row->now.comm,
+				      sizeof(row->now.comm));
+	}
+}
+
 static void draw_table(const struct view *v, const struct report *r)
 {
-	int i, line = 3;
+	int i, line = 3, w = column_width[v->column];
 
 	attron(A_REVERSE);
-	mvprintw(line++, 0, "%7s %-12s %10s %8s %8s %8s %8s %8s %8s %9s %9s %9s %8s %8s",
-		 "PID", "COMM", "VM", "INO", "SHR_MiB", "PRV_MiB", "->PRV/s",
+	mvprintw(line++, 0, "%7s %-*s %10s %8s %8s %8s %8s %8s %8s %9s %9s %9s %8s %8s",
+		 "PID", w, column_title[v->column], "VM", "INO", "SHR_MiB",
+		 "PRV_MiB", "->PRV/s",
 		 "->SHR/s", "PAGES/s", "P50_us", "P99_us", "MAX_us",
 		 "EAGAIN/s", "INVAL/s");
 	attroff(A_REVERSE);
@@ -120,15 +181,16 @@ static void draw_table(const struct view *v, const struct report *r)
 	     i++) {
 		const struct file_row *row = &r->files[i];
 		struct file_figures fig;
-		char shared[32], private[32], comm[GMEM_COMM_LEN];
+		char shared[32], private[32], name[IDENT_NAME_LEN];
 
 		if (!shown(v, row))
 			continue;
 		file_figures(row, r->interval, &fig);
 		if (row->ino == v->selected)
 			attron(A_STANDOUT);
-		mvprintw(line++, 0, "%7u %-12.12s %10u %8llu %8s %8s %8.1f %8.1f %8.1f %9.1f %9.1f %9.1f %8.1f %8.1f",
-			 row->now.pid, printable(comm, row->now.comm),
+		mvprintw(line++, 0, "%7u %-*.*s %10u %8llu %8s %8s %8.1f %8.1f %8.1f %9.1f %9.1f %9.1f %8.1f %8.1f",
+			 row->now.pid, w, w,
+			 row_name(v, row, name, sizeof(name)),
 			 row->now.vm, (unsigned long long)row->ino,
 			 format_mib(shared, sizeof(shared),
 				    row->fdinfo.shared_pages),
@@ -224,6 +286,23 @@ static void draw_hotspots(const struct report *r, __u64 ino, int line)
 	}
 }
 
+/* The names operators know the VM by: a line, or none when none is known. */
+static int draw_names(const struct vm_ident *id, int line)
+{
+	char name[IDENT_NAME_LEN], cgroup[IDENT_CGROUP_LEN];
+
+	if (!id->name[0] && !id->uuid[0] && !id->cgroup[0])
+		return line;
+	mvprintw(line++, 0, "name %s  uuid %s  cgroup %s",
+		 id->name[0] ? printable_name(name, sizeof(name), id->name,
+					      sizeof(id->name)) : "-",
+		 id->uuid[0] ? id->uuid : "-",
+		 id->cgroup[0] ? printable_name(cgroup, sizeof(cgroup),
+						id->cgroup,
+						sizeof(id->cgroup)) : "-");
+	return line;
+}
+
 static void draw_detail(const struct view *v, const struct report *r)
 {
 	int i = selected_row(v, r), line = 3;
@@ -240,6 +319,7 @@ static void draw_detail(const struct view *v, const struct report *r)
 	mvprintw(line++, 0, "guest_memfd ino %llu  VMM %u (%s)  VM %u  size %lld",
 		 (unsigned long long)row->ino, row->now.pid,
 		 printable(comm, row->now.comm), row->now.vm, row->fdinfo.size);
+	line = draw_names(&row->ident, line);
 	draw_layout(&row->fdinfo, line);
 	line += 2;
 	mvprintw(line++, 0, "ranges: %.*s", COLS > 9 ? COLS - 9 : 0,
@@ -321,6 +401,9 @@ static enum action handle_key(int key, struct view *v,
 		v->pid = 0;
 		v->vm = 0;
 		break;
+	case 'n':
+		v->column = (v->column + 1) % NR_COLUMNS;
+		break;
 	case '+':
 		v->delay = fmin(v->delay * 2, VIEW_DELAY_MAX);
 		break;
@@ -383,7 +466,8 @@ int view_run(struct report_state *state, const struct env *env,
 	     volatile sig_atomic_t *exiting)
 {
 	struct view v = { .delay = fmax(env->delay, VIEW_DELAY_MIN),
-			  .sort = env->sort };
+			  .sort = env->sort,
+			  .cgroup = env->cgroup_dir ? env->cgroup : NULL };
 	double start = monotonic_s(), last = start, due = start;
 	enum action action = ACTION_REDRAW;
 	struct report *r = NULL;
