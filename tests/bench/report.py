@@ -790,11 +790,13 @@ private: how often a page was still held by a per-CPU LRU batch, so that
 the conversion drained the batches of every CPU (`lru_add_drain_all()`),
 which queues work on each CPU with pages pending and waits for it.
 gmemload's main thread writes each page through the shared mapping just
-before the guest converts it.  Before patch 15 the new folio waited in
-that thread's CPU's batch, so that 99.8% of these conversions drained
-every CPU; guest_memfd now puts its (unevictable) folios on the LRU at
-once, and a drain is left for a folio whose adding task moved to another
-CPU in between.
+before the guest converts it, and its vCPU thread converts it, often from
+another CPU.  Before patch 15 the new folio waited in the writing CPU's
+add batch, so that 99.8% of these conversions drained every CPU.
+guest_memfd now puts its (unevictable) folios on the LRU at once; a
+conversion from another CPU can still find the page held there on some
+runs, by a holder not yet identified (a conversion on the writing CPU
+never does: the unmap drains that CPU's own batches first).
 
 ## 2b. Conversion cost against the host's size
 
