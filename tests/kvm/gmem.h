@@ -195,6 +195,33 @@ static inline bool gmem_pattern_ok(const void *p, size_t len, uint32_t tag)
 	return true;
 }
 
+/* Write @s to the control file at @path; whether all of it went. */
+static inline bool gmem_write_file(const char *path, const char *s)
+{
+	int fd = open(path, O_WRONLY);
+	bool ok = fd >= 0 && write(fd, s, strlen(s)) == strlen(s);
+
+	if (fd >= 0)
+		close(fd);
+	return ok;
+}
+
+/* Up to @len bytes of @path (non-blocking), NUL-terminated; the length. */
+static inline size_t gmem_read_file(const char *path, char *buf, size_t len)
+{
+	int fd = open(path, O_RDONLY | O_NONBLOCK);
+	size_t n = 0;
+	ssize_t r;
+
+	if (fd < 0)
+		return 0;
+	while (n < len - 1 && (r = read(fd, buf + n, len - 1 - n)) > 0)
+		n += r;
+	close(fd);
+	buf[n] = 0;
+	return n;
+}
+
 /*
  * The text of fdinfo of @fd, NUL-terminated, in @buf, through the proc
  * mounted at @proc (whose pid namespace the reader's is).

@@ -223,8 +223,7 @@ static unsigned long vmstat(const char *key)
 	FILE *f;
 
 	/* Fold the per-CPU differences into the counts first. */
-	f = fopen("/proc/sys/vm/stat_refresh", "w");
-	TEST_ASSERT(f && fputs("1", f) >= 0 && !fclose(f),
+	TEST_ASSERT(gmem_write_file("/proc/sys/vm/stat_refresh", "1"),
 		    "/proc/sys/vm/stat_refresh");
 	f = fopen("/proc/vmstat", "r");
 	TEST_ASSERT(f, "/proc/vmstat");

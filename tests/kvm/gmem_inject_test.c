@@ -62,37 +62,11 @@ static const struct knob {
 
 static char saved[ARRAY_SIZE(knobs)][32];
 
-static bool write_file(const char *path, const char *s)
-{
-	int fd = open(path, O_WRONLY | O_TRUNC);
-	bool ok = fd >= 0 && write(fd, s, strlen(s)) == strlen(s);
-
-	if (fd >= 0)
-		close(fd);
-	return ok;
-}
-
-/* Up to @len bytes of @path, NUL-terminated; the length. */
-static size_t read_file(const char *path, char *buf, size_t len)
-{
-	int fd = open(path, O_RDONLY | O_NONBLOCK);
-	size_t n = 0;
-	ssize_t r;
-
-	if (fd < 0)
-		return 0;
-	while (n < len - 1 && (r = read(fd, buf + n, len - 1 - n)) > 0)
-		n += r;
-	close(fd);
-	buf[n] = 0;
-	return n;
-}
-
 static long read_long(const char *path)
 {
 	char buf[32];
 
-	return read_file(path, buf, sizeof(buf)) ? atol(buf) : -1;
+	return gmem_read_file(path, buf, sizeof(buf)) ? atol(buf) : -1;
 }
 
 /*
@@ -173,7 +147,7 @@ static void knobs_restore(void)
 
 	for (i = 0; i < ARRAY_SIZE(knobs); i++)
 		if (saved[i][0])
-			write_file(knobs[i].path, saved[i]);
+			gmem_write_file(knobs[i].path, saved[i]);
 }
 
 FIXTURE_SETUP(inject)
@@ -190,16 +164,16 @@ FIXTURE_SETUP(inject)
 		SKIP(return, "no kvm_gmem trace events");
 
 	for (i = 0; i < ARRAY_SIZE(knobs); i++) {
-		ASSERT_NE(read_file(knobs[i].path, saved[i], sizeof(saved[i])), 0)
+		ASSERT_NE(gmem_read_file(knobs[i].path, saved[i], sizeof(saved[i])), 0)
 			TH_LOG("%s", knobs[i].path);
-		ASSERT_TRUE(write_file(knobs[i].path, knobs[i].value))
+		ASSERT_TRUE(gmem_write_file(knobs[i].path, knobs[i].value))
 			TH_LOG("%s", knobs[i].path);
 	}
 	self->knobs_set = true;
 
 	rmdir(TRACE);
 	ASSERT_EQ(mkdir(TRACE, 0755), 0);
-	ASSERT_TRUE(write_file(TRACE "/events/kvm_gmem/enable", "1"));
+	ASSERT_TRUE(gmem_write_file(TRACE "/events/kvm_gmem/enable", "1"));
 
 	/* Read as it fills: clearing a trace waits for an RCU grace period. */
 	self->pipe = open(TRACE "/trace_pipe", O_RDONLY | O_NONBLOCK);
@@ -220,7 +194,7 @@ FIXTURE_TEARDOWN(inject)
 		close(self->pipe);
 	if (self->knobs_set) {
 		knobs_restore();
-		write_file(TRACE "/events/kvm_gmem/enable", "0");
+		gmem_write_file(TRACE "/events/kvm_gmem/enable", "0");
 		rmdir(TRACE);
 	}
 }
@@ -576,7 +550,7 @@ static long maple_nodes(void)
 	TEST_ASSERT(!syscall(__NR_membarrier, MEMBARRIER_CMD_GLOBAL, 0, 0),
 		    "membarrier");
 	usleep(100000);
-	if (!write_file(MAPLE_NODE "/shrink", "1"))
+	if (!gmem_write_file(MAPLE_NODE "/shrink", "1"))
 		return -1;
 	return read_long(MAPLE_NODE "/objects");
 }

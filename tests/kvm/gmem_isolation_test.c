@@ -924,32 +924,6 @@ TEST_F(iso, zero_mode_leaves_nothing_to_read)
 
 #define TRACE_INSTANCE	"/sys/kernel/tracing/instances/gmem_isolation"
 
-static bool write_file(const char *path, const char *s)
-{
-	int fd = open(path, O_WRONLY);
-	bool ok = fd >= 0 && write(fd, s, strlen(s)) == strlen(s);
-
-	if (fd >= 0)
-		close(fd);
-	return ok;
-}
-
-/* Up to @len bytes of @path (non-blocking), NUL-terminated; the length. */
-static size_t read_file(const char *path, char *buf, size_t len)
-{
-	int fd = open(path, O_RDONLY | O_NONBLOCK);
-	size_t n = 0;
-	ssize_t r;
-
-	if (fd < 0)
-		return 0;
-	while (n < len - 1 && (r = read(fd, buf + n, len - 1 - n)) > 0)
-		n += r;
-	close(fd);
-	buf[n] = 0;
-	return n;
-}
-
 /*
  * The secret as text output could show it: raw, or one of its 32- or
  * 64-bit words in hex or decimal.
@@ -1014,13 +988,13 @@ TEST_F(iso, trace_events_and_fdinfo_carry_no_contents)
 		SKIP(return, "no kvm_gmem trace events");
 	rmdir(TRACE_INSTANCE);
 	ASSERT_EQ(mkdir(TRACE_INSTANCE, 0755), 0);
-	ASSERT_TRUE(write_file(TRACE_INSTANCE "/events/kvm_gmem/enable", "1"));
+	ASSERT_TRUE(gmem_write_file(TRACE_INSTANCE "/events/kvm_gmem/enable", "1"));
 
 	secret_workload(self->fd, self->mem);
 
 	/* Positive control: the scan finds the secret where it is. */
-	ASSERT_TRUE(write_file(TRACE_INSTANCE "/trace_marker", "marker GMEMLEAK"));
-	ASSERT_NE(read_file(TRACE_INSTANCE "/trace", text, sizeof(text)), 0);
+	ASSERT_TRUE(gmem_write_file(TRACE_INSTANCE "/trace_marker", "marker GMEMLEAK"));
+	ASSERT_NE(gmem_read_file(TRACE_INSTANCE "/trace", text, sizeof(text)), 0);
 	ASSERT_NE(strstr(text, "kvm_gmem_set_attributes_end"), NULL);
 	ASSERT_NE(strstr(text, "kvm_gmem_refcount_fail"), NULL);
 	*strstr(text, "marker GMEMLEAK") = 0;
@@ -1031,7 +1005,7 @@ TEST_F(iso, trace_events_and_fdinfo_carry_no_contents)
 
 		snprintf(path, sizeof(path),
 			 TRACE_INSTANCE "/per_cpu/cpu%ld/trace_pipe_raw", cpu);
-		n = read_file(path, text, sizeof(text));
+		n = gmem_read_file(path, text, sizeof(text));
 		/* Only the marker may hold the secret, once. */
 		if (holds_secret(text, n)) {
 			char *hit = memmem(text, n, secret, sizeof(secret));
@@ -1041,7 +1015,7 @@ TEST_F(iso, trace_events_and_fdinfo_carry_no_contents)
 				TH_LOG("cpu%ld ring buffer holds the pattern", cpu);
 		}
 	}
-	write_file(TRACE_INSTANCE "/events/kvm_gmem/enable", "0");
+	gmem_write_file(TRACE_INSTANCE "/events/kvm_gmem/enable", "0");
 	EXPECT_EQ(rmdir(TRACE_INSTANCE), 0);
 
 	gmem_fdinfo_text(self->fd, text, sizeof(text));

@@ -69,16 +69,6 @@ struct mem_count {
 	long gmem_inodes;
 };
 
-static bool write_file(const char *path, const char *s)
-{
-	int fd = open(path, O_WRONLY);
-	bool ok = fd >= 0 && write(fd, s, strlen(s)) == strlen(s);
-
-	if (fd >= 0)
-		close(fd);
-	return ok;
-}
-
 static long meminfo_kb(const char *text, const char *key)
 {
 	const char *line = strstr(text, key);
@@ -117,7 +107,7 @@ static void shrink_slab_caches(void)
 			continue;
 		snprintf(path, sizeof(path), "/sys/kernel/slab/%s/shrink",
 			 d->d_name);
-		write_file(path, "1");
+		gmem_write_file(path, "1");
 	}
 	closedir(dir);
 }
@@ -125,24 +115,19 @@ static void shrink_slab_caches(void)
 static void mem_count(struct mem_count *m)
 {
 	char text[8192];
-	int fd, i;
-	ssize_t n;
+	int i;
 
 	for (i = 0; i < 2; i++) {
 		TEST_ASSERT(!syscall(__NR_membarrier, MEMBARRIER_CMD_GLOBAL, 0, 0),
 			    "membarrier");
 		usleep(100000);
 	}
-	TEST_ASSERT(write_file("/proc/sys/vm/drop_caches", "3"), "drop_caches");
+	TEST_ASSERT(gmem_write_file("/proc/sys/vm/drop_caches", "3"), "drop_caches");
 	shrink_slab_caches();
-	TEST_ASSERT(write_file("/proc/sys/vm/stat_refresh", "1"), "stat_refresh");
+	TEST_ASSERT(gmem_write_file("/proc/sys/vm/stat_refresh", "1"), "stat_refresh");
 
-	fd = open("/proc/meminfo", O_RDONLY);
-	TEST_ASSERT(fd >= 0, "open /proc/meminfo");
-	n = read(fd, text, sizeof(text) - 1);
-	TEST_ASSERT(n > 0, "read /proc/meminfo");
-	text[n] = 0;
-	close(fd);
+	TEST_ASSERT(gmem_read_file("/proc/meminfo", text, sizeof(text)),
+		    "read /proc/meminfo");
 	m->slab_kb = meminfo_kb(text, "\nSlab:");
 	m->used_kb = meminfo_kb(text, "MemTotal:") - meminfo_kb(text, "\nMemFree:");
 	m->maple_nodes = slab_objects("maple_node");
