@@ -357,6 +357,17 @@ def check_layout_is_complete_beyond_listed_ranges():
             holder.wait(timeout=30)
 
 
+def press_keys(steps):
+    """Each (key, text): press key (None: none), then wait for text on
+    the view's screen; None, or what went wrong."""
+    for key, expect in steps:
+        if key:
+            tmux("send-keys", "-t", "gmemtop", key)
+        if not wait_for(expect):
+            return f"after '{key}' no '{expect}': {screen()!r}"
+    return None
+
+
 def quit_view():
     """Presses 'q'; None once the view has quit, else what went wrong."""
     tmux("send-keys", "-t", "gmemtop", "q")
@@ -388,11 +399,7 @@ def check_view_answers_keys():
         steps = [("h", "Press any key"), ("x", "INVAL/s"),
                  ("s", "sort eagain"), ("d", "EAGAIN hotspots"),
                  ("d", "INVAL/s"), ("c", "CUMULATIVE")]
-        for key, expect in steps:
-            tmux("send-keys", "-t", "gmemtop", key)
-            if not wait_for(expect):
-                return f"after '{key}' no '{expect}': {screen()!r}"
-        return quit_view()
+        return press_keys(steps) or quit_view()
     finally:
         tmux("kill-server")
 

@@ -26,7 +26,8 @@ import time
 
 import gmemwatch  # first: tests/ on sys.path, for tap
 import tap
-from gmemtop_test import new_session, quit_view, screen, tmux, wait_for
+from gmemtop_test import new_session, press_keys, quit_view, screen, tmux, \
+    wait_for
 from gmemwatch import GMEMTOP, start, stop, wait_attached
 from metrics_test import Gmemtop, metrics_page, settled
 from prometheus_client.openmetrics.parser import \
@@ -259,12 +260,7 @@ def check_view_shows_names_at_80_columns():
         steps = [("n", "VM_NAME"), (None, " demo-vm "), ("n", "CGROUP"),
                  (None, f"/{PARENT}/a"), ("n", "COMM"),
                  ("d", f"name demo-vm  uuid {UUID}")]
-        for key, expect in steps:
-            if key:
-                tmux("send-keys", "-t", "gmemtop", key)
-            if not wait_for(expect):
-                return f"after '{key}' no '{expect}': {screen()!r}"
-        return quit_view()
+        return press_keys(steps) or quit_view()
     finally:
         tmux("kill-server")
         if load:
