@@ -9,7 +9,7 @@
  * 0x80, within @max bytes; 0 if there is none: overlong forms,
  * surrogates and code points above U+10FFFF are not valid.
  */
-size_t utf8_length(const unsigned char *c, size_t max)
+static size_t utf8_length(const unsigned char *c, size_t max)
 {
 	unsigned int code, min;
 	size_t len, i;
@@ -35,26 +35,35 @@ size_t utf8_length(const unsigned char *c, size_t max)
 	return len;
 }
 
-static void put_string(FILE *out, const char *s, size_t max)
+void put_utf8_quoted(FILE *out, const char *s, size_t max, utf8_put_fn put)
 {
 	const unsigned char *c = (const unsigned char *)s;
 	size_t i, len;
 
 	fputc('"', out);
-	for (i = 0; i < max && c[i]; i += len) {
+	for (i = 0; i < max && c[i]; i += len ? len : 1) {
 		len = c[i] < 0x80 ? 1 : utf8_length(c + i, max - i);
-		if (!len) {
-			fputs("\\ufffd", out);
-			len = 1;
-		} else if (c[i] == '"' || c[i] == '\\') {
-			fprintf(out, "\\%c", c[i]);
-		} else if (c[i] < ' ') {
-			fprintf(out, "\\u%04x", c[i]);
-		} else {
-			fwrite(c + i, 1, len, out);
-		}
+		put(out, c + i, len);
 	}
 	fputc('"', out);
+}
+
+/* JSON escapes quote, backslash and control characters. */
+static void put_json_char(FILE *out, const unsigned char *c, size_t len)
+{
+	if (!len)
+		fputs("\\ufffd", out);
+	else if (*c == '"' || *c == '\\')
+		fprintf(out, "\\%c", *c);
+	else if (*c < ' ')
+		fprintf(out, "\\u%04x", *c);
+	else
+		fwrite(c, 1, len, out);
+}
+
+static void put_string(FILE *out, const char *s, size_t max)
+{
+	put_utf8_quoted(out, s, max, put_json_char);
 }
 
 /* The separator and the key of the next member. */

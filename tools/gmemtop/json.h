@@ -41,11 +41,13 @@ void json_null(struct json *j, const char *key);
 void json_string(struct json *j, const char *key, const char *s, size_t max);
 
 /*
- * The length of the valid UTF-8 sequence that starts with byte @c[0] >=
- * 0x80, within @max bytes; 0 if there is none.  The metrics' label
- * values follow the same rule.
+ * Writes at most @max bytes of @s between double quotes, one character at
+ * a time through @put: a valid UTF-8 sequence of @len bytes, or with @len
+ * 0 one byte that starts none.  JSON, CSV and the metrics' label values
+ * differ only in what @put escapes.
  */
-size_t utf8_length(const unsigned char *c, size_t max);
+typedef void (*utf8_put_fn)(FILE *out, const unsigned char *c, size_t len);
+void put_utf8_quoted(FILE *out, const char *s, size_t max, utf8_put_fn put);
 
 /* Opens a top-level object with "version" and the wall-clock "timestamp". */
 void json_begin(struct json *j, FILE *out, double timestamp);

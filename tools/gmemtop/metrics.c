@@ -495,27 +495,23 @@ static void print_header(FILE *out, const char *name, enum family_type type,
  * backslash, double quote and newline escaped; valid UTF-8 as it is,
  * any other byte as U+FFFD, as the JSON writer does.
  */
+static void put_label_char(FILE *out, const unsigned char *c, size_t len)
+{
+	if (!len)
+		fputs("\xef\xbf\xbd", out);
+	else if (*c == '\\' || *c == '"')
+		fprintf(out, "\\%c", *c);
+	else if (*c == '\n')
+		fputs("\\n", out);
+	else
+		fwrite(c, 1, len, out);
+}
+
 static void print_label(FILE *out, const char *name, const char *v,
 			size_t max)
 {
-	const unsigned char *c = (const unsigned char *)v;
-	size_t i, len;
-
-	fprintf(out, ",%s=\"", name);
-	for (i = 0; i < max && c[i]; i += len) {
-		len = c[i] < 0x80 ? 1 : utf8_length(c + i, max - i);
-		if (!len) {
-			fputs("\xef\xbf\xbd", out);
-			len = 1;
-		} else if (c[i] == '\\' || c[i] == '"') {
-			fprintf(out, "\\%c", c[i]);
-		} else if (c[i] == '\n') {
-			fputs("\\n", out);
-		} else {
-			fwrite(c + i, 1, len, out);
-		}
-	}
-	fputc('"', out);
+	fprintf(out, ",%s=", name);
+	put_utf8_quoted(out, v, max, put_label_char);
 }
 
 /* How operators name the VM: "" when unknown, as Prometheus reads none. */

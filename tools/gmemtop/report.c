@@ -315,24 +315,20 @@ static void print_csv_string(FILE *out, const char *s)
  * The same, in valid UTF-8 whatever a VMM's command line held: a byte of
  * no UTF-8 sequence is U+FFFD, as in JSON and the metrics.
  */
+static void put_csv_char(FILE *out, const unsigned char *c, size_t len)
+{
+	if (!len) {
+		fputs("\xef\xbf\xbd", out);
+		return;
+	}
+	if (*c == '"')
+		fputc('"', out);
+	fwrite(c, 1, len, out);
+}
+
 static void print_csv_utf8(FILE *out, const char *s, size_t max)
 {
-	const unsigned char *c = (const unsigned char *)s;
-	size_t i, len;
-
-	fputc('"', out);
-	for (i = 0; i < max && c[i]; i += len) {
-		len = c[i] < 0x80 ? 1 : utf8_length(c + i, max - i);
-		if (!len) {
-			fputs("\xef\xbf\xbd", out);
-			len = 1;
-			continue;
-		}
-		if (c[i] == '"')
-			fputc('"', out);
-		fwrite(c + i, 1, len, out);
-	}
-	fputc('"', out);
+	put_utf8_quoted(out, s, max, put_csv_char);
 }
 
 /* The last columns: added after the others, whose places scripts know. */
