@@ -303,18 +303,10 @@ def guest_section(guest):
     for pattern, runs in guest["runs"].items():
         rate = spread([r["conversions"] / r["elapsed_s"] for r in runs])
         ph = guest["phases"][pattern]
-        phases = defaultdict(int)
-        lat_sum = drains = to_private = 0
-        for f in ph["files"]:
-            lat_sum += f["latency_ns"]["sum"]
-            drains += f["lru_drains"]
-            to_private += f["conversions_to_private"]
-            for name, ns in f["phases_ns"].items():
-                phases[name] += ns
-        total = sum(phases.values()) or 1
-        shares = {k: v / total for k, v in phases.items()}
-        in_ioctl = lat_sum / (ph["elapsed_s"] * 1e9)
-        drained = drains / to_private if to_private else None
+        total = sum(ph["phases_ns"].values()) or 1
+        shares = {k: v / total for k, v in ph["phases_ns"].items()}
+        in_ioctl = ph["ioctl_ns"] / (ph["elapsed_s"] * 1e9)
+        drained, _ = drains_and_refcheck(ph)
         out[pattern] = {"conversions_per_s": rate, "phase_share": shares,
                         "ioctl_share_of_wall": in_ioctl,
                         "lru_drains_per_conversion_to_private": drained}
@@ -571,6 +563,10 @@ def targets_table(checks):
         vals = [c[key] for c in items if c.get(key) is not None]
         return f"worst {max(vals):.2f}" if vals else "n/a"
 
+    def projected(items):
+        vals = [c["ratio"] for c in items if c.get("ratio") is not None]
+        return f"{vals[0]:.1f}x projected" if vals else "n/a"
+
     rows = [
         ["gmemtop attached costs <= 3% CPU time over none",
          fmt_ratio(checks["overhead"][0].get("ratio_spread")),
@@ -599,8 +595,8 @@ def targets_table(checks):
          ", ".join(f"{c['drains']} drains" for c in checks["cpus"][-2:-1])
          or "n/a", verdict(all_met(checks["cpus"][-2:-1]))],
         ["16 VMMs convert at least 8x the rate of one",
-         worst(checks["cpus"][-1:]).replace("worst ", "") + "x projected"
-         if checks["cpus"] else "n/a", verdict(all_met(checks["cpus"][-1:]))],
+         projected(checks["cpus"][-1:]),
+         verdict(all_met(checks["cpus"][-1:]))],
     ]
     return table(["target", "measured", "verdict"], rows)
 
