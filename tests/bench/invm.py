@@ -398,6 +398,7 @@ def traced(argvs):
             "elapsed_s": max(r["elapsed_s"] for r in reports),
             "conversions": sum(r["totals"]["conversions"] for r in reports),
             "self_check": all(r["self_check"] for r in reports),
+            "mismatches": [m for r in reports for m in r["mismatches"]][:3],
             "lru_drains": sum(f["lru_drains"] for f in files),
             "conversions_to_private": sum(f["conversions_to_private"]
                                           for f in files),

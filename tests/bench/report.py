@@ -503,12 +503,18 @@ def capacity_section(cap):
 
 # ---- gmemload's own check of the kernel's counts ----
 
-def self_check_section(guest, ov, cap):
+def self_check_section(guest, ov, cap, cpu_runs, vmms):
     """Runs whose counts disagreed with the kernel's fdinfo: a finding
     about the kernel (or gmemload) that the timings must not hide."""
     runs = []
     if guest:
         runs += [r for rs in guest["runs"].values() for r in rs]
+        runs += list(guest["phases"].values())
+    for run in cpu_runs.values():
+        runs += [r for rs in run["runs"].values() for r in rs]
+        runs += list(run["traced"].values())
+    if vmms:
+        runs += list(vmms["runs"].values())
     if ov:
         runs += [s for ss in ov["samples"].values() for s in ss]
     if cap:
@@ -628,15 +634,15 @@ def build(raw, profile):
     parts["fragmentation"], checks["fragmentation"] = \
         fragmentation_section(one_page)
     parts["guest"], guest_out = guest_section(guest)
-    cpu_runs = load_cpus(raw)
-    parts["cpus"], checks["cpus"], cpus_out = \
-        cpus_section(cpu_runs, load_json(raw, "vmms.json"))
+    cpu_runs, vmms = load_cpus(raw), load_json(raw, "vmms.json")
+    parts["cpus"], checks["cpus"], cpus_out = cpus_section(cpu_runs, vmms)
     cpus_workloads = next(iter(cpu_runs.values()))["workloads"] \
         if cpu_runs else None
     parts["overhead"], ov_out = overhead_section(ov)
     checks["overhead"] = overhead_checks(ov_out)
     parts["capacity"], checks["capacity"] = capacity_section(cap)
-    parts["self_check"], self_checked = self_check_section(guest, ov, cap)
+    parts["self_check"], self_checked = \
+        self_check_section(guest, ov, cap, cpu_runs, vmms)
     facts = host_facts(raw)
     facts.update(profile=profile, convert_rounds=rounds(samples),
                  cpu_counts=sorted({n for n, _ in cpu_runs}),
