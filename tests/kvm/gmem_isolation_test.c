@@ -20,6 +20,7 @@
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
+#include <sys/sysinfo.h>
 #include <sys/uio.h>
 #include <sys/wait.h>
 
@@ -474,24 +475,48 @@ static void race_mapper(int sock, int fd, volatile int *seq)
 	_exit(0);
 }
 
-/*
- * Keeps this process and its children on the CPU it runs on.  There, the
- * mapper runs during a conversion only when its timer preempts the parent
- * inside it, so that its fault meets the conversion half done, however
- * the host schedules the test VM's vCPUs.
- */
-static void stay_on_this_cpu(void)
+/* Keeps this process and the children it forks from now on on @cpu. */
+static void pin_to_cpu(int cpu)
 {
 	cpu_set_t set;
 
 	CPU_ZERO(&set);
-	CPU_SET(sched_getcpu(), &set);
+	CPU_SET(cpu, &set);
 	TEST_ASSERT(!sched_setaffinity(0, sizeof(set), &set), "sched_setaffinity");
 }
 
-/* One round: the whole file to private and back, the mapper mapping. */
-static struct race_report race_round(int sock, int fd, volatile int *seq,
-				     int round)
+/* Starts a mapper on @cpu that talks over *@sock: its pid. */
+static pid_t race_mapper_start(int fd, volatile int *seq, int cpu, int *sock)
+{
+	int sv[2];
+	pid_t pid;
+
+	TEST_ASSERT(!socketpair(AF_UNIX, SOCK_STREAM, 0, sv), "socketpair");
+	pid = fork();
+	TEST_ASSERT(pid >= 0, "fork");
+	if (!pid) {
+		close(sv[0]);
+		pin_to_cpu(cpu);
+		race_mapper(sv[1], fd, seq);
+	}
+	close(sv[1]);
+	*sock = sv[0];
+	return pid;
+}
+
+/* True if the mapper behind @sock exited cleanly. */
+static bool race_mapper_stop(pid_t pid, int sock)
+{
+	int status;
+
+	close(sock);
+	TEST_ASSERT(waitpid(pid, &status, 0) == pid, "waitpid");
+	return WIFEXITED(status) && !WEXITSTATUS(status);
+}
+
+/* A round's first half: the whole file to private, the mapper mapping. */
+static struct race_report race_to_private(int sock, int fd, volatile int *seq,
+					  int round)
 {
 	struct race_report r;
 	char c;
@@ -503,19 +528,46 @@ static struct race_report race_round(int sock, int fd, volatile int *seq,
 	gmem_convert(fd, 0, RACE_PAGES * PAGE, PRIVATE, MODE_PRESERVE);
 	*seq = 4 * round + R_PRIVATE;
 	TEST_ASSERT(read(sock, &r, sizeof(r)) == sizeof(r), "parent: mapper gone");
+	return r;
+}
+
+/* ...and its second: back to shared. */
+static void race_to_shared(int fd, volatile int *seq, int round)
+{
 	*seq = 4 * round + R_TO_SHARED;
 	gmem_convert(fd, 0, RACE_PAGES * PAGE, SHARED, MODE_PRESERVE);
-	return r;
+}
+
+/*
+ * A file of RACE_PAGES allocated pages, all shared, mapped by this process
+ * (*@mem), with the secret in page 0, and the word *@seq that the parent
+ * and a mapper share.
+ */
+static void race_setup(struct kvm_vm **vm, int *fd, uint8_t **mem,
+		       volatile int **seq)
+{
+	*mem = map_shared_gmem(vm, fd, RACE_PAGES);
+	TEST_ASSERT(*mem != MAP_FAILED, "mmap(guest_memfd)");
+	/* Every page allocated: a conversion walks them all. */
+	TEST_ASSERT(!fallocate(*fd, FALLOC_FL_KEEP_SIZE, 0, RACE_PAGES * PAGE),
+		    "fallocate");
+	fill_secret(*mem, PAGE);
+	*seq = mmap(NULL, sizeof(**seq), PROT_READ | PROT_WRITE,
+		    MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+	TEST_ASSERT(*seq != MAP_FAILED, "mmap(seq)");
 }
 
 /*
  * A third process maps and faults the page in while conversions to
  * private run: its faults wait for the conversion and find the page
  * private, and none of its mappings keeps a page-table entry after it.
+ * All on one CPU: the mapper runs during a conversion only when its timer
+ * preempts the parent inside it, so that its fault meets the conversion
+ * half done, however the host schedules the test VM's vCPUs.
  */
 TEST(conversion_unmaps_mappings_made_while_it_runs)
 {
-	int fd, sv[2], round, status, mapped = 0, waited = 0;
+	int fd, sock, round, mapped = 0, waited = 0, cpu = sched_getcpu();
 	struct race_report r;
 	volatile int *seq;
 	struct kvm_vm *vm;
@@ -524,38 +576,89 @@ TEST(conversion_unmaps_mappings_made_while_it_runs)
 
 	if (gmem_vm_attributes_mode())
 		SKIP(return, "kvm.vm_memory_attributes=1: per-VM attributes");
-	mem = map_shared_gmem(&vm, &fd, RACE_PAGES);
-	ASSERT_NE(mem, MAP_FAILED);
-	/* Every page allocated: a conversion walks them all. */
-	ASSERT_EQ(fallocate(fd, FALLOC_FL_KEEP_SIZE, 0, RACE_PAGES * PAGE), 0);
-	fill_secret(mem, PAGE);
-	seq = mmap(NULL, sizeof(*seq), PROT_READ | PROT_WRITE,
-		   MAP_SHARED | MAP_ANONYMOUS, -1, 0);
-	ASSERT_NE(seq, MAP_FAILED);
-	ASSERT_EQ(socketpair(AF_UNIX, SOCK_STREAM, 0, sv), 0);
-	stay_on_this_cpu();
-	pid = fork();
-	ASSERT_GE(pid, 0);
-	if (!pid) {
-		close(sv[0]);
-		race_mapper(sv[1], fd, seq);
-	}
-	close(sv[1]);
+	race_setup(&vm, &fd, &mem, &seq);
+	pin_to_cpu(cpu);
+	pid = race_mapper_start(fd, seq, cpu, &sock);
 
 	for (round = 0; round < RACE_MAX_ROUNDS && waited < RACE_MIN_WAITS;
 	     round++) {
-		r = race_round(sv[0], fd, seq, round);
+		r = race_to_private(sock, fd, seq, round);
+		race_to_shared(fd, seq, round);
 		ASSERT_EQ(r.wrong, 0) TH_LOG("round %d", round);
 		ASSERT_EQ(r.leaked, 0)
 			TH_LOG("round %d: a mapping reaches the private page", round);
 		mapped += r.mapped;
 		waited += r.waited;
 	}
-	close(sv[0]);
-	ASSERT_EQ(waitpid(pid, &status, 0), pid);
-	ASSERT_TRUE(WIFEXITED(status) && !WEXITSTATUS(status));
+	ASSERT_TRUE(race_mapper_stop(pid, sock));
 	TH_LOG("%d rounds, %d mappings, %d faults that waited for a conversion",
 	       round, mapped, waited);
+	EXPECT_GE(waited, RACE_MIN_WAITS);
+	EXPECT_EQ(peer_access(mem, 'r'), PEER_SECRET);
+	unmap_shared_gmem(vm, fd, mem, RACE_PAGES);
+}
+
+#define XPROC_MAX_ROUNDS 50
+
+/*
+ * Every kind of process at once, with the mapper on another CPU than the
+ * converting one: a forked child and a process given the fd over a
+ * socket fault page 0 in through their own mappings before each
+ * conversion, and the mapper maps and reads it while the conversion
+ * runs.  Once it has returned, none of them reaches the page.
+ */
+TEST(conversion_unmaps_every_process_on_every_cpu)
+{
+	int fd, sock, round, i, waited = 0;
+	struct race_report r;
+	struct peer peers[2];
+	volatile int *seq;
+	struct kvm_vm *vm;
+	uint8_t *mem;
+	pid_t pid;
+
+	if (gmem_vm_attributes_mode())
+		SKIP(return, "kvm.vm_memory_attributes=1: per-VM attributes");
+	if (get_nprocs() < 2)
+		SKIP(return, "needs two CPUs");
+	race_setup(&vm, &fd, &mem, &seq);
+	pin_to_cpu(0);
+	peer_start(&peers[0], "a forked child", fd, mem, false);
+	peer_start(&peers[1], "a process given the fd over a socket", fd, mem,
+		   true);
+	pid = race_mapper_start(fd, seq, 1, &sock);
+
+	for (round = 0; round < XPROC_MAX_ROUNDS && waited < RACE_MIN_WAITS;
+	     round++) {
+		for (i = 0; i < ARRAY_SIZE(peers); i++) {
+			ASSERT_EQ(peer_ask(&peers[i], 'r'), PEER_SECRET)
+				TH_LOG("round %d: %s", round, peers[i].what);
+			ASSERT_TRUE(pte_present(peers[i].pid, peers[i].page))
+				TH_LOG("round %d: %s has no page-table entry",
+				       round, peers[i].what);
+		}
+		r = race_to_private(sock, fd, seq, round);
+		ASSERT_EQ(r.wrong, 0) TH_LOG("round %d", round);
+		ASSERT_EQ(r.leaked, 0)
+			TH_LOG("round %d: a mapping reaches the private page", round);
+		for (i = 0; i < ARRAY_SIZE(peers); i++) {
+			ASSERT_FALSE(pte_present(peers[i].pid, peers[i].page))
+				TH_LOG("round %d: %s still maps the private page",
+				       round, peers[i].what);
+			ASSERT_EQ(peer_ask(&peers[i], 'r'), PEER_SIGBUS)
+				TH_LOG("round %d: %s read the private page",
+				       round, peers[i].what);
+		}
+		race_to_shared(fd, seq, round);
+		waited += r.waited;
+	}
+	for (i = 0; i < ARRAY_SIZE(peers); i++) {
+		EXPECT_TRUE(peer_stop(&peers[i]))
+			TH_LOG("%s failed", peers[i].what);
+	}
+	ASSERT_TRUE(race_mapper_stop(pid, sock));
+	TH_LOG("%d rounds, %d faults that waited for a conversion", round,
+	       waited);
 	EXPECT_GE(waited, RACE_MIN_WAITS);
 	EXPECT_EQ(peer_access(mem, 'r'), PEER_SECRET);
 	unmap_shared_gmem(vm, fd, mem, RACE_PAGES);
