@@ -13,15 +13,25 @@
  * one-page conversions in a file fragmented by many earlier single-page
  * conversions against a fresh one.
  *
+ * The allocated and unallocated files are mapped by no process and bound
+ * to no running vCPU, so that a conversion of theirs never unmaps or
+ * invalidates anything.  A third file, "mapped" (per-guest_memfd
+ * attributes only, ranges up to MAPPED_MAX), takes the path a VMM's
+ * conversions take: before each one, the VMM writes every shared page of
+ * the range through its mapping and a running vCPU reads every page of
+ * it, so that the conversion has the VMM's page tables and KVM's to clear.
+ *
  * Every sample is one JSON object per line on stdout (the selftests
  * library's own chatter is not JSON); tests/bench/report.py turns them
  * into medians and ratios.  Rounds go over every case in turn, so that
  * drift of the machine hits all cases alike.
  *
  *   gmem_convert_bench [-t] [-r ROUNDS] [-R FIRST_ROUND] [-s MAX_SIZE_MIB]
- *                      [-f FRAG_CONVERSIONS]
+ *                      [-f FRAG_CONVERSIONS] [-m MAPPED_SIZE_KIB]
  *
  * FIRST_ROUND numbers the rounds on from an earlier run (another boot).
+ * -m times the mapped file alone, at that size: make bench runs it under
+ * gmemtop to split its conversions' time by phase.
  * -t times the fragmented and the fresh file alone: make bench does so in
  * a boot under QEMU's -icount, whose clock counts instructions and so
  * resolves the difference of two conversions of a few microseconds, which
@@ -40,6 +50,7 @@
 #define SZ_64K		(64ULL << 10)
 #define SZ_2M		(2ULL << 20)
 #define SZ_64M		(64ULL << 20)
+#define MAPPED_MAX	SZ_2M
 #define SZ_1G		(1ULL << 30)
 #define NS_PER_S	1000000000ULL
 /* The fragmented file keeps a private page every FRAG_STRIDE pages. */
@@ -72,6 +83,10 @@ struct bench_file {
 
 static struct kvm_vm *vm;
 static bool legacy;
+/* The mapped file: its own VM, with one vCPU that faults its pages in. */
+static struct gmem_vm mapped_vm;
+/* The range the vCPU reads next, in guest physical addresses. */
+static uint64_t touch_gpa, touch_len;
 static uint64_t next_gpa = 1ULL << 32;
 static uint32_t next_slot = 10;
 
@@ -133,6 +148,56 @@ static void file_fill(struct bench_file *f)
 	for (i = 0; i < f->size; i += PAGE)
 		mem[i] = 1;
 	munmap(mem, f->size);
+}
+
+/* The vCPU: reads a byte of every page of the range it is given. */
+static void guest_touch(void)
+{
+	uint64_t off;
+
+	for (;;) {
+		for (off = 0; off < touch_len; off += PAGE)
+			READ_ONCE(*(uint8_t *)(touch_gpa + off));
+		GUEST_SYNC(0);
+	}
+}
+
+/*
+ * The mapped file, of MAPPED_MAX bytes, all shared, allocated with data:
+ * bound to a VM of its own whose vCPU runs guest_touch(), and mapped by
+ * this process at mapped_vm.mem.
+ */
+static void mapped_create(struct bench_file *f)
+{
+	gmem_vm_create(&mapped_vm, 1, guest_touch, MAPPED_MAX,
+		       GUEST_MEMFD_FLAG_INIT_SHARED);
+	f->name = "mapped";
+	f->fd = mapped_vm.fd;
+	f->gpa = GMEM_DATA_GPA;
+	f->size = MAPPED_MAX;
+	memset(mapped_vm.mem, 1, MAPPED_MAX);
+}
+
+/*
+ * What a running VM does to the first @size bytes of the mapped file
+ * between two conversions: the VMM writes its shared pages, the vCPU
+ * reads them all, through private or shared mappings as the attributes
+ * say.
+ */
+static void mapped_touch(uint64_t size, bool private)
+{
+	struct ucall uc;
+	uint64_t off;
+
+	if (!private)
+		for (off = 0; off < size; off += PAGE)
+			mapped_vm.mem[off] = 1;
+	touch_gpa = GMEM_DATA_GPA;
+	touch_len = size;
+	sync_global_to_guest(mapped_vm.vm, touch_gpa);
+	sync_global_to_guest(mapped_vm.vm, touch_len);
+	TEST_ASSERT(gmem_run_to_ucall(mapped_vm.vcpus[0], &uc) == UCALL_SYNC,
+		    "vCPU: unexpected ucall %lu", uc.cmd);
 }
 
 static void convert(struct bench_file *f, uint64_t offset, uint64_t size,
@@ -239,6 +304,8 @@ static void bench_range(struct bench_file *f, int round, uint64_t size)
 				 content_names[contents[i]]);
 			for (rep = 0; rep < reps_for(size); rep++) {
 				prepare(f, 0, size, !to_private);
+				if (f->fd == mapped_vm.fd)
+					mapped_touch(size, !to_private);
 				emit("convert", round, fields,
 				     timed_convert(f, 0, size, to_private,
 						   contents[i]));
@@ -333,12 +400,21 @@ static void bench_one_page(struct bench_file *f, int round, uint64_t n)
 	}
 }
 
-/* The range conversions and memset(), every size up to the largest. */
+/*
+ * The range conversions and memset(), every size up to the largest; the
+ * mapped file's for sizes up to MAPPED_MAX, or for one size alone.
+ */
 struct range_cases {
-	struct bench_file alloc, empty;
+	struct bench_file alloc, empty, mapped;
 	unsigned int nr_sizes;
+	uint64_t mapped_only;
 	uint8_t *buf;
 };
+
+static bool has_mapped(const struct range_cases *rc)
+{
+	return rc->mapped.name;
+}
 
 static void ranges_setup(struct range_cases *rc, uint64_t max_size)
 {
@@ -347,6 +423,10 @@ static void ranges_setup(struct range_cases *rc, uint64_t max_size)
 		rc->nr_sizes++;
 	max_size = range_sizes[rc->nr_sizes - 1];
 
+	if (!legacy)
+		mapped_create(&rc->mapped);
+	if (rc->mapped_only)
+		return;
 	file_create(&rc->alloc, "allocated", max_size, true);
 	file_create(&rc->empty, "unallocated", max_size, true);
 	file_fill(&rc->alloc);
@@ -361,9 +441,15 @@ static void ranges_round(struct range_cases *rc, int round)
 {
 	unsigned int i;
 
+	if (rc->mapped_only) {
+		bench_range(&rc->mapped, round, rc->mapped_only);
+		return;
+	}
 	for (i = 0; i < rc->nr_sizes; i++) {
 		bench_range(&rc->alloc, round, range_sizes[i]);
 		bench_range(&rc->empty, round, range_sizes[i]);
+		if (has_mapped(rc) && range_sizes[i] <= MAPPED_MAX)
+			bench_range(&rc->mapped, round, range_sizes[i]);
 		bench_memset(rc->buf, round, range_sizes[i]);
 	}
 }
@@ -391,7 +477,7 @@ static void tree_round(struct tree_cases *tc, int round)
 static void __attribute__((noreturn)) usage(void)
 {
 	fprintf(stderr,
-		"usage: gmem_convert_bench [-t] [-r ROUNDS] [-R FIRST_ROUND] [-s MAX_SIZE_MIB] [-f FRAG_CONVERSIONS]\n");
+		"usage: gmem_convert_bench [-t] [-r ROUNDS] [-R FIRST_ROUND] [-s MAX_SIZE_MIB] [-f FRAG_CONVERSIONS] [-m MAPPED_SIZE_KIB]\n");
 	exit(2);
 }
 
@@ -413,24 +499,30 @@ int main(int argc, char *argv[])
 	bool only_tree = false;
 	int c, round;
 
-	while ((c = getopt(argc, argv, "tr:R:s:f:")) != -1) {
+	while ((c = getopt(argc, argv, "tr:R:s:f:m:")) != -1) {
 		switch (c) {
 		case 't': only_tree = true; break;
 		case 'r': rounds = parse_arg(optarg); break;
 		case 'R': first = parse_arg(optarg); break;
 		case 's': max_size = parse_arg(optarg) << 20; break;
 		case 'f': nr_frag = parse_arg(optarg); break;
+		case 'm': rc.mapped_only = parse_arg(optarg) << 10; break;
 		default: usage();
 		}
 	}
 	/* One fragmenting conversion leaves no page between two private. */
 	if (optind != argc || !rounds || max_size < SZ_2M || nr_frag == 1 ||
-	    (only_tree && !nr_frag))
+	    (only_tree && !nr_frag) || (only_tree && rc.mapped_only) ||
+	    rc.mapped_only % PAGE || rc.mapped_only > MAPPED_MAX)
 		usage();
+	if (rc.mapped_only)
+		nr_frag = 0;
 
 	TEST_REQUIRE(kvm_check_cap(KVM_CAP_VM_TYPES) &
 		     BIT(KVM_X86_SW_PROTECTED_VM));
 	legacy = gmem_vm_attributes_mode();
+	/* The legacy path cannot map guest_memfd. */
+	TEST_REQUIRE(!legacy || !rc.mapped_only);
 	vm = vm_create_barebones_type(KVM_X86_SW_PROTECTED_VM);
 	if (!legacy)
 		TEST_REQUIRE((vm_check_cap(vm, KVM_CAP_MEMORY_ATTRIBUTES2_FLAGS) &
@@ -450,6 +542,8 @@ int main(int argc, char *argv[])
 	}
 
 	free(rc.buf);
+	if (has_mapped(&rc))
+		gmem_vm_free(&mapped_vm);
 	kvm_vm_free(vm);
 	return 0;
 }

@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """The in-VM half of make bench; tests/bench/run boots the VM for it.
 
-    invm.py PROFILE OUTDIR [convert:BOOT|zero:BOOT|tree:BOOT|cpus:CLOCK|vmms|guest|overhead|capacity]...
+    invm.py PROFILE OUTDIR [convert:BOOT|zero:BOOT|tree:BOOT|cpus:CLOCK|vmms|phases|guest|overhead|capacity]...
 
 With kvm.vm_memory_attributes=1 it times the legacy per-VM conversion
 path only (gmem_convert_bench).  With =0 it times the per-guest_memfd
@@ -21,7 +21,9 @@ cpus:CLOCK (per-guest_memfd only) runs the same conversion workloads in a
 VM of however many CPUs this boot has, each CPU's LRU batch kept busy,
 into cpus-NCPUS-CLOCK.json; CLOCK says whether the boot is under -icount
 (icount) or not (wall).  vmms runs 1, 4 and 16 VMMs at once (in a boot
-of more than 16 CPUs).
+of more than 16 CPUs).  phases (per-guest_memfd only) splits the time of
+conversions of gmem_convert_bench's mapped file (a range the VMM maps and
+a vCPU has faulted) by phase, per size, into mapped-phases.json.
 """
 import functools
 import json
@@ -52,6 +54,7 @@ PROFILES = {
         "overhead_count": 1000, "overhead_rounds": 7,
         "capacity_count": 20000,
         "cpus_count": 400, "cpus_rounds": 3,
+        "mapped": ["-r", "3"],
     },
     "quick": {
         "convert": ["-r", "1", "-s", "64", "-f", "0"],
@@ -60,6 +63,7 @@ PROFILES = {
         "overhead_count": 300, "overhead_rounds": 3,
         "capacity_count": 2000,
         "cpus_count": 100, "cpus_rounds": 1,
+        "mapped": ["-r", "1"],
     },
     "smoke": {
         "convert": ["-r", "1", "-s", "2", "-f", "0"],
@@ -68,6 +72,7 @@ PROFILES = {
         "overhead_count": 20, "overhead_rounds": 1,
         "capacity_count": 50,
         "cpus_count": 20, "cpus_rounds": 1,
+        "mapped": ["-r", "1"],
     },
 }
 
@@ -172,6 +177,10 @@ Watcher = namedtuple("Watcher", "name argv count_argv ready count setup "
                      "teardown requires",
                      defaults=(None, None, None, None, None, None, None))
 SETTLE_S = 3
+# The range sizes of the mapped file that the phases part splits: those
+# gmem_convert_bench times it at (up to its MAPPED_MAX).
+MAPPED_SIZES = (4 << 10, 64 << 10, 2 << 20)
+
 # How many VMMs convert at once in the CPU-scaling boots.
 VMMS = (1, 4, 16)
 STOP_TIMEOUT_S = 120
@@ -371,29 +380,44 @@ class LruLoad:
             raise RuntimeError(f"lru_load exited {self.proc.returncode}")
 
 
+def under_gmemtop(run):
+    """@run() under gmemtop --json: what it returned, and gmemtop's last
+    per-file counters."""
+    w = Watcher("gmemtop --json", [GMEMTOP, "--json"], ready=r"^\{")
+    watcher = Attached(w, w.argv)
+    try:
+        result = run()
+    finally:
+        watcher.stop()
+    return result, json.loads(read(watcher.out).strip().splitlines()[-1])[
+        "files"]
+
+
+def summed_phases(files):
+    """Time per phase of the conversions of @files, summed."""
+    phases = defaultdict(int)
+    for f in files:
+        for name, ns in f["phases_ns"].items():
+            phases[name] += ns
+    return dict(phases)
+
+
 def traced(argvs):
     """@argvs run at once under gmemtop --json: the wall time until the
     last ends, the longest time gmemload itself reports, their conversions
     and self-checks, and gmemtop's per-file counters summed (all-CPU
     drains, conversions to private, ioctl time, time per phase)."""
-    w = Watcher("gmemtop --json", [GMEMTOP, "--json"], ready=r"^\{")
-    watcher = Attached(w, w.argv)
-    try:
+    def run():
         t0 = time.monotonic()
         procs = [subprocess.Popen(argv, stdout=subprocess.PIPE, text=True,
                                   stdin=subprocess.DEVNULL) for argv in argvs]
         reports = [json.loads(p.communicate()[0]) for p in procs]
-        wall = time.monotonic() - t0
-    finally:
-        watcher.stop()
+        return procs, reports, time.monotonic() - t0
+
+    (procs, reports, wall), files = under_gmemtop(run)
     # As in run_measured(): a failed self-check is a finding, kept.
     if any(p.returncode and r["self_check"] for p, r in zip(procs, reports)):
         raise RuntimeError(f"{argvs[0]} failed")
-    files = json.loads(read(watcher.out).strip().splitlines()[-1])["files"]
-    phases = defaultdict(int)
-    for f in files:
-        for name, ns in f["phases_ns"].items():
-            phases[name] += ns
     return {"wall_s": wall,
             "elapsed_s": max(r["elapsed_s"] for r in reports),
             "conversions": sum(r["totals"]["conversions"] for r in reports),
@@ -403,7 +427,32 @@ def traced(argvs):
             "conversions_to_private": sum(f["conversions_to_private"]
                                           for f in files),
             "ioctl_ns": sum(f["latency_ns"]["sum"] for f in files),
-            "phases_ns": dict(phases)}
+            "phases_ns": summed_phases(files)}
+
+
+def run_bench(args):
+    """gmem_convert_bench @args, its samples thrown away."""
+    rc = subprocess.run([CONVERT_BENCH, *args],
+                        stdout=subprocess.DEVNULL).returncode
+    if rc:
+        raise RuntimeError(f"gmem_convert_bench {' '.join(args)} exited {rc}")
+
+
+def mapped_phases(profile, outdir):
+    """Where the conversions of a range that the VMM maps and a vCPU has
+    faulted spend their time: gmem_convert_bench's mapped file alone, one
+    size at a time, under gmemtop."""
+    out = {}
+    for size in MAPPED_SIZES:
+        progress(f"mapped file, {size >> 10} KiB ranges, by phase")
+        _, files = under_gmemtop(functools.partial(
+            run_bench, ["-m", str(size >> 10), *profile["mapped"]]))
+        out[size] = {
+            "conversions": sum(f["conversions_to_private"] +
+                               f["conversions_to_shared"] for f in files),
+            "ioctl_ns": sum(f["latency_ns"]["sum"] for f in files),
+            "phases_ns": summed_phases(files)}
+    write_json(outdir, "mapped-phases.json", out)
 
 
 def cpu_workloads(profile):
@@ -528,10 +577,12 @@ def parse_parts(words, path):
     """[(name, function of (profile, outdir))] for the PARTs asked; all
     that this boot's mode can do when none is."""
     parts = {"guest": guest_driven, "overhead": overhead,
-             "capacity": capacity, "vmms": concurrent_vmms}
+             "capacity": capacity, "vmms": concurrent_vmms,
+             "phases": mapped_phases}
     if not words:
         words = ["convert:0", "tree:0"] + \
-            (["zero:0", "cpus:wall", "guest", "overhead", "capacity"]
+            (["zero:0", "phases", "cpus:wall", "guest", "overhead",
+              "capacity"]
              if path == "gmem" else [])
     chosen = []
     for word in words:
@@ -559,8 +610,8 @@ def main():
     parts = parse_parts(args[2:], path) if len(args) >= 2 else None
     if not parts or args[0] not in PROFILES:
         sys.exit(f"usage: {sys.argv[0]} {{{'|'.join(PROFILES)}}} OUTDIR "
-                 "[convert:BOOT|zero:BOOT|tree:BOOT|cpus:CLOCK|vmms|guest|"
-                 "overhead|capacity]...\n(all but convert and tree need "
+                 "[convert:BOOT|zero:BOOT|tree:BOOT|cpus:CLOCK|vmms|phases|"
+                 "guest|overhead|capacity]...\n(all but convert and tree need "
                  "kvm.vm_memory_attributes=0)")
     profile, outdir = PROFILES[args[0]], args[1]
     os.makedirs(SCRATCH, exist_ok=True)

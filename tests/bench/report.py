@@ -219,6 +219,45 @@ def conversion_section(by_round, sizes):
     return md, checks, ratios
 
 
+def phase_shares(t):
+    """Each phase's share of the time in phases of traced run @t."""
+    total = sum(t["phases_ns"].values()) or 1
+    return {k: v / total for k, v in t["phases_ns"].items()}
+
+
+def mapped_section(by_round, sizes, phases):
+    """The mapped file (the VMM's mapping and a vCPU's faults to undo)
+    against the allocated one (nothing to undo), per page; then where its
+    conversions spend their time, per size."""
+    st = pooled(by_round)
+    rows, out = [], {}
+    for size in sizes:
+        for to in ("private", "shared"):
+            for mode in GMEM_MODES:
+                a, b = (("gmem", size, f, to, mode)
+                        for f in ("mapped", "allocated"))
+                if a not in st:
+                    continue
+                r = paired(by_round, a, b)
+                out[f"{size}/{to}/{mode}/mapped / allocated"] = r
+                rows.append([size_name(size), to, mode, fmt(st.get(b)),
+                             fmt(st[a]), fmt_ratio(r)])
+    md = table(["range", "to", "mode", "allocated, unmapped",
+                "mapped and faulted", "mapped / allocated"], rows)
+    rows = []
+    for size, t in sorted((phases or {}).items(), key=lambda x: int(x[0])):
+        shares = phase_shares(t)
+        out[f"{size}/phase_share"] = shares
+        per_page = t["ioctl_ns"] / max(t["conversions"], 1) / \
+            (int(size) / PAGE)
+        rows.append([size_name(int(size)), t["conversions"],
+                     f"{per_page:.0f}",
+                     ", ".join(f"{k} {v:.1%}" for k, v in shares.items())])
+    md += "\n" + table(["range", "conversions", "instructions/page",
+                        "share of the time in phases, per phase"], rows)
+    return md, out
+
+
 def scaling_section(by_round):
     """Per-page cost at 1 GiB against 2 MiB, per path, file, direction and
     mode."""
@@ -303,8 +342,7 @@ def guest_section(guest):
     for pattern, runs in guest["runs"].items():
         rate = spread([r["conversions"] / r["elapsed_s"] for r in runs])
         ph = guest["phases"][pattern]
-        total = sum(ph["phases_ns"].values()) or 1
-        shares = {k: v / total for k, v in ph["phases_ns"].items()}
+        shares = phase_shares(ph)
         in_ioctl = ph["ioctl_ns"] / (ph["elapsed_s"] * 1e9)
         drained, _ = drains_and_refcheck(ph)
         out[pattern] = {"conversions_per_s": rate, "phase_share": shares,
@@ -629,6 +667,8 @@ def build(raw, profile):
     parts, checks = {}, {}
     parts["conversion"], checks["conversion"], ratios = \
         conversion_section(ranges, sizes)
+    parts["mapped"], mapped_out = mapped_section(
+        ranges, sizes, load_json(raw, "mapped-phases.json"))
     parts["scaling"], checks["scaling"] = scaling_section(ranges)
     parts["zero"], checks["zero"] = zero_section(wall_ranges, sizes)
     parts["fragmentation"], checks["fragmentation"] = \
@@ -656,6 +696,7 @@ def build(raw, profile):
                 "/".join(map(str, k)): v
                 for k, v in pooled(ranges).items()},
             "conversion_ratios": ratios,
+            "mapped": mapped_out,
             "one_page_icount_ns": {
                 "/".join(k): v for k, v in pooled(one_page).items()},
             "zero_wall_ns_per_page": {
@@ -743,6 +784,21 @@ cannot map and looks at nothing.  That look is what the allocated rows
 cost over the unallocated ones at 4 KiB.
 
 {parts['conversion']}
+### Ranges the VMM maps and a vCPU has faulted
+
+The files above are mapped by no process and bound to no running vCPU, so
+their conversions never unmap or invalidate anything.  The "mapped" file
+(per-guest_memfd path, up to 2 MiB) is what a VMM converts: before each
+timed conversion, the VMM writes every shared page of the range through
+its mapping and a vCPU of a VM it is bound to reads every page, so that
+the conversion clears the VMM's page-table entries (unmap) and KVM's
+mappings (invalidate), as the guest-driven workload's do.  Instructions
+per page against the allocated file of the same size, direction and mode,
+paired per round; then where the mapped file's conversions spend their
+time, per phase, from one run per size under gmemtop (both directions, the
+untimed ones that set each range up included).
+
+{parts['mapped']}
 ### Per-page cost as ranges grow
 
 {parts['scaling']}
