@@ -314,6 +314,17 @@ static void account_latency(__u64 ino, unsigned int outcome,
 		__sync_fetch_and_add(&l->phase_ns[i], conv->phase_ns[i]);
 }
 
+/*
+ * Waking the reader costs the converting task a wakeup per record: wake
+ * it only once a batch is waiting.  The reader's poll timeout collects
+ * smaller batches, so that a record waits 100 ms at most.
+ */
+static __u64 snoop_wakeup_flag(void)
+{
+	return bpf_ringbuf_query(&events, BPF_RB_AVAIL_DATA) >=
+	       GMEM_RINGBUF_BYTES / 8 ? BPF_RB_FORCE_WAKEUP : BPF_RB_NO_WAKEUP;
+}
+
 static void snoop_conversion(struct gmem_inflight *conv, __u64 ino,
 			     pid_t pid, __u32 vm, u64 offset, u64 size,
 			     u64 attrs, u64 mode, int ret, u64 error_offset,
@@ -347,7 +358,7 @@ static void snoop_conversion(struct gmem_inflight *conv, __u64 ino,
 	for (i = 0; i < GMEM_NR_PHASES; i++)
 		e->phase_ns[i] = conv->phase_ns[i];
 	bpf_get_current_comm(e->comm, sizeof(e->comm));
-	bpf_ringbuf_submit(e, 0);
+	bpf_ringbuf_submit(e, snoop_wakeup_flag());
 }
 
 /*

@@ -158,11 +158,14 @@ int snoop_run(struct gmemtop_bpf *skel, struct report_state *state,
 	if (env->format != FORMAT_JSON)
 		print_header();
 	while (!*exiting && err >= 0) {
-		/* Records are printed as they come: a signal waits 100 ms. */
+		/*
+		 * The kernel wakes us only for a batch of records (or a
+		 * signal does): take the rest every 100 ms.
+		 */
 		hold_signals(&saved);
 		err = ring_buffer__poll(rb, 100);
-		if (err == -EINTR)
-			err = 0;
+		if (err >= 0 || err == -EINTR)
+			err = ring_buffer__consume(rb);
 		report_drops(&s, skel);
 		written = !fflush(stdout) && !ferror(stdout);
 		release_signals(&saved);
