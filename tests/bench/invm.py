@@ -52,7 +52,7 @@ PROFILES = {
         "tree": ["-t", "-r", "2", "-f", "100000"],
         "guest_count": 2000, "guest_rounds": 5,
         "overhead_count": 1000, "overhead_rounds": 7,
-        "capacity_count": 20000,
+        "capacity_count": 20000, "capacity_rounds": 3,
         "cpus_count": 400, "cpus_rounds": 3,
         "mapped": ["-r", "3"],
     },
@@ -61,7 +61,7 @@ PROFILES = {
         "tree": ["-t", "-r", "1", "-f", "10000"],
         "guest_count": 300, "guest_rounds": 3,
         "overhead_count": 300, "overhead_rounds": 3,
-        "capacity_count": 2000,
+        "capacity_count": 2000, "capacity_rounds": 2,
         "cpus_count": 100, "cpus_rounds": 1,
         "mapped": ["-r", "1"],
     },
@@ -70,7 +70,7 @@ PROFILES = {
         "tree": ["-t", "-r", "1", "-f", "100"],
         "guest_count": 20, "guest_rounds": 1,
         "overhead_count": 20, "overhead_rounds": 1,
-        "capacity_count": 50,
+        "capacity_count": 50, "capacity_rounds": 1,
         "cpus_count": 20, "cpus_rounds": 1,
         "mapped": ["-r", "1"],
     },
@@ -168,14 +168,14 @@ def count_gmemtop_snoop(w):
     return n, summed(r"(\d+) records dropped", read(w.err))
 
 
-# One row per watcher.  argv runs beside the workload while its CPU time is
-# measured; count_argv (default: argv) runs beside the capacity workload and
-# count() reads (events seen, events the watcher says it lost) from it.
+# One row per watcher.  argv runs beside the workloads; count() reads from
+# its output (events seen, events the watcher says it lost) in the
+# capacity part.
 # ready: a regular expression its stdout matches once it is attached
 # (None: wait SETTLE_S).  requires: a gmemtop option that must exist.
-Watcher = namedtuple("Watcher", "name argv count_argv ready count setup "
-                     "teardown requires",
-                     defaults=(None, None, None, None, None, None, None))
+Watcher = namedtuple("Watcher", "name argv ready count setup teardown "
+                     "requires",
+                     defaults=(None, None, None, None, None, None))
 SETTLE_S = 3
 # The range sizes of the mapped file that the phases part splits: those
 # gmem_convert_bench times it at (up to its MAPPED_MAX).
@@ -197,17 +197,17 @@ WATCHERS = [
             ready=r"Hit Ctrl", count=count_trace_cmd),
     Watcher("bpftrace histogram", ["bpftrace", "-e", BPFTRACE_HIST],
             ready=r"^ready", count=count_bpftrace),
-    Watcher("gmemtop -b", [GMEMTOP, "-b"], [GMEMTOP, "--json"],
-            ready=GMEMTOP_READY, count=count_gmemtop_json),
+    # Rates only, from the same in-kernel counters as --json: no count.
+    Watcher("gmemtop -b", [GMEMTOP, "-b"], ready=GMEMTOP_READY),
     # With the phase split, which -b's table does not show and leaves out.
     Watcher("gmemtop --json", [GMEMTOP, "--json"], ready=GMEMTOP_READY,
             count=count_gmemtop_json),
     # A line per event: line-buffered output would slow it down.
     Watcher("gmemtop --snoop", [GMEMTOP, "--snoop"],
             count=count_gmemtop_snoop),
-    Watcher("gmemtop holders", [GMEMTOP, "-b", "--holders"],
-            [GMEMTOP, "--json", "--holders"], ready=GMEMTOP_READY,
-            count=count_gmemtop_json, requires="--holders"),
+    Watcher("gmemtop --json --holders", [GMEMTOP, "--json", "--holders"],
+            ready=GMEMTOP_READY, count=count_gmemtop_json,
+            requires="--holders"),
 ]
 
 
@@ -518,45 +518,64 @@ def watched(w, argv, workload):
     return r, watcher, {"watcher_cpu_s": during, "watcher_life_cpu_s": life}
 
 
+def overhead_workloads(profile):
+    """A VMM's mix (holders, guest-driven conversions, VM set-up and
+    teardown in its CPU time), and host-driven single-page conversions
+    alone, whose loop (gmemload's elapsed_s) is nothing but the
+    conversion path."""
+    n = profile["overhead_count"]
+    return {
+        "mixed": gmemload("--size", "16M", "--pattern", "mixed", "--hold",
+                          "5", "--guest-share", "20", "--count", str(n)),
+        "conversions": gmemload("--size", "16M", "--pattern", "random4k",
+                                "--count", str(4 * n)),
+    }
+
+
 def overhead(profile, outdir):
-    """The workload's CPU time under each watcher, round-robin, the order
-    rotated every round so that no watcher always follows the same one."""
-    workload = gmemload("--size", "16M", "--pattern", "mixed", "--hold", "5",
-                        "--guest-share", "20",
-                        "--count", str(profile["overhead_count"]))
+    """Each workload's CPU time and loop time under each watcher,
+    round-robin, the order rotated every round so that no watcher always
+    follows the same one."""
+    workloads = overhead_workloads(profile)
     ws = [w for w in WATCHERS if available(w)]
-    samples = {w.name: [] for w in ws}
+    samples = {name: {w.name: [] for w in ws} for name in workloads}
     for rnd in range(profile["overhead_rounds"]):
         for w in ws[rnd % len(ws):] + ws[:rnd % len(ws)]:
-            progress(f"overhead round {rnd + 1}/{profile['overhead_rounds']}"
-                     f": {w.name}")
-            r, _, cpu = watched(w, w.argv, workload)
-            samples[w.name].append({"round": rnd, "wall_s": r["wall_s"],
-                                    "cpu_s": r["cpu_s"], "user_s": r["user_s"],
-                                    "sys_s": r["sys_s"], **cpu,
-                                    **self_check(r)})
+            for name, argv in workloads.items():
+                progress(f"overhead round {rnd + 1}/"
+                         f"{profile['overhead_rounds']}: {w.name}, {name}")
+                r, _, cpu = watched(w, w.argv, argv)
+                samples[name][w.name].append(
+                    {"round": rnd, "wall_s": r["wall_s"],
+                     "loop_s": r["elapsed_s"], "cpu_s": r["cpu_s"],
+                     "user_s": r["user_s"], "sys_s": r["sys_s"], **cpu,
+                     **self_check(r)})
     write_json(outdir, "overhead.json", {
-        "workload": workload, "samples": samples,
+        "workloads": workloads, "samples": samples,
         "unavailable": [w.name for w in WATCHERS if not available(w)]})
 
 
 def capacity(profile, outdir):
-    """Host-driven single-page conversions as fast as they go: events each
-    watcher counted against the ioctls gmemload made."""
+    """Host-driven single-page conversions as fast as they go: per round,
+    what each watcher delivered to user space (its own output, counted)
+    against the ioctls gmemload made, and the rate under it."""
     workload = gmemload("--size", "64M", "--pattern", "random4k",
                         "--count", str(profile["capacity_count"]))
-    rows = {}
-    for w in WATCHERS:
-        if not available(w):
-            continue
-        progress(f"capacity: {w.name}")
-        r, watcher, _ = watched(w, w.count_argv or w.argv, workload)
-        seen, lost = w.count(watcher) if w.count else (None, None)
-        rows[w.name] = {"truth": r["totals"]["ioctls"], "seen": seen,
-                        "reported_lost": lost,
-                        "conversions_per_s":
-                            r["totals"]["conversions"] / r["elapsed_s"],
-                        **self_check(r)}
+    rows = {w.name: {"argv": w.argv, "rounds": []}
+            for w in WATCHERS if available(w)}
+    for rnd in range(profile["capacity_rounds"]):
+        for w in WATCHERS:
+            if not available(w):
+                continue
+            progress(f"capacity round {rnd + 1}: {w.name}")
+            r, watcher, _ = watched(w, w.argv, workload)
+            seen, lost = w.count(watcher) if w.count else (None, None)
+            rows[w.name]["rounds"].append(
+                {"truth": r["totals"]["ioctls"], "seen": seen,
+                 "reported_lost": lost,
+                 "conversions_per_s":
+                     r["totals"]["conversions"] / r["elapsed_s"],
+                 **self_check(r)})
     write_json(outdir, "capacity.json", {"workload": workload, "rows": rows})
 
 

@@ -467,73 +467,108 @@ def cpus_section(runs, vmms):
 
 # ---- part 3: tracing overhead ----
 
+OVERHEAD_LIMIT = 1.03
+
+
+def watcher_rows(samples):
+    """Per watcher of one workload: spreads of the workload's CPU time, of
+    its CPU, loop and wall time paired with the unwatched run of the same
+    round, and of the watcher's own CPU time."""
+    base = {s["round"]: s for s in samples["none"]}
+    out = {}
+    for name, ss in samples.items():
+        def ratio(key):
+            return spread([s[key] / base[s["round"]][key] for s in ss])
+        out[name] = {"workload_cpu_s": spread([s["cpu_s"] for s in ss]),
+                     "cpu_ratio": ratio("cpu_s"),
+                     "loop_ratio": ratio("loop_s"),
+                     "wall_ratio": ratio("wall_s"),
+                     "watcher_cpu_s": spread([s["watcher_cpu_s"]
+                                              for s in ss]),
+                     "watcher_life_cpu_s": spread([s["watcher_life_cpu_s"]
+                                                   for s in ss])}
+    return out
+
+
 def overhead_section(ov):
     if not ov:
         return "n/a\n", {}
-    base = {s["round"]: s for s in ov["samples"]["none"]}
-    rows, out = [], {}
-    for name, samples in ov["samples"].items():
-        cpu = spread([s["cpu_s"] for s in samples])
-        paired = spread([s["cpu_s"] / base[s["round"]]["cpu_s"]
-                         for s in samples])
-        wall = spread([s["wall_s"] / base[s["round"]]["wall_s"]
-                       for s in samples])
-        own = spread([s["watcher_cpu_s"] for s in samples])
-        life = spread([s["watcher_life_cpu_s"] for s in samples])
-        out[name] = {"workload_cpu_s": cpu, "cpu_ratio": paired,
-                     "wall_ratio": wall, "watcher_cpu_s": own,
-                     "watcher_life_cpu_s": life}
-        rows.append([name, fmt(cpu, digits=3), fmt(paired, digits=3),
-                     fmt(wall, digits=3), fmt(own, digits=2),
-                     fmt(life, digits=2)])
-    for name in ov["unavailable"]:
-        out[name] = None
-        rows.append([name] + ["n/a (no such gmemtop option yet)"] * 5)
-    md = table(["watcher", "workload CPU s (user+sys)",
-                "CPU ratio to none", "wall ratio to none",
-                "watcher CPU s during the workload",
-                "watcher CPU s, whole life"], rows)
+    md, out = "", {}
+    for workload, samples in ov["samples"].items():
+        out[workload] = watcher_rows(samples)
+        rows = [[name, fmt(r["workload_cpu_s"], digits=3),
+                 fmt(r["cpu_ratio"], digits=3), fmt(r["loop_ratio"], digits=3),
+                 fmt(r["wall_ratio"], digits=3),
+                 fmt(r["watcher_cpu_s"], digits=2),
+                 fmt(r["watcher_life_cpu_s"], digits=2)]
+                for name, r in out[workload].items()]
+        for name in ov["unavailable"]:
+            out[workload][name] = None
+            rows.append([name] + ["n/a (no such gmemtop option yet)"] * 6)
+        md += f"\n{workload}: `{' '.join(ov['workloads'][workload][1:])}`\n\n"
+        md += table(["watcher", "workload CPU s (user+sys)",
+                     "CPU ratio to none", "loop ratio to none",
+                     "wall ratio to none",
+                     "watcher CPU s during the workload",
+                     "watcher CPU s, whole life"], rows)
     return md, out
 
 
 def overhead_checks(out):
-    top = out.get("gmemtop -b")
-    if not top:
-        return [{"what": "gmemtop -b CPU ratio", "met": None}]
-    r = top["cpu_ratio"]
-    checks = [check(r, against(r, 1.03),
-                    what="gmemtop -b CPU ratio to none <= 1.03")]
+    """Every gmemtop mode within OVERHEAD_LIMIT: of the mixed workload's
+    CPU time, and of the conversion-only workload's loop; then -b against
+    each other way of watching, on the mixed workload's CPU time."""
+    checks = []
+    for workload, key in (("mixed", "cpu_ratio"),
+                          ("conversions", "loop_ratio")):
+        for name, row in out.get(workload, {}).items():
+            if not name.startswith("gmemtop") or not row:
+                continue
+            r = row[key]
+            checks.append(check(r, against(r, OVERHEAD_LIMIT), kind="limit",
+                                what=f"{name}, {workload}"))
+    top = out.get("mixed", {}).get("gmemtop -b")
     for alt in ("tracefs", "perf record", "trace-cmd record",
                 "bpftrace histogram"):
-        a = out.get(alt)
-        if not a:
+        a = out.get("mixed", {}).get(alt)
+        if not top or not a:
             continue
-        q = a["cpu_ratio"]
+        r, q = top["cpu_ratio"], a["cpu_ratio"]
         met = True if r["q3"] < q["q1"] else \
             False if q["q3"] < r["q1"] else UNRESOLVED
-        checks.append(check(q, met, what=f"gmemtop -b cheaper than {alt}"))
-    return checks
+        checks.append(check(q, met, kind="cheaper",
+                            what=f"gmemtop -b cheaper than {alt}"))
+    return checks or [{"kind": "limit", "what": "gmemtop", "ratio": None,
+                       "met": None}]
 
 
 # ---- part 4: event capacity ----
 
 def capacity_section(cap):
+    """Per watcher, over the rounds: ioctls made, what its output showed,
+    what it says it lost, and the conversion rate under it.  gmemtop's
+    snoop records are events delivered one by one, which a full ring
+    buffer loses; its --json counts come from counters in the kernel,
+    which cannot lose one but must equal gmemload's."""
     if not cap:
         return "n/a\n", []
     rows, checks = [], []
-    for name, r in cap["rows"].items():
-        if r["seen"] is None:
-            rows.append([name, r["truth"], "-", "-", "-",
-                         f"{r['conversions_per_s']:.0f}"])
+    for name, row in cap["rows"].items():
+        rs = row["rounds"]
+        truth = sum(r["truth"] for r in rs)
+        rate = fmt(spread([r["conversions_per_s"] for r in rs]))
+        if rs[0]["seen"] is None:
+            rows.append([name, truth, "-", "-", "-", rate])
             continue
-        missing = r["truth"] - r["seen"]
-        rows.append([name, r["truth"], r["seen"], missing,
-                     "n/a" if r["reported_lost"] is None
-                     else r["reported_lost"],
-                     f"{r['conversions_per_s']:.0f}"])
+        missing = truth - sum(r["seen"] for r in rs)
+        lost = [r["reported_lost"] for r in rs]
+        rows.append([name, truth, truth - missing, missing,
+                     "n/a" if None in lost else sum(lost), rate])
         if name.startswith("gmemtop"):
-            checks.append({"what": f"{name} loses no event",
-                           "missing": missing, "met": missing == 0})
+            what = "loses no event" if "--snoop" in row["argv"] \
+                else "counts every ioctl"
+            checks.append({"what": f"{name} {what}", "missing": missing,
+                           "met": missing == 0})
     md = table(["watcher", "ioctls (gmemload)", "events seen", "missing",
                 "lost, as the watcher reports", "conversions/s"], rows)
     return md, checks
@@ -554,9 +589,10 @@ def self_check_section(guest, ov, cap, cpu_runs, vmms):
     if vmms:
         runs += list(vmms["runs"].values())
     if ov:
-        runs += [s for ss in ov["samples"].values() for s in ss]
+        runs += [s for ws in ov["samples"].values() for ss in ws.values()
+                 for s in ss]
     if cap:
-        runs += list(cap["rows"].values())
+        runs += [r for row in cap["rows"].values() for r in row["rounds"]]
     bad = [r for r in runs if not r["self_check"]]
     out = {"runs": len(runs), "disagreed": len(bad),
            "examples": bad[0]["mismatches"] if bad else []}
@@ -607,20 +643,23 @@ def targets_table(checks):
         vals = [c[key] for c in items if c.get(key) is not None]
         return f"worst {max(vals):.2f}" if vals else "n/a"
 
+    limits = [c for c in checks["overhead"] if c["kind"] == "limit"]
+    cheaper = [c for c in checks["overhead"] if c["kind"] == "cheaper"]
+
     def projected(items):
         vals = [c["ratio"] for c in items if c.get("ratio") is not None]
         return f"{vals[0]:.1f}x projected" if vals else "n/a"
 
     rows = [
-        ["gmemtop attached costs <= 3% CPU time over none",
-         fmt_ratio(checks["overhead"][0].get("ratio_spread")),
-         verdict(checks["overhead"][0]["met"])],
+        ["every gmemtop mode costs <= 3% over none: the mixed workload's "
+         "CPU time, the conversion loop's time",
+         worst(limits), verdict(all_met(limits))],
         ["gmemtop -b costs less than every alternative",
          ", ".join(f"{c['what'].split('than ')[1]} {c['ratio']:.3f}"
-                   for c in checks["overhead"][1:]) or "n/a",
-         verdict(all_met(checks["overhead"][1:]))],
-        ["zero events lost by gmemtop",
-         ", ".join(f"{c['what'].split(' loses')[0]}: {c['missing']} missing"
+                   for c in cheaper) or "n/a",
+         verdict(all_met(cheaper))],
+        ["gmemtop's snoop loses no event, its counts miss no ioctl",
+         ", ".join(f"{c['what']}: {c['missing']} missing"
                    for c in checks["capacity"]) or "n/a",
          verdict(all_met(checks["capacity"]))],
         ["per-guest_memfd (preserve) no slower than legacy, every size",
@@ -688,7 +727,10 @@ def build(raw, profile):
                  cpu_counts=sorted({n for n, _ in cpu_runs}),
                  vmm_cpus=cpus_out and cpus_out["vmm_cpus"],
                  tree_rounds=rounds(tree), fragmenting_conversions=frag_n,
-                 overhead_rounds=len(ov["samples"]["none"]) if ov else 0,
+                 overhead_rounds=len(ov["samples"]["mixed"]["none"])
+                 if ov else 0,
+                 capacity_rounds=len(next(iter(cap["rows"].values()))
+                                     ["rounds"]) if cap else 0,
                  guest_rounds=len(next(iter(guest["runs"].values())))
                  if guest else 0)
     data = {"facts": facts, "targets": checks,
@@ -708,7 +750,7 @@ def build(raw, profile):
             "overhead": ov_out,
             "capacity": cap["rows"] if cap else None,
             "self_check": self_checked,
-            "workloads": {"overhead": ov and ov["workload"],
+            "workloads": {"overhead": ov and ov["workloads"],
                           "capacity": cap and cap["workload"],
                           "cpus": cpus_workloads,
                           "guest": guest and guest["args"]}}
@@ -885,8 +927,10 @@ rate on a CPU per VMM follows from it (Amdahl: N / (1 + (N - 1) s)).
 
 ## 3. What watching costs
 
-{cmd(workloads['overhead'])}, round-robin under every watcher, the order
-rotated each round, in a boot of its own under QEMU's `-icount` (the
+Two gmemload workloads, each round-robin under every watcher, the order
+rotated each round: "mixed", a VMM's mix of host- and guest-driven
+conversions with holders, and "conversions", host-driven single-page
+conversions alone.  Both run in a boot of its own under QEMU's `-icount` (the
 guest's clock counts its instructions): without it, time measured in the
 guest includes whatever the host ran meanwhile, and the spread of the
 unwatched runs was larger than any watcher's cost.  That boot has one
@@ -898,6 +942,11 @@ included, as on a host with CPUs to spare.  The workload's CPU
 time is user+system from
 `wait4()` (all its threads, vCPU threads included); ratios are paired per
 round (watcher run / unwatched run of the same round), then summarised.
+The loop ratio compares gmemload's own time for its conversion loop
+(`elapsed_s`), which leaves out VM set-up and teardown: in the
+conversions workload it is the conversion path alone, the harshest
+denominator.  The target holds every gmemtop mode to 3% on the mixed
+workload's CPU time and on that loop.
 The watcher's own CPU time is read from `/proc/PID/stat` across the
 workload, and from its `rusage` over its whole life (start-up such as
 bpftrace's compilation included).  tracefs means the kvm_gmem events
@@ -913,10 +962,14 @@ spread allows: "not resolved" means the limit lies within it.
 ## 4. Event capacity
 
 {cmd(workloads['capacity'])}: single-page conversions from the host, as
-fast as they go.  The ground truth is gmemload's own count of ioctls; each
-watcher's count of `kvm_gmem_set_attributes_end` events.  The row of
-`gmemtop -b` counts with `gmemtop --json`, the same in-kernel aggregation
-(the table shows rates, not totals); `--snoop` counts its lines.
+fast as they go, over {f['capacity_rounds']} rounds (counts summed, the rate's
+spread over the rounds).  The ground truth is gmemload's own count of
+ioctls; each watcher's count is read from its own output: the
+`kvm_gmem_set_attributes_end` events it delivered, the lines of
+`gmemtop --snoop` (records copied one by one through a ring buffer, which
+can lose them), the per-file `ioctls` of `gmemtop --json` (counters kept
+in the kernel, which cannot lose one but must match).  `gmemtop -b` shows
+rates from the same counters, not totals: it has no count.
 
 {parts['capacity']}
 ## gmemload against fdinfo

@@ -146,17 +146,22 @@ def check_markdown():
 
 
 def check_watchers():
-    """Every watcher ran every round; gmemtop lost nothing."""
+    """Every watcher ran every round of every workload; gmemtop lost
+    nothing and counted every ioctl, in every round."""
     data, _ = report()
     rounds = PROFILE["overhead_rounds"]
-    for w in invm.WATCHERS:
-        row = data["overhead"].get(w.name)
-        if not invm.available(w):
-            if row is not None:
-                return f"{w.name} is not available but has figures"
-            continue
-        if row["workload_cpu_s"]["n"] != rounds:
-            return f"{w.name}: {row['workload_cpu_s']['n']} rounds"
+    for workload, rows in data["overhead"].items():
+        for w in invm.WATCHERS:
+            row = rows.get(w.name)
+            if not invm.available(w):
+                if row is not None:
+                    return f"{w.name} is not available but has figures"
+                continue
+            if row["workload_cpu_s"]["n"] != rounds:
+                return (f"{w.name}, {workload}: "
+                        f"{row['workload_cpu_s']['n']} rounds")
+    if sorted(data["overhead"]) != ["conversions", "mixed"]:
+        return f"overhead workloads {sorted(data['overhead'])}"
     for c in data["targets"]["capacity"]:
         if not c["met"]:
             return f"{c['what']}: {c['missing']} missing"
