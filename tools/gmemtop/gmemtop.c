@@ -152,8 +152,8 @@ static error_t parse_positional(const char *arg, struct argp_state *state)
 
 /*
  * The first option given whose figures only the kvm_gmem events give:
- * the fexit fallback has no conversions, latencies, holders or VM ids,
- * and prints neither CSV nor metrics.
+ * the fexit fallback has no conversions, latencies, holders, hotspots or
+ * VM ids, and prints neither CSV nor metrics.
  */
 static const char *option_needing_events(void)
 {
@@ -169,6 +169,8 @@ static const char *option_needing_events(void)
 		return "--vm";
 	if (env.cgroup_dir)
 		return "--cgroup";
+	if (env.hotspot_window_given)
+		return "--hotspot-window";
 	if (env.openmetrics)
 		return "--openmetrics";
 	if (env.textfile)
@@ -247,6 +249,7 @@ static error_t parse_arg(int key, char *arg, struct argp_state *state)
 		if (parse_number(arg, "--hotspot-window", 0, MAX_HOTSPOT_WINDOW,
 				 &env.hotspot_window))
 			argp_usage(state);
+		env.hotspot_window_given = true;
 		break;
 	case 'd':
 		if (parse_number(arg, "delay", DELAY_MIN, DELAY_MAX, &env.delay))
