@@ -346,6 +346,32 @@ void sleep_interval(double delay, volatile sig_atomic_t *exiting)
 }
 
 /*
+ * The kernel preallocates every map at load: past this much map data,
+ * --max-files deserves a word before it is spent (gmemtop(8), KERNEL
+ * MEMORY).
+ */
+#define MEMORY_BUDGET_MIB	64
+
+static void warn_over_budget(void)
+{
+	struct gmemtop_bpf *skel = gmemtop_bpf__open();
+	double mib;
+
+	if (!skel)
+		return;
+	if (!gmemtop_size_maps(skel, env.max_files, env.snoop)) {
+		mib = bpf_object_memory(skel->obj, libbpf_num_possible_cpus()) /
+		      (1024.0 * 1024.0);
+		if (mib > MEMORY_BUDGET_MIB)
+			fprintf(stderr, "gmemtop: warning: --max-files %u "
+				"preallocates %.0f MiB of kernel memory in its "
+				"maps, over the %d MiB budget\n",
+				env.max_files, mib, MEMORY_BUDGET_MIB);
+	}
+	gmemtop_bpf__destroy(skel);
+}
+
+/*
  * Why the tool cannot run here, in words a VMM engineer can act on.
  * Nothing is loaded with --btf: neither privilege nor the kernel's BTF
  * matters then.
@@ -679,6 +705,7 @@ int main(int argc, char **argv)
 	}
 
 	libbpf_set_print(libbpf_print);
+	warn_over_budget();
 	err = check_environment();
 	if (!err)
 		err = load_kernel_btf(&k);
