@@ -6,7 +6,8 @@ gmemload runs as QEMU would be seen (argv[0] qemu-system-x86_64, with
 cgroup of its own, its JSON report the ground truth:
 
 - gmemtop's JSON and CSV rows carry exactly that name, uuid and cgroup,
-  with the counts gmemload reports;
+  with the counts gmemload reports; the -b table's VM_NAME column and
+  every --snoop record name it too;
 - without -name, in libvirt's scope of a domain, the domain is the name;
 - so do the labels of every /metrics series of its files;
 - --cgroup shows and exports the VMM in that cgroup and nothing of a
@@ -115,6 +116,39 @@ def check_json_and_csv_rows_carry_the_names():
             problem = wrong_row(row, vm, "demo-vm", "a")
             if problem:
                 return f"{kind}: {problem}"
+    return None
+
+
+def check_table_and_snoop_carry_the_names():
+    """The -b table's VM_NAME column, and every --snoop --json record of
+    the VMM, name it as its -name does."""
+    table = start([GMEMTOP, "-b", "-d", "0.3"])
+    snoop = subprocess.Popen([GMEMTOP, "--snoop", "--json"],
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                             text=True)
+    try:
+        if not wait_attached(snoop):
+            return "gmemtop --snoop did not attach"
+        truth = truth_of(vmm("demo-vm", "a"))
+        time.sleep(1)
+    finally:
+        table_out, _ = stop(table)
+        snoop_out, _ = stop(snoop)
+    # PID COMM VM_NAME VM INO ...: the last row of each inode wins.
+    names = {int(cols[4]): cols[2] for cols in map(str.split,
+                                                   table_out.splitlines())
+             if len(cols) > 4 and cols[4].isdigit()}
+    records = [json.loads(line) for line in snoop_out.splitlines()]
+    for vm in truth["vms"]:
+        if names.get(vm["ino"]) != "demo-vm":
+            return f"table: inode {vm['ino']} named {names.get(vm['ino'])}"
+        mine = [r for r in records if r["ino"] == vm["ino"]]
+        if not mine:
+            return f"snoop: no record of inode {vm['ino']}"
+        wrong = [r for r in mine if (r["vm_name"], r["vm_uuid"], r["cgroup"])
+                 != ("demo-vm", UUID, f"/{PARENT}/a")]
+        if wrong:
+            return f"snoop: {len(wrong)} records named otherwise: {wrong[0]}"
     return None
 
 
@@ -270,6 +304,7 @@ def check_view_shows_names_at_80_columns():
 def main():
     checks = [(c.__name__[len("check_"):], c) for c in (
         check_json_and_csv_rows_carry_the_names,
+        check_table_and_snoop_carry_the_names,
         check_libvirt_scope_names_the_domain,
         check_metrics_carry_the_names,
         check_cgroup_filter_keeps_one_vmm,

@@ -268,19 +268,21 @@ void print_table(FILE *out, const struct report *r)
 	fprintf(out, "%s  guest_memfds: %d  dropped: %llu  ", stamp,
 		r->nr_files, (unsigned long long)r->dropped);
 	print_losses(out, r);
-	fprintf(out, "%7s %-12s %10s %8s %8s %8s %8s %8s %8s %9s %9s %9s %8s %8s\n",
-		"PID", "COMM", "VM", "INO", "SHR_MiB", "PRV_MiB", "->PRV/s",
+	fprintf(out, "%7s %-12s %-16s %10s %8s %8s %8s %8s %8s %8s %9s %9s %9s %8s %8s\n",
+		"PID", "COMM", "VM_NAME", "VM", "INO", "SHR_MiB", "PRV_MiB",
+		"->PRV/s",
 		"->SHR/s", "PAGES/s", "P50_us", "P99_us", "MAX_us", "EAGAIN/s",
 		"INVAL/s");
 	for (i = 0; i < r->nr_files; i++) {
 		const struct file_row *row = &r->files[i];
 		struct file_figures fig;
-		char comm[GMEM_COMM_LEN];
+		char comm[GMEM_COMM_LEN], name[17];
 
 		file_figures(row, r->interval, &fig);
-		fprintf(out, "%7u %-12.12s %10u %8llu", row->now.pid,
-			printable(comm, row->now.comm), row->now.vm,
-			(unsigned long long)row->ino);
+		fprintf(out, "%7u %-12.12s %-16s %10u %8llu", row->now.pid,
+			printable(comm, row->now.comm),
+			printable_vm_name(name, sizeof(name), &row->ident),
+			row->now.vm, (unsigned long long)row->ino);
 		print_mib(out, row->fdinfo.shared_pages);
 		print_mib(out, row->fdinfo.private_pages);
 		fprintf(out, " %8.1f %8.1f %8.1f", fig.to_private_per_s,
@@ -811,14 +813,28 @@ void layout_picture(const struct gmem_fdinfo *info, char *buf, int width)
 	buf[width] = '\0';
 }
 
-const char *printable(char buf[GMEM_COMM_LEN], const char *comm)
+const char *printable_bytes(char *buf, size_t size, const char *s,
+			    size_t max)
 {
-	int i;
+	size_t i;
 
-	for (i = 0; i < GMEM_COMM_LEN - 1 && comm[i]; i++)
-		buf[i] = comm[i] >= ' ' && comm[i] < 0x7f ? comm[i] : '?';
+	for (i = 0; i + 1 < size && i < max && s[i]; i++)
+		buf[i] = s[i] >= ' ' && s[i] < 0x7f ? s[i] : '?';
 	buf[i] = '\0';
 	return buf;
+}
+
+const char *printable(char buf[GMEM_COMM_LEN], const char *comm)
+{
+	return printable_bytes(buf, GMEM_COMM_LEN, comm, GMEM_COMM_LEN);
+}
+
+const char *printable_vm_name(char *buf, size_t size,
+			      const struct vm_ident *id)
+{
+	if (!id->name[0])
+		return "-";
+	return printable_bytes(buf, size, id->name, sizeof(id->name));
 }
 
 void print_stock_table(FILE *out, const struct stock_report *r)

@@ -159,6 +159,15 @@ const char *attributes_name(__u64 attrs);
 
 /* @comm (up to GMEM_COMM_LEN bytes) for a terminal: '?' for controls. */
 const char *printable(char buf[GMEM_COMM_LEN], const char *comm);
+/*
+ * At most @max bytes of @s into @buf (@size bytes) for a terminal: bytes
+ * it would interpret as "?".
+ */
+const char *printable_bytes(char *buf, size_t size, const char *s,
+			    size_t max);
+/* The VM's name (QEMU's -name) for a table, "-" when it has none. */
+const char *printable_vm_name(char *buf, size_t size,
+			      const struct vm_ident *id);
 
 /* "12.5", or "-" when fdinfo could not be read. */
 const char *format_mib(char *buf, size_t len, long long pages);

@@ -25,8 +25,9 @@ struct snoop {
 	long nr_events;
 	double boot_wall;	/* the wall clock when CLOCK_MONOTONIC was 0 */
 	__u64 dropped;		/* reported so far */
-	pid_t vmm_pid;		/* the last VMM named, and its name */
+	pid_t vmm_pid;		/* the last VMM named, and its names */
 	char vmm_comm[GMEM_COMM_LEN];
+	struct vm_ident vmm_ident;
 };
 
 static double event_wall_s(const struct snoop *s, const struct gmem_event *e)
@@ -34,28 +35,35 @@ static double event_wall_s(const struct snoop *s, const struct gmem_event *e)
 	return s->boot_wall + e->ts_ns / 1e9;
 }
 
-/* The VMM's name: read again only when the pid changes. */
-static const char *vmm_name(struct snoop *s, const struct gmem_event *e)
+/* The VMM's names: read again only when the pid changes. */
+static void name_vmm(struct snoop *s, const struct gmem_event *e)
 {
-	if (s->vmm_pid != (pid_t)e->pid) {
-		s->vmm_pid = e->pid;
-		memcpy(s->vmm_comm, e->comm, GMEM_COMM_LEN);
-		read_process_name(e->pid, s->vmm_comm);
-	}
-	return s->vmm_comm;
+	if (s->vmm_pid == (pid_t)e->pid)
+		return;
+	s->vmm_pid = e->pid;
+	memcpy(s->vmm_comm, e->comm, GMEM_COMM_LEN);
+	read_process_name(e->pid, s->vmm_comm);
+	ident_read(e->pid, &s->vmm_ident);
 }
 
 static void print_event_json(struct snoop *s, const struct gmem_event *e)
 {
 	struct json j;
 
+	name_vmm(s, e);
 	json_begin(&j, stdout, event_wall_s(s, e));
 	json_uint(&j, "ts_ns", e->ts_ns);
 	json_uint(&j, "pid", e->pid);
-	json_string(&j, "comm", vmm_name(s, e), GMEM_COMM_LEN);
+	json_string(&j, "comm", s->vmm_comm, GMEM_COMM_LEN);
 	json_uint(&j, "tid", e->tid);
 	json_string(&j, "thread", e->comm, GMEM_COMM_LEN);
 	json_uint(&j, "vm", e->vm);
+	json_string(&j, "vm_name", s->vmm_ident.name,
+		    sizeof(s->vmm_ident.name));
+	json_string(&j, "vm_uuid", s->vmm_ident.uuid,
+		    sizeof(s->vmm_ident.uuid));
+	json_string(&j, "cgroup", s->vmm_ident.cgroup,
+		    sizeof(s->vmm_ident.cgroup));
 	json_uint(&j, "ino", e->ino);
 	json_uint(&j, "offset", e->offset);
 	json_uint(&j, "size", e->size);
@@ -90,8 +98,9 @@ static const char *clock_time(char *buf, size_t len, double wall)
 
 static void print_header(void)
 {
-	printf("%-15s %-14s %7s %10s %8s %12s %10s %-8s %-8s %4s %12s %9s\n",
-	       "TIME", "COMM", "PID", "VM", "INO", "OFFSET", "SIZE", "TO",
+	printf("%-15s %-14s %7s %-16s %10s %8s %12s %10s %-8s %-8s %4s %12s %9s\n",
+	       "TIME", "COMM", "PID", "VM_NAME", "VM", "INO", "OFFSET", "SIZE",
+	       "TO",
 	       "MODE", "RET", "ERROR_OFF", "LAT_us");
 }
 
@@ -99,10 +108,13 @@ static void print_event_line(struct snoop *s, const struct gmem_event *e)
 {
 	static const char *const modes[] = { "-", "zero", "preserve" };
 	char stamp[24], offset[24], error_offset[24], comm[GMEM_COMM_LEN];
+	char name[17];
 
-	printf("%-15s %-14.14s %7u %10u %8llu %12s %10llu %-8s %-8s %4d %12s %9.1f\n",
+	name_vmm(s, e);
+	printf("%-15s %-14.14s %7u %-16s %10u %8llu %12s %10llu %-8s %-8s %4d %12s %9.1f\n",
 	       clock_time(stamp, sizeof(stamp), event_wall_s(s, e)),
-	       printable(comm, vmm_name(s, e)), e->pid, e->vm,
+	       printable(comm, s->vmm_comm), e->pid,
+	       printable_vm_name(name, sizeof(name), &s->vmm_ident), e->vm,
 	       (unsigned long long)e->ino,
 	       hex(offset, sizeof(offset), e->offset),
 	       (unsigned long long)e->size, attributes_name(e->attrs),

@@ -117,17 +117,6 @@ static int first_row(const struct view *v, const struct report *r, int room)
  * @s (at most @max bytes) for a terminal, in @buf of @size: '?' for
  * controls and for every byte outside ASCII, as process names are.
  */
-static const char *printable_name(char *buf, size_t size, const char *s,
-				  size_t max)
-{
-	size_t i;
-
-	for (i = 0; i + 1 < size && i < max && s[i]; i++)
-		buf[i] = s[i] >= ' ' && s[i] < 0x7f ? s[i] : '?';
-	buf[i] = '\0';
-	return buf;
-}
-
 /* Width of the name column: kept narrow, so that 80 columns show rates. */
 static const int column_width[NR_COLUMNS] = { 12, 16, 24 };
 static const char *const column_title[NR_COLUMNS] = {
@@ -147,21 +136,19 @@ static const char *row_name(const struct view *v, const struct file_row *row,
 
 	switch (v->column) {
 	case COLUMN_VM_NAME:
-		if (!id->name[0])
-			return "-";
-		return printable_name(buf, size, id->name, sizeof(id->name));
+		return printable_vm_name(buf, size, id);
 	case COLUMN_CGROUP:
 		if (!id->cgroup[0])
 			return "-";
 		len = strlen(id->cgroup);
 		if (len <= width)
-			return printable_name(buf, size, id->cgroup, len);
+			return printable_bytes(buf, size, id->cgroup, len);
 		buf[0] = '<';
-		printable_name(buf + 1, size - 1,
+		printable_bytes(buf + 1, size - 1,
 			       id->cgroup + len - (width - 1), width - 1);
 		return buf;
 	default:
-		return printable_name(buf, size, row->now.comm,
+		return printable_bytes(buf, size, row->now.comm,
 				      sizeof(row->now.comm));
 	}
 }
@@ -294,10 +281,9 @@ static int draw_names(const struct vm_ident *id, int line)
 	if (!id->name[0] && !id->uuid[0] && !id->cgroup[0])
 		return line;
 	mvprintw(line++, 0, "name %s  uuid %s  cgroup %s",
-		 id->name[0] ? printable_name(name, sizeof(name), id->name,
-					      sizeof(id->name)) : "-",
+		 printable_vm_name(name, sizeof(name), id),
 		 id->uuid[0] ? id->uuid : "-",
-		 id->cgroup[0] ? printable_name(cgroup, sizeof(cgroup),
+		 id->cgroup[0] ? printable_bytes(cgroup, sizeof(cgroup),
 						id->cgroup,
 						sizeof(id->cgroup)) : "-");
 	return line;
