@@ -60,6 +60,19 @@ static bool gmem_page(struct page *page, struct gmem_hotspot_key *where)
 	return true;
 }
 
+/*
+ * Argument @n of the traced function as a plain number: the verifier
+ * gives a struct page ** argument no type to read through, and allows no
+ * arithmetic on a struct page * it types.
+ */
+static __u64 arg_of(void *ctx, __u32 n)
+{
+	__u64 value = 0;
+
+	bpf_get_func_arg(ctx, n, &value);
+	return value;
+}
+
 static struct page *nth_page_of(struct page **pages, __u64 i)
 {
 	struct page *page = NULL;
@@ -136,14 +149,18 @@ static long record_page(__u64 i, void *data)
 /*
  * Records the caller as a taker of every guest_memfd page it got, in
  * whichever mm and VMA: a first pass only looks, so that a call that got
- * none costs no stack walk and no map update.
+ * none costs no stack walk and no map update.  @pages_arg: which argument
+ * of the GUP function is its pages array.
  */
-static void record(void *ctx, struct page **pages, long got, __u32 kind)
+static void record(void *ctx, __u32 pages_arg, long got, __u32 kind)
 {
-	struct gup_call call = { .pages = pages, .kind = kind };
+	struct gup_call call = { .kind = kind };
 
 	/* Any process may hold a VMM's pages: no pid filter here. */
-	if (got <= 0 || !pages)
+	if (got <= 0)
+		return;
+	call.pages = (struct page **)arg_of(ctx, pages_arg);
+	if (!call.pages)
 		return;
 	if (got > GMEM_HOLD_MAX_RUN)
 		got = GMEM_HOLD_MAX_RUN;
@@ -165,7 +182,7 @@ SEC("fexit/get_user_pages_fast")
 int BPF_PROG(get_user_pages_fast_exit, unsigned long start, int nr_pages,
 	     unsigned int gup_flags, struct page **pages, int ret)
 {
-	record(ctx, pages, ret, GMEM_HOLD_GET);
+	record(ctx, 3, ret, GMEM_HOLD_GET);
 	return 0;
 }
 
@@ -173,7 +190,7 @@ SEC("fexit/pin_user_pages_fast")
 int BPF_PROG(pin_user_pages_fast_exit, unsigned long start, int nr_pages,
 	     unsigned int gup_flags, struct page **pages, int ret)
 {
-	record(ctx, pages, ret, pin_kind(gup_flags));
+	record(ctx, 3, ret, pin_kind(gup_flags));
 	return 0;
 }
 
@@ -181,7 +198,7 @@ SEC("fexit/get_user_pages")
 int BPF_PROG(get_user_pages_exit, unsigned long start, unsigned long nr_pages,
 	     unsigned int gup_flags, struct page **pages, long ret)
 {
-	record(ctx, pages, ret, GMEM_HOLD_GET);
+	record(ctx, 3, ret, GMEM_HOLD_GET);
 	return 0;
 }
 
@@ -189,7 +206,7 @@ SEC("fexit/pin_user_pages")
 int BPF_PROG(pin_user_pages_exit, unsigned long start, unsigned long nr_pages,
 	     unsigned int gup_flags, struct page **pages, long ret)
 {
-	record(ctx, pages, ret, pin_kind(gup_flags));
+	record(ctx, 3, ret, pin_kind(gup_flags));
 	return 0;
 }
 
@@ -198,7 +215,7 @@ int BPF_PROG(get_user_pages_unlocked_exit, unsigned long start,
 	     unsigned long nr_pages, struct page **pages,
 	     unsigned int gup_flags, long ret)
 {
-	record(ctx, pages, ret, GMEM_HOLD_GET);
+	record(ctx, 2, ret, GMEM_HOLD_GET);
 	return 0;
 }
 
@@ -207,7 +224,7 @@ int BPF_PROG(pin_user_pages_unlocked_exit, unsigned long start,
 	     unsigned long nr_pages, struct page **pages,
 	     unsigned int gup_flags, long ret)
 {
-	record(ctx, pages, ret, pin_kind(gup_flags));
+	record(ctx, 2, ret, pin_kind(gup_flags));
 	return 0;
 }
 
@@ -218,7 +235,7 @@ int BPF_PROG(pin_user_pages_remote_exit, struct mm_struct *mm,
 	     unsigned int gup_flags, struct page **pages, int *locked,
 	     long ret)
 {
-	record(ctx, pages, ret, pin_kind(gup_flags));
+	record(ctx, 4, ret, pin_kind(gup_flags));
 	return 0;
 }
 
@@ -228,7 +245,7 @@ int BPF_PROG(get_user_pages_remote_exit, struct mm_struct *mm,
 	     unsigned int gup_flags, struct page **pages, int *locked,
 	     long ret)
 {
-	record(ctx, pages, ret, GMEM_HOLD_GET);
+	record(ctx, 4, ret, GMEM_HOLD_GET);
 	return 0;
 }
 
@@ -299,17 +316,18 @@ static long unpin_range_page(__u64 i, void *data)
 	return 0;
 }
 
+/* The unpin functions' pages, page or folio: always their first argument. */
 SEC("fentry/unpin_user_page")
 int BPF_PROG(unpin_user_page_entry, struct page *page)
 {
-	unpin_page(page);
+	unpin_page((struct page *)arg_of(ctx, 0));
 	return 0;
 }
 
 SEC("fentry/unpin_user_pages")
 int BPF_PROG(unpin_user_pages_entry, struct page **pages, unsigned long nr)
 {
-	unpin_pages(pages, nr);
+	unpin_pages((struct page **)arg_of(ctx, 0), nr);
 	return 0;
 }
 
@@ -319,7 +337,7 @@ int BPF_PROG(unpin_user_pages_dirty_lock_entry, struct page **pages,
 	     unsigned long nr, bool dirty)
 {
 	if (dirty)
-		unpin_pages(pages, nr);
+		unpin_pages((struct page **)arg_of(ctx, 0), nr);
 	return 0;
 }
 
@@ -328,7 +346,8 @@ int BPF_PROG(unpin_user_page_range_dirty_lock_entry, struct page *page,
 	     unsigned long nr, bool dirty)
 {
 	struct page_range range = {
-		.first = page, .size = bpf_core_type_size(struct page),
+		.first = (struct page *)arg_of(ctx, 0),
+		.size = bpf_core_type_size(struct page),
 	};
 
 	if (nr > GMEM_HOLD_MAX_RUN)
@@ -341,21 +360,21 @@ int BPF_PROG(unpin_user_page_range_dirty_lock_entry, struct page *page,
 SEC("fentry/unpin_folio")
 int BPF_PROG(unpin_folio_entry, struct folio *folio)
 {
-	unpin_page(&folio->page);
+	unpin_page((struct page *)arg_of(ctx, 0));
 	return 0;
 }
 
 SEC("fentry/unpin_user_folio")
 int BPF_PROG(unpin_user_folio_entry, struct folio *folio, unsigned long nr)
 {
-	unpin_page(&folio->page);
+	unpin_page((struct page *)arg_of(ctx, 0));
 	return 0;
 }
 
 SEC("fentry/unpin_folios")
 int BPF_PROG(unpin_folios_entry, struct folio **folios, unsigned long nr)
 {
-	unpin_pages((struct page **)folios, nr);
+	unpin_pages((struct page **)arg_of(ctx, 0), nr);
 	return 0;
 }
 
