@@ -52,7 +52,9 @@ KINDS = {
     "iouring": ("gup-pin-longterm", "io_sqe_buffer_register"),
     "odirect": ("gup-pin", "bio_iov_iter_get_pages"),
 }
-GUP_PROGRAMS = ("get_user_pages", "pin_user_pages")
+# gmemhold's programs: fexit on GUP, fentry on the unpin functions.
+GUP_PROGRAMS = ("get_user_pages", "pin_user_pages", "unpin_")
+NR_GUP_PROGRAMS = 8 + 7
 
 
 def start_gmemtop(args):
@@ -154,7 +156,7 @@ def check_without_holders_nothing_is_loaded():
         loaded_on = gup_programs_loaded()
     finally:
         last_report(top)
-    return None if len(loaded_on) == 8 else \
+    return None if len(loaded_on) == NR_GUP_PROGRAMS else \
         f"with --holders, GUP programs {loaded_on}"
 
 
