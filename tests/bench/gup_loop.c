@@ -13,7 +13,6 @@
  * the form of gmemload's report that tests/bench/invm.py reads
  * (elapsed_s, self_check, mismatches).
  */
-#define _GNU_SOURCE
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
