@@ -289,17 +289,25 @@ static void unpin_page(struct page *page)
 		release_pin(t);
 }
 
-static long unpin_nth_page(__u64 i, void *pages)
+struct page_array {
+	struct page **pages;
+};
+
+static long unpin_nth_page(__u64 i, void *data)
 {
-	unpin_page(nth_page_of(pages, i));
+	struct page_array *array = data;
+
+	unpin_page(nth_page_of(array->pages, i));
 	return 0;
 }
 
 static void unpin_pages(struct page **pages, unsigned long nr)
 {
+	struct page_array array = { .pages = pages };
+
 	if (nr > GMEM_HOLD_MAX_RUN)
 		nr = GMEM_HOLD_MAX_RUN;
-	bpf_loop(nr, unpin_nth_page, pages, 0);
+	bpf_loop(nr, unpin_nth_page, &array, 0);
 }
 
 struct page_range {
