@@ -114,7 +114,7 @@ def check_every_hotspot_names_its_holder():
                 (hold["pid"], hold["comm"], kind):
             return f"page {key}: holder {who}, want {hold}"
         if not any(f.startswith(frame + "+") for f in who["stack"].split(";")):
-            return f"page {key}: no {frame} in stack {who['stack']}"
+            return f"page {key}: no {frame} in the stack of {who}"
     return None
 
 
@@ -163,6 +163,7 @@ def check_without_holders_nothing_is_loaded():
 # ---- scripted holders: this process is the VMM, children take its pages
 
 EAGAIN = 11
+PROT_NONE, MAP_FIXED = 0, 0x10
 PR_SET_NAME, PR_SET_PDEATHSIG = 15, 1
 KIND_NUMBERS = {"gup-get": 0, "gup-pin": 1, "gup-pin-longterm": 2}
 KPTR_RESTRICT = "/proc/sys/kernel/kptr_restrict"
@@ -436,11 +437,11 @@ def check_buffer_across_two_vmas_records_both():
     when unpinned."""
     s = Script(16)
     prot = mmap.PROT_READ | mmap.PROT_WRITE
-    area = libc.mmap(None, 8 * PAGE, mmap.PROT_NONE,
+    area = libc.mmap(None, 8 * PAGE, PROT_NONE,
                      mmap.MAP_PRIVATE | mmap.MAP_ANONYMOUS, -1, 0)
     for i, first in enumerate((0, 8)):
         at = libc.mmap(area + i * 4 * PAGE, 4 * PAGE, prot,
-                       mmap.MAP_SHARED | mmap.MAP_FIXED, s.fd, first * PAGE)
+                       mmap.MAP_SHARED | MAP_FIXED, s.fd, first * PAGE)
         assert at == area + i * 4 * PAGE
     pids = {}
 
