@@ -5,7 +5,7 @@
  * FOLL_LONGTERM pins, process_vm_readv(), /proc/PID/mem all come through
  * them) looks at every page the call got and records, per (inode, page),
  * the last processes that got a guest_memfd page and their kernel stacks;
- * fentry on the unpin functions marks a pin released.  gmemtop loads this
+ * fexit on the unpin functions marks a pin released.  gmemtop loads this
  * object only with --holders: off, it costs nothing.
  */
 #include "vmlinux.h"
@@ -252,7 +252,9 @@ int BPF_PROG(get_user_pages_remote_exit, struct mm_struct *mm,
 /*
  * A pin of the page let go: the unpinning process's own pin if it has
  * one (O_DIRECT completions run in whatever task an interrupt found, so
- * else the oldest pin still held).  A GET reference goes with put_page(),
+ * else the oldest pin still held).  Stamped on the unpin functions' exit,
+ * once the pin is gone, so that a conversion that still saw it does not
+ * find its holder released before.  A GET reference goes with put_page(),
  * on every page of the host: not watched.
  */
 static void release_pin(struct gmem_takers *t)
@@ -325,23 +327,23 @@ static long unpin_range_page(__u64 i, void *data)
 }
 
 /* The unpin functions' pages, page or folio: always their first argument. */
-SEC("fentry/unpin_user_page")
-int BPF_PROG(unpin_user_page_entry, struct page *page)
+SEC("fexit/unpin_user_page")
+int BPF_PROG(unpin_user_page_exit, struct page *page)
 {
 	unpin_page((struct page *)arg_of(ctx, 0));
 	return 0;
 }
 
-SEC("fentry/unpin_user_pages")
-int BPF_PROG(unpin_user_pages_entry, struct page **pages, unsigned long nr)
+SEC("fexit/unpin_user_pages")
+int BPF_PROG(unpin_user_pages_exit, struct page **pages, unsigned long nr)
 {
 	unpin_pages((struct page **)arg_of(ctx, 0), nr);
 	return 0;
 }
 
 /* Without @dirty it calls unpin_user_pages(), which counts them. */
-SEC("fentry/unpin_user_pages_dirty_lock")
-int BPF_PROG(unpin_user_pages_dirty_lock_entry, struct page **pages,
+SEC("fexit/unpin_user_pages_dirty_lock")
+int BPF_PROG(unpin_user_pages_dirty_lock_exit, struct page **pages,
 	     unsigned long nr, bool dirty)
 {
 	if (dirty)
@@ -349,8 +351,8 @@ int BPF_PROG(unpin_user_pages_dirty_lock_entry, struct page **pages,
 	return 0;
 }
 
-SEC("fentry/unpin_user_page_range_dirty_lock")
-int BPF_PROG(unpin_user_page_range_dirty_lock_entry, struct page *page,
+SEC("fexit/unpin_user_page_range_dirty_lock")
+int BPF_PROG(unpin_user_page_range_dirty_lock_exit, struct page *page,
 	     unsigned long nr, bool dirty)
 {
 	struct page_range range = {
@@ -365,22 +367,22 @@ int BPF_PROG(unpin_user_page_range_dirty_lock_entry, struct page *page,
 }
 
 /* A folio's pins are counted on the folio: its first page stands for it. */
-SEC("fentry/unpin_folio")
-int BPF_PROG(unpin_folio_entry, struct folio *folio)
+SEC("fexit/unpin_folio")
+int BPF_PROG(unpin_folio_exit, struct folio *folio)
 {
 	unpin_page((struct page *)arg_of(ctx, 0));
 	return 0;
 }
 
-SEC("fentry/unpin_user_folio")
-int BPF_PROG(unpin_user_folio_entry, struct folio *folio, unsigned long nr)
+SEC("fexit/unpin_user_folio")
+int BPF_PROG(unpin_user_folio_exit, struct folio *folio, unsigned long nr)
 {
 	unpin_page((struct page *)arg_of(ctx, 0));
 	return 0;
 }
 
-SEC("fentry/unpin_folios")
-int BPF_PROG(unpin_folios_entry, struct folio **folios, unsigned long nr)
+SEC("fexit/unpin_folios")
+int BPF_PROG(unpin_folios_exit, struct folio **folios, unsigned long nr)
 {
 	unpin_pages((struct page **)arg_of(ctx, 0), nr);
 	return 0;
