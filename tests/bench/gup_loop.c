@@ -3,15 +3,16 @@
  * gup_loop: GUP calls that meet no guest_memfd page, as fast as they go,
  * for the cost gmemtop --holders adds to the rest of a host.
  *
- *   gup_loop COUNT
+ *   gup_loop COUNT [PAGES]
  *
- * Each of COUNT process_vm_readv() calls reads 8 bytes of each of 64
- * pages of this process's own anonymous memory, a remote iovec per page:
- * 64 GUP calls of one page each (pin_user_pages_remote()), each unpinned
- * by unpin_user_pages_dirty_lock(), the paths gmemhold watches at their
- * most frequent for the bytes copied.  Prints its loop time as JSON, in
- * the form of gmemload's report that tests/bench/invm.py reads
- * (elapsed_s, self_check, mismatches).
+ * Each of COUNT process_vm_readv() calls reads 64 pieces of this
+ * process's own anonymous memory, a remote iovec each: 64 GUP calls
+ * (pin_user_pages_remote()), each unpinned by
+ * unpin_user_pages_dirty_lock(), the paths gmemhold watches.  A piece is
+ * 8 bytes of one page by default, the most GUP calls for the bytes
+ * copied; with PAGES, PAGES whole pages (a GUP call of PAGES pages).
+ * Prints its loop time as JSON, in the form of gmemload's report that
+ * tests/bench/invm.py reads (elapsed_s, self_check, mismatches).
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -22,8 +23,9 @@
 #include <unistd.h>
 
 #define PAGE_BYTES	4096
-#define CALL_PAGES	64
+#define CALLS		64	/* GUP calls per process_vm_readv() */
 #define READ_BYTES	8
+#define MAX_PAGES	64
 
 static double now_s(void)
 {
@@ -48,21 +50,20 @@ static void *touched_pages(size_t bytes)
 }
 
 /* Whether every call copied all its bytes. */
-static int copy_loop(long count, char *from, char *to)
+static int copy_loop(long count, char *from, char *to, size_t piece,
+		     size_t stride)
 {
-	struct iovec local = {
-		.iov_base = to, .iov_len = CALL_PAGES * READ_BYTES,
-	};
-	struct iovec remote[CALL_PAGES];
+	struct iovec local = { .iov_base = to, .iov_len = CALLS * piece };
+	struct iovec remote[CALLS];
 	pid_t self = getpid();
 	long i;
 
-	for (i = 0; i < CALL_PAGES; i++) {
-		remote[i].iov_base = from + i * PAGE_BYTES;
-		remote[i].iov_len = READ_BYTES;
+	for (i = 0; i < CALLS; i++) {
+		remote[i].iov_base = from + i * stride;
+		remote[i].iov_len = piece;
 	}
 	for (i = 0; i < count; i++)
-		if (process_vm_readv(self, &local, 1, remote, CALL_PAGES, 0) !=
+		if (process_vm_readv(self, &local, 1, remote, CALLS, 0) !=
 		    (ssize_t)local.iov_len)
 			return 0;
 	return 1;
@@ -70,23 +71,28 @@ static int copy_loop(long count, char *from, char *to)
 
 int main(int argc, char **argv)
 {
-	size_t bytes = CALL_PAGES * PAGE_BYTES;
-	long count = argc == 2 ? atol(argv[1]) : 0;
+	long count = argc >= 2 ? atol(argv[1]) : 0;
+	long pages = argc == 3 ? atol(argv[2]) : 0;
+	size_t piece = pages ? pages * PAGE_BYTES : READ_BYTES;
+	size_t stride = pages ? piece : PAGE_BYTES;
 	char *from, *to;
 	double start;
 	int ok;
 
-	if (count <= 0) {
-		fprintf(stderr, "usage: gup_loop COUNT\n");
+	if (count <= 0 || argc > 3 || (argc == 3 && pages < 1) ||
+	    pages > MAX_PAGES) {
+		fprintf(stderr, "usage: gup_loop COUNT [PAGES (1-%d)]\n",
+			MAX_PAGES);
 		return 2;
 	}
-	from = touched_pages(bytes);
-	to = touched_pages(bytes);
+	from = touched_pages(CALLS * stride);
+	to = touched_pages(CALLS * piece);
 	start = now_s();
-	ok = copy_loop(count, from, to);
-	printf("{\"calls\": %ld, \"gup_calls_per_call\": %d, \"elapsed_s\": %.6f, "
-	       "\"self_check\": %s, \"mismatches\": %s}\n", count, CALL_PAGES,
-	       now_s() - start, ok ? "true" : "false",
+	ok = copy_loop(count, from, to, piece, stride);
+	printf("{\"calls\": %ld, \"gup_calls_per_call\": %d, "
+	       "\"pages_per_gup_call\": %ld, \"elapsed_s\": %.6f, "
+	       "\"self_check\": %s, \"mismatches\": %s}\n", count, CALLS,
+	       pages ? pages : 1, now_s() - start, ok ? "true" : "false",
 	       ok ? "[]" : "[\"a call copied less than asked\"]");
 	return !ok;
 }
