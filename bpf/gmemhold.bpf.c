@@ -92,6 +92,19 @@ static struct gmem_takers *takers_of(const struct gmem_hotspot_key *key)
 	return bpf_map_lookup_elem(&takers, key);
 }
 
+/*
+ * Pin takers recorded and not seen released (an LRU eviction forgets them
+ * uncounted: never below the truth).  While none is, an unpin has nothing
+ * to mark and looks at no page: the common case, where no process pins a
+ * guest_memfd page, costs the unpin functions their trampolines only.
+ */
+__u64 pins_held;
+
+static bool is_held_pin(const struct gmem_taker *k)
+{
+	return k->ts_ns && !k->released_ns && k->kind != GMEM_HOLD_GET;
+}
+
 /* The thread group, by its leader's name: not a worker thread's. */
 static void add_taker(struct gmem_takers *t, __u32 kind, __s32 stack_id)
 {
@@ -104,6 +117,10 @@ static void add_taker(struct gmem_takers *t, __u32 kind, __s32 stack_id)
 	if (slot >= GMEM_TAKERS)
 		return;
 	k = &t->taker[slot];
+	if (is_held_pin(k))
+		__sync_fetch_and_add(&pins_held, -1);
+	if (kind != GMEM_HOLD_GET)
+		__sync_fetch_and_add(&pins_held, 1);
 	k->ts_ns = bpf_ktime_get_ns();
 	k->released_ns = 0;
 	k->pid = id >> 32;
@@ -266,7 +283,7 @@ static void release_pin(struct gmem_takers *t)
 	for (i = 0; i < GMEM_TAKERS; i++) {
 		struct gmem_taker *k = &t->taker[i];
 
-		if (!k->ts_ns || k->released_ns || k->kind == GMEM_HOLD_GET)
+		if (!is_held_pin(k))
 			continue;
 		if (k->pid == tgid && (!own || k->ts_ns < own->ts_ns))
 			own = k;
@@ -275,8 +292,10 @@ static void release_pin(struct gmem_takers *t)
 	}
 	if (own)
 		oldest = own;
-	if (oldest)
-		oldest->released_ns = bpf_ktime_get_ns();
+	if (!oldest)
+		return;
+	oldest->released_ns = bpf_ktime_get_ns();
+	__sync_fetch_and_add(&pins_held, -1);
 }
 
 static void unpin_page(struct page *page)
@@ -284,7 +303,7 @@ static void unpin_page(struct page *page)
 	struct gmem_hotspot_key where;
 	struct gmem_takers *t;
 
-	if (!gmem_page(page, &where))
+	if (!pins_held || !gmem_page(page, &where))
 		return;
 	t = bpf_map_lookup_elem(&takers, &where);
 	if (t)
@@ -307,6 +326,8 @@ static void unpin_pages(struct page **pages, unsigned long nr)
 {
 	struct page_array array = { .pages = pages };
 
+	if (!pins_held)
+		return;
 	if (nr > GMEM_HOLD_MAX_RUN)
 		nr = GMEM_HOLD_MAX_RUN;
 	bpf_loop(nr, unpin_nth_page, &array, 0);
@@ -360,6 +381,8 @@ int BPF_PROG(unpin_user_page_range_dirty_lock_exit, struct page *page,
 		.size = bpf_core_type_size(struct page),
 	};
 
+	if (!pins_held)
+		return 0;
 	if (nr > GMEM_HOLD_MAX_RUN)
 		nr = GMEM_HOLD_MAX_RUN;
 	bpf_loop(nr, unpin_range_page, &range, 0);
