@@ -5,7 +5,7 @@ SHELL := /bin/bash
 KTREE = $(shell scripts/kernel path)
 
 .PHONY: help deps kernel kernel-debug headers kernel-tree kernel-export kernel-build-dev \
-	kernel-rebase check-next-base patches tools tests check check-debug demo bench install clean
+	kernel-rebase check-next-base patches tools tests check check-debug demo bench kmem install clean
 
 help:
 	@echo "make deps              install the Debian packages the project needs"
@@ -25,6 +25,7 @@ help:
 	@echo "make check-debug       the in-VM tests on the debug kernel (KASAN, lockdep, ...)"
 	@echo "make demo              boot the kernel and show guest_memfd live"
 	@echo "make bench             conversion cost and watcher overhead: docs/benchmarks.md"
+	@echo "make kmem              gmemtop's kernel memory at 2, 16 and 64 CPUs: docs/kernel-memory.md"
 
 deps:
 	@scripts/deps
@@ -73,6 +74,9 @@ demo: tests
 
 bench: tests
 	@tests/bench/run
+
+kmem: tools
+	@tests/gmemtop/kmem-fit
 
 install: tools
 	@$(MAKE) -s -C tools/gmemtop install

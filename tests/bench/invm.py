@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """The in-VM half of make bench; tests/bench/run boots the VM for it.
 
-    invm.py PROFILE OUTDIR [convert:BOOT|zero:BOOT|tree:BOOT|cpus:CLOCK|vmms|phases|guest|overhead|capacity]...
+    invm.py PROFILE OUTDIR [convert:BOOT|zero:BOOT|tree:BOOT|cpus:CLOCK|vmms|phases|guest|overhead|capacity|observer]...
 
 With kvm.vm_memory_attributes=1 it times the legacy per-VM conversion
 path only (gmem_convert_bench).  With =0 it times the per-guest_memfd
@@ -24,16 +24,23 @@ into cpus-NCPUS-CLOCK.json; CLOCK says whether the boot is under -icount
 of more than 16 CPUs).  phases (per-guest_memfd only) splits the time of
 conversions of gmem_convert_bench's mapped file (a range the VMM maps and
 a vCPU has faulted) by phase, per size, into mapped-phases.json.
+observer measures gmemtop's own CPU per interval against the number of
+open guest_memfds it shows, into observer.json.
 """
 import functools
 import json
 import os
 import re
+import resource
 import signal
 import subprocess
 import sys
 import time
 from collections import defaultdict, namedtuple
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(
+    os.path.abspath(__file__))), "trace"))
+import gmem_ops  # noqa: E402
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 TOP = os.path.dirname(os.path.dirname(HERE))
@@ -56,7 +63,7 @@ PROFILES = {
         "overhead_gup_calls": 2000,
         "capacity_count": 20000, "capacity_rounds": 3,
         "cpus_count": 400, "cpus_rounds": 3,
-        "mapped": ["-r", "3"],
+        "mapped": ["-r", "3"], "observer_rounds": 3,
     },
     "quick": {
         "convert": ["-r", "1", "-s", "64", "-f", "0"],
@@ -66,7 +73,7 @@ PROFILES = {
         "overhead_gup_calls": 600,
         "capacity_count": 2000, "capacity_rounds": 2,
         "cpus_count": 100, "cpus_rounds": 1,
-        "mapped": ["-r", "1"],
+        "mapped": ["-r", "1"], "observer_rounds": 2,
     },
     "smoke": {
         "convert": ["-r", "1", "-s", "2", "-f", "0"],
@@ -76,7 +83,7 @@ PROFILES = {
         "overhead_gup_calls": 20,
         "capacity_count": 50, "capacity_rounds": 1,
         "cpus_count": 20, "cpus_rounds": 1,
-        "mapped": ["-r", "1"],
+        "mapped": ["-r", "1"], "observer_rounds": 1,
     },
 }
 
@@ -187,6 +194,12 @@ MAPPED_SIZES = (4 << 10, 64 << 10, 2 << 20)
 
 # How many VMMs convert at once in the CPU-scaling boots.
 VMMS = (1, 4, 16)
+# How many open guest_memfds gmemtop watches in the observer part, and
+# how many other descriptors their VMM holds.
+OBSERVED_FILES = (10, 100, 1000)
+OBSERVED_OTHER_FDS = 1000
+OBSERVER_INTERVAL_S = 0.5
+OBSERVER_WINDOW_S = 5
 STOP_TIMEOUT_S = 120
 # gmemtop's first table header, snoop header or JSON object.
 GMEMTOP_READY = r"^\{|PID|TIME"
@@ -223,6 +236,12 @@ def gmemtop_has(option):
 
 def available(w):
     return not w.requires or gmemtop_has(w.requires)
+
+
+def cpu_ns(pid):
+    """Time on a CPU of @pid's main thread, in ns (schedstat: exact,
+    where /proc/PID/stat counts clock ticks)."""
+    return int(read(f"/proc/{pid}/schedstat").split()[0])
 
 
 def cpu_ticks(pid):
@@ -586,6 +605,51 @@ def capacity(profile, outdir):
     write_json(outdir, "capacity.json", {"workload": workload, "rows": rows})
 
 
+def lines_in(path):
+    with open(path, "rb") as f:
+        return sum(1 for _ in f)
+
+
+def observed(nr_files):
+    """gmemtop --json's own CPU per interval, once it shows @nr_files
+    idle guest_memfds of one VMM: this process."""
+    w = Watcher("gmemtop --json", [GMEMTOP, "--json", "-d",
+                                   str(OBSERVER_INTERVAL_S), "--max-files",
+                                   str(2 * max(OBSERVED_FILES))],
+                ready=GMEMTOP_READY)
+    watcher, files = Attached(w, w.argv), None
+    try:
+        files = gmem_ops.ManyFiles(nr_files, OBSERVED_OTHER_FDS)
+        # Two intervals to list the VMM's descriptors and settle.
+        time.sleep(3 * OBSERVER_INTERVAL_S)
+        lines, ns = lines_in(watcher.out), cpu_ns(watcher.proc.pid)
+        time.sleep(OBSERVER_WINDOW_S)
+        intervals = lines_in(watcher.out) - lines
+        ns = cpu_ns(watcher.proc.pid) - ns
+    finally:
+        watcher.stop()
+        if files:
+            files.close()
+    shown = json.loads(read(watcher.out).splitlines()[-1])["files"]
+    return {"files": nr_files, "shown": len(shown), "intervals": intervals,
+            "cpu_ms_per_interval": ns / 1e6 / max(intervals, 1)}
+
+
+def observer(profile, outdir):
+    """What gmemtop's own interval costs against the guest_memfds it
+    shows, rounds interleaved."""
+    hard = resource.getrlimit(resource.RLIMIT_NOFILE)[1]
+    resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+    runs = []
+    for rnd in range(profile["observer_rounds"]):
+        for n in OBSERVED_FILES:
+            progress(f"observer round {rnd + 1}: {n} files")
+            runs.append({"round": rnd, **observed(n)})
+    write_json(outdir, "observer.json", {
+        "other_fds": OBSERVED_OTHER_FDS, "interval_s": OBSERVER_INTERVAL_S,
+        "runs": runs})
+
+
 def environment(outdir, path):
     """The VM of the first boot in this mode (the overhead boot has one
     vCPU; the header describes the others)."""
@@ -604,11 +668,11 @@ def parse_parts(words, path):
     that this boot's mode can do when none is."""
     parts = {"guest": guest_driven, "overhead": overhead,
              "capacity": capacity, "vmms": concurrent_vmms,
-             "phases": mapped_phases}
+             "phases": mapped_phases, "observer": observer}
     if not words:
         words = ["convert:0", "tree:0"] + \
             (["zero:0", "phases", "cpus:wall", "guest", "overhead",
-              "capacity"]
+              "capacity", "observer"]
              if path == "gmem" else [])
     chosen = []
     for word in words:
@@ -637,7 +701,7 @@ def main():
     if not parts or args[0] not in PROFILES:
         sys.exit(f"usage: {sys.argv[0]} {{{'|'.join(PROFILES)}}} OUTDIR "
                  "[convert:BOOT|zero:BOOT|tree:BOOT|cpus:CLOCK|vmms|phases|"
-                 "guest|overhead|capacity]...\n(all but convert and tree need "
+                 "guest|overhead|capacity|observer]...\n(all but convert and tree need "
                  "kvm.vm_memory_attributes=0)")
     profile, outdir = PROFILES[args[0]], args[1]
     os.makedirs(SCRATCH, exist_ok=True)

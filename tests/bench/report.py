@@ -581,6 +581,43 @@ def capacity_section(cap):
     return md, checks
 
 
+# ---- part 5: gmemtop's own cost per interval ----
+
+# gmemtop's interval at the most files it was measured with may cost at
+# most this much more, per file, than at the next fewest: work per file
+# and interval, not per file and descriptor of its VMM.
+OBSERVER_LIMIT = 1.2
+
+
+def observer_section(obs):
+    """gmemtop's CPU per interval against the files it shows, and the
+    growth from the next fewest files to the most, per file, paired per
+    round."""
+    if not obs:
+        return "n/a\n", []
+    by_files = defaultdict(dict)
+    for r in obs["runs"]:
+        by_files[r["files"]][r["round"]] = r
+    counts = sorted(by_files)
+    rows = []
+    for n in counts:
+        runs = by_files[n].values()
+        ms = spread([r["cpu_ms_per_interval"] for r in runs])
+        rows.append([n, min(r["shown"] for r in runs), fmt(ms, digits=2),
+                     fmt(ms, scale=1000 / n, digits=1)])
+    md = table(["guest_memfds", "rows shown (least)",
+                "gmemtop CPU ms per interval", "µs per file"], rows)
+    if len(counts) < 2:
+        return md, []
+    few, most = counts[-2], counts[-1]
+    growth = spread([
+        by_files[most][rnd]["cpu_ms_per_interval"] / most /
+        (by_files[few][rnd]["cpu_ms_per_interval"] / few)
+        for rnd in by_files[most] if rnd in by_files[few]])
+    return md, [check(growth, against(growth, OBSERVER_LIMIT), kind="limit",
+                      what=f"per-file cost, {most} files against {few}")]
+
+
 # ---- gmemload's own check of the kernel's counts ----
 
 def self_check_section(guest, ov, cap, cpu_runs, vmms):
@@ -690,6 +727,9 @@ def targets_table(checks):
         ["16 VMMs convert at least 8x the rate of one",
          projected(checks["cpus"][-1:]),
          verdict(all_met(checks["cpus"][-1:]))],
+        [f"gmemtop's interval costs per file at most "
+         f"{OBSERVER_LIMIT}x more at the most files than at the next fewest",
+         worst(checks["observer"]), verdict(all_met(checks["observer"]))],
     ]
     return table(["target", "measured", "verdict"], rows)
 
@@ -730,6 +770,8 @@ def build(raw, profile):
     parts["overhead"], ov_out = overhead_section(ov)
     checks["overhead"] = overhead_checks(ov_out)
     parts["capacity"], checks["capacity"] = capacity_section(cap)
+    observer = load_json(raw, "observer.json")
+    parts["observer"], checks["observer"] = observer_section(observer)
     parts["self_check"], self_checked = \
         self_check_section(guest, ov, cap, cpu_runs, vmms)
     facts = host_facts(raw)
@@ -759,12 +801,21 @@ def build(raw, profile):
             "guest_driven": guest_out, "cpu_scaling": cpus_out,
             "overhead": ov_out,
             "capacity": cap["rows"] if cap else None,
+            "observer": observer,
             "self_check": self_checked,
             "workloads": {"overhead": ov and ov["workloads"],
                           "capacity": cap and cap["workload"],
                           "cpus": cpus_workloads,
                           "guest": guest and guest["args"]}}
     return data, markdown(facts, parts, checks, data)
+
+
+def observer_interval(data):
+    return data["observer"]["interval_s"] if data["observer"] else "n/a"
+
+
+def observer_other_fds(data):
+    return data["observer"]["other_fds"] if data["observer"] else "n/a"
 
 
 def markdown(f, parts, checks, data):
@@ -987,6 +1038,19 @@ in the kernel, which cannot lose one but must match).  `gmemtop -b` shows
 rates from the same counters, not totals: it has no count.
 
 {parts['capacity']}
+## 5. What gmemtop's own interval costs
+
+`gmemtop --json -d {observer_interval(data)}` beside one VMM holding open
+one-page guest_memfds, each converted once, and
+{observer_other_fds(data)} descriptors of other files, in the overhead
+boot (`-icount`, one vCPU).  Its CPU time per interval is read from
+`/proc/PID/schedstat` over a few seconds once every file is on show.
+Listing the VMM's `/proc/PID/fd` for each file each interval would make
+the cost per file grow with the VMM's descriptors; gmemtop lists it only
+when a file turns up that it has not seen (gmemtop(8), OVERHEAD), so the
+cost per file should stay flat as files are added.
+
+{parts['observer']}
 ## gmemload against fdinfo
 
 Every gmemload run above compares its own counts with the kernel's

@@ -22,14 +22,15 @@ from report import ZEROING  # noqa: E402
 
 PROFILE = invm.PROFILES["smoke"]
 SIZES = [4 << 10, 64 << 10, 2 << 20, 64 << 20, 1 << 30]
-TARGETS = 11
+TARGETS = 12
 HEADINGS = ["## Targets", "## 1. Conversion cost per page",
             "### Ranges the VMM maps and a vCPU has faulted",
             "### Per-page cost as ranges grow", "### ZERO against memset()",
             "### A fragmented attribute tree",
             "## 2. A guest converting its own memory",
             "## 2b. Conversion cost against the host's size",
-            "## 3. What watching costs", "## 4. Event capacity"]
+            "## 3. What watching costs", "## 4. Event capacity",
+            "## 5. What gmemtop's own interval costs"]
 
 raw = tempfile.mkdtemp(prefix="benchsmoke.")
 out = os.path.join(raw, "out")
@@ -212,6 +213,21 @@ def check_mapped_phases():
     return None
 
 
+def check_observer():
+    """gmemtop showed every guest_memfd of each run and reported during
+    its window; the report judges the growth per file."""
+    data, _ = report()
+    runs = data["observer"]["runs"]
+    if len(runs) != PROFILE["observer_rounds"] * len(invm.OBSERVED_FILES):
+        return f"{len(runs)} observer runs"
+    for r in runs:
+        if r["shown"] < r["files"] or not r["intervals"]:
+            return f"observer run {r}"
+    if len(data["targets"]["observer"]) != 1:
+        return "no verdict on gmemtop's own cost"
+    return None
+
+
 def main():
     checks = [("bench_runs", run_bench), ("convert_samples", check_samples),
               ("report_json", check_json), ("report_markdown", check_markdown)]
@@ -219,6 +235,7 @@ def main():
         checks.append(("mapped_phases", check_mapped_phases))
         checks.append(("watchers", check_watchers))
         checks.append(("cpu_scaling", check_cpu_scaling))
+        checks.append(("observer", check_observer))
     return tap.run(checks)
 
 

@@ -272,6 +272,37 @@ class Script:
         return gup
 
 
+class ManyFiles:
+    """One VM with @nr one-page guest_memfds, each converted to private
+    once and kept open, beside @others descriptors of /dev/null: a VMM
+    as a watcher that reads every file's fdinfo sees it."""
+
+    def __init__(self, nr, others=0):
+        kvm = os.open("/dev/kvm", os.O_RDWR)
+        self.vm = fcntl.ioctl(kvm, KVM_CREATE_VM, KVM_X86_SW_PROTECTED_VM)
+        os.close(kvm)
+        self.others = [os.open("/dev/null", os.O_RDONLY)
+                       for _ in range(others)]
+        self.files = []
+        for _ in range(nr):
+            args = bytearray(struct.pack("QQ", PAGE,
+                                         FLAG_MMAP | FLAG_INIT_SHARED)
+                             + bytes(48))
+            self.files.append(fcntl.ioctl(self.vm, KVM_CREATE_GUEST_MEMFD,
+                                          args))
+            ret, _ = set_attributes(self.files[-1], 0, PAGE, PRIVATE,
+                                    MODE_NONE)
+            if ret:
+                raise OSError(-ret, "KVM_SET_MEMORY_ATTRIBUTES2")
+
+    def inos(self):
+        return {os.fstat(fd).st_ino for fd in self.files}
+
+    def close(self):
+        for fd in self.files + self.others + [self.vm]:
+            os.close(fd)
+
+
 def run_script():
     s = Script()
     s.host_write(0, 1)

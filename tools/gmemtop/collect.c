@@ -14,6 +14,7 @@
 #include <bpf/libbpf.h>
 
 #include "clock.h"
+#include "fds.h"
 #include "gmemtop.h"
 #include "gmemtop.skel.h"
 #include "holders.h"
@@ -24,20 +25,33 @@ struct report_state {
 	struct holders *holders;	/* with --holders */
 	struct metrics *metrics;	/* with --openmetrics, --textfile */
 	struct report report;
-	struct file_row *prev;		/* the previous report's rows, by ino */
+	struct snapshot *prev;		/* the last report's counters, by ino */
 	int nr_prev;
+	struct snapshot *older;		/* what the last report's rows read */
 	double counting_since;		/* elapsed time at the last reset */
 	double hotspot_window;		/* seconds; 0: hotspots never expire */
 	__u64 hotspots_expired;		/* deleted for being idle, ever */
 	const char *cgroup;		/* --cgroup; NULL: every VMM */
 	struct ident_entry *idents;	/* read once per VMM */
 	int nr_idents;
+	struct fd_index *fds;		/* where each file's fdinfo is */
 };
 
-/* A VMM's names, kept while it has rows: /proc is read once per pid. */
+/* A file's counters as the last report saw them, for the next one. */
+struct snapshot {
+	__u64 ino;
+	struct gmem_file_stats stats;
+};
+
+/*
+ * A VMM's names, kept while it has rows: /proc is read once per pid, and
+ * its process name once per report.
+ */
 struct ident_entry {
 	pid_t pid;
 	bool seen;			/* in the report being taken */
+	bool has_comm;			/* comm read for it */
+	char comm[GMEM_COMM_LEN];
 	struct vm_ident ident;
 };
 
@@ -53,9 +67,15 @@ struct report_state *report_state_new(struct gmemtop_bpf *skel, bool holders,
 	state->metrics = metrics;
 	state->hotspot_window = hotspot_window;
 	state->report.max_files = bpf_map__max_entries(skel->maps.files);
+	state->fds = fd_index_new();
+	if (!state->fds) {
+		free(state);
+		return NULL;
+	}
 	if (holders) {
 		state->holders = holders_open();
 		if (!state->holders) {
+			fd_index_free(state->fds);
 			free(state);
 			return NULL;
 		}
@@ -69,7 +89,9 @@ void report_state_free(struct report_state *state)
 	free(state->report.files);
 	free(state->report.hotspots);
 	free(state->prev);
+	free(state->older);
 	free(state->idents);
+	fd_index_free(state->fds);
 	free(state);
 }
 
@@ -78,33 +100,47 @@ void report_state_filter_cgroup(struct report_state *state, const char *path)
 	state->cgroup = path;
 }
 
-/*
- * The names of VMM @pid, read on first sight.  When there is no memory
- * to keep them, names are read anew each time: slower, still right.
- */
-static const struct vm_ident *ident_of(struct report_state *state, pid_t pid)
+/* Reads the process name into @e the first time it is seen in a report. */
+static struct ident_entry *seen(struct ident_entry *e)
 {
-	static struct vm_ident uncached;
+	if (!e->seen) {
+		e->comm[0] = '\0';
+		read_process_name(e->pid, e->comm);
+		e->has_comm = e->comm[0];
+		e->seen = true;
+	}
+	return e;
+}
+
+/*
+ * VMM @pid's entry; its names are read on first sight.  When there is no
+ * memory to keep them, names are read anew each time: slower, still right.
+ */
+static struct ident_entry *vmm_of(struct report_state *state, pid_t pid)
+{
+	static struct ident_entry uncached;
 	struct ident_entry *e;
 	int i;
 
-	for (i = 0; i < state->nr_idents; i++) {
-		if (state->idents[i].pid == pid) {
-			state->idents[i].seen = true;
-			return &state->idents[i].ident;
-		}
-	}
+	for (i = 0; i < state->nr_idents; i++)
+		if (state->idents[i].pid == pid)
+			return seen(&state->idents[i]);
 	e = realloc(state->idents, (state->nr_idents + 1) * sizeof(*e));
 	if (!e) {
-		ident_read(pid, &uncached);
-		return &uncached;
+		e = &uncached;
+	} else {
+		state->idents = e;
+		e = &e[state->nr_idents++];
 	}
-	state->idents = e;
-	e = &e[state->nr_idents++];
+	memset(e, 0, sizeof(*e));
 	e->pid = pid;
-	e->seen = true;
 	ident_read(pid, &e->ident);
-	return &e->ident;
+	return seen(e);
+}
+
+static const struct vm_ident *ident_of(struct report_state *state, pid_t pid)
+{
+	return &vmm_of(state, pid)->ident;
 }
 
 /*
@@ -189,21 +225,53 @@ fail:
 	return -1;
 }
 
+/* Rows, snapshots and map keys all begin with their inode. */
 static int compare_ino(const void *a, const void *b)
 {
-	const struct file_row *x = a, *y = b;
+	const __u64 *x = a, *y = b;
 
-	return x->ino < y->ino ? -1 : x->ino > y->ino;
+	return *x < *y ? -1 : *x > *y;
 }
 
 static struct file_row *find_row(struct file_row *rows, int nr, __u64 ino)
 {
-	struct file_row key = { .ino = ino };
-
 	/* No rows may mean no array at all: bsearch() wants one anyway. */
 	if (!nr)
 		return NULL;
-	return bsearch(&key, rows, nr, sizeof(*rows), compare_ino);
+	return bsearch(&ino, rows, nr, sizeof(*rows), compare_ino);
+}
+
+static struct snapshot *find_snapshot(struct snapshot *snaps, int nr,
+				      __u64 ino)
+{
+	if (!nr)
+		return NULL;
+	return bsearch(&ino, snaps, nr, sizeof(*snaps), compare_ino);
+}
+
+/* A file of the maps' dump: its inode and where it is in the dump. */
+struct dumped_file {
+	__u64 ino;
+	__u32 index;
+};
+
+/*
+ * The dump's files by inode: rows are filled in that order, as they are
+ * large to move (their histograms).  NULL without memory.
+ */
+static struct dumped_file *files_by_ino(const struct map_dump *files)
+{
+	struct dumped_file *order = malloc((files->nr ? files->nr : 1) *
+					   sizeof(*order));
+	const __u64 *inos = files->keys;
+	__u32 i;
+
+	if (!order)
+		return NULL;
+	for (i = 0; i < files->nr; i++)
+		order[i] = (struct dumped_file){ inos[i], i };
+	qsort(order, files->nr, sizeof(*order), compare_ino);
+	return order;
 }
 
 /* Appends "start-end kind" to @layout, for the first few ranges. */
@@ -237,6 +305,9 @@ static void read_fdinfo_file(const char *path, struct gmem_fdinfo *info)
 	if (!f)
 		return;
 	while (fgets(line, sizeof(line), f)) {
+		/* pos, flags, mnt_id, ino: not ours, and not worth a sscanf(). */
+		if (strncmp(line, "gmem_", 5))
+			continue;
 		if (sscanf(line, "gmem_size: %lld", &info->size) == 1 ||
 		    sscanf(line, "gmem_shared_pages: %lld", &info->shared_pages) == 1 ||
 		    sscanf(line, "gmem_private_pages: %lld", &info->private_pages) == 1 ||
@@ -280,9 +351,9 @@ static bool quiet(const struct gmem_file_counts *before,
 }
 
 /*
- * Finds the VMM's descriptor for the row's inode and reads its fdinfo;
- * with @reread, the row's counters too, right before, and whether the
- * two were read quiet.
+ * Reads the fdinfo of the VMM's descriptor for the row's inode, unless
+ * the file was released; with @reread, the row's counters too, right
+ * before, and whether the two were read quiet.
  */
 static void read_fdinfo(const struct report_state *state, struct file_row *row,
 			bool reread)
@@ -290,10 +361,8 @@ static void read_fdinfo(const struct report_state *state, struct file_row *row,
 	struct gmem_fdinfo *info = &row->fdinfo;
 	struct gmem_file_counts before, after;
 	pid_t pid = row->now.pid;
-	char dir[64], path[320];
-	struct dirent *d;
-	struct stat st;
-	DIR *fds;
+	char path[64];
+	int fd;
 
 	info->size = info->shared_pages = info->private_pages = -1;
 	info->layout[0] = '\0';
@@ -302,27 +371,16 @@ static void read_fdinfo(const struct report_state *state, struct file_row *row,
 	info->nr_ranges = 0;
 	info->quiet = false;
 	memset(&info->lifetime, 0, sizeof(info->lifetime));
-	snprintf(dir, sizeof(dir), "/proc/%d/fd", pid);
-	fds = opendir(dir);
-	if (!fds)
+	if (row->now.released_ns || !fd_index_find(state->fds, pid, row->ino, &fd))
 		return;
-	while ((d = readdir(fds))) {
-		snprintf(path, sizeof(path), "%s/%s", dir, d->d_name);
-		if (stat(path, &st) || st.st_ino != row->ino)
-			continue;
-		snprintf(path, sizeof(path), "/proc/%d/fdinfo/%s", pid,
-			 d->d_name);
-		if (reread && reread_counts(state, row, &before))
-			row->now.counts = before;
-		else
-			reread = false;
-		read_fdinfo_file(path, info);
-		info->quiet = reread && reread_counts(state, row, &after) &&
-			      quiet(&before, &after);
-		if (info->size >= 0)
-			break;
-	}
-	closedir(fds);
+	snprintf(path, sizeof(path), "/proc/%d/fdinfo/%d", pid, fd);
+	if (reread && reread_counts(state, row, &before))
+		row->now.counts = before;
+	else
+		reread = false;
+	read_fdinfo_file(path, info);
+	info->quiet = reread && reread_counts(state, row, &after) &&
+		      quiet(&before, &after);
 }
 
 /* The summary fields repeat the conversions proper (GMEM_OUTCOME_CHANGED). */
@@ -338,44 +396,58 @@ static void set_latency(struct gmem_file_stats *s, unsigned int outcome,
 	memcpy(s->hist, l->hist, sizeof(s->hist));
 }
 
+/* Fills @row with the file's counters and names, and reads its fdinfo. */
+static void fill_row(struct report_state *state, struct file_row *row,
+		     __u64 ino, const struct gmem_file_counts *counts,
+		     const struct ident_entry *vmm, bool drained)
+{
+	struct snapshot *old = find_snapshot(state->prev, state->nr_prev, ino);
+
+	memset(row, 0, sizeof(*row));
+	row->ino = ino;
+	row->now.counts = *counts;
+	if (vmm->has_comm)
+		memcpy(row->now.comm, vmm->comm, GMEM_COMM_LEN);
+	row->ident = vmm->ident;
+	/* Cumulative: the same rule, from zero at the start. */
+	if (old && !state->report.cumulative)
+		row->then = &old->stats;
+	read_fdinfo(state, row, !drained);
+}
+
 /*
- * Rows sorted by inode, each with its counters and the previous ones,
- * only of the VMMs --cgroup lets through; *@nr of them.  With @drained,
- * the counters are gone from the maps: none is read again.
+ * The rows of @r, sorted by inode, each with its counters and the
+ * previous ones, only of the VMMs --cgroup lets through, in the array
+ * the last report had.  With @drained, the counters are gone from the
+ * maps: none is read again.
  */
-static struct file_row *file_rows(struct report_state *state,
-				  const struct map_dump *files, bool drained,
-				  int *nr)
+static int file_rows(struct report_state *state, struct report *r,
+		     const struct map_dump *files, bool drained)
 {
 	const struct gmem_file_counts *counts = files->values;
-	const struct vm_ident *ident;
-	const __u64 *inos = files->keys;
-	struct file_row *rows, *old;
-	__u32 i;
+	struct dumped_file *order = files_by_ino(files);
+	struct file_row *rows;
+	struct ident_entry *vmm;
+	__u32 i, at;
 	int n = 0;
 
-	rows = calloc(files->nr ? files->nr : 1, sizeof(*rows));
-	if (!rows)
-		return NULL;
+	rows = order ? realloc(r->files, (files->nr ? files->nr : 1) *
+					 sizeof(*rows)) : NULL;
+	if (!rows) {
+		free(order);
+		return -1;
+	}
+	r->files = rows;
 	for (i = 0; i < files->nr; i++) {
-		ident = ident_of(state, counts[i].pid);
-		if (!wanted_vmm(state, ident))
-			continue;
-		rows[n].ino = inos[i];
-		rows[n].now.counts = counts[i];
-		rows[n++].ident = *ident;
+		at = order[i].index;
+		vmm = vmm_of(state, counts[at].pid);
+		if (wanted_vmm(state, &vmm->ident))
+			fill_row(state, &rows[n++], order[i].ino, &counts[at],
+				 vmm, drained);
 	}
-	*nr = n;
-	qsort(rows, n, sizeof(*rows), compare_ino);
-	for (i = 0; i < (__u32)n; i++) {
-		old = find_row(state->prev, state->nr_prev, rows[i].ino);
-		/* Cumulative: the same rule, from zero at the start. */
-		if (old && !state->report.cumulative)
-			rows[i].then = old->now;
-		read_fdinfo(state, &rows[i], !drained);
-		read_process_name(rows[i].now.pid, rows[i].now.comm);
-	}
-	return rows;
+	r->nr_files = n;
+	free(order);
+	return 0;
 }
 
 /* O(files + samples * log files): each sample finds its file by bsearch. */
@@ -399,8 +471,7 @@ static int take_files(struct report_state *state, struct report *r,
 		      bool drain)
 {
 	struct map_dump files, lat;
-	struct file_row *rows;
-	int nr = 0;
+	int err;
 
 	if (map_dump(state->skel->maps.files, &files, drain))
 		return -1;
@@ -408,17 +479,12 @@ static int take_files(struct report_state *state, struct report *r,
 		map_dump_free(&files);
 		return -1;
 	}
-	rows = file_rows(state, &files, drain, &nr);
-	if (rows)
-		join_latencies(rows, nr, &lat);
+	err = file_rows(state, r, &files, drain);
+	if (!err)
+		join_latencies(r->files, r->nr_files, &lat);
 	map_dump_free(&files);
 	map_dump_free(&lat);
-	if (!rows)
-		return -1;
-	free(r->files);
-	r->files = rows;
-	r->nr_files = nr;
-	return 0;
+	return err;
 }
 
 static int compare_hotspots(const void *a, const void *b)
@@ -543,26 +609,33 @@ static void forget_released(struct report_state *state, const struct report *r)
 		bpf_map_delete_elem(files, &key.ino);
 	}
 	for (i = 0; i < r->nr_hotspots; i++) {
-		const struct file_row *row;
+		const struct snapshot *snap;
 
-		row = find_row(state->prev, state->nr_prev,
-			       r->hotspots[i].key.ino);
-		if (row && row->now.released_ns)
+		snap = find_snapshot(state->prev, state->nr_prev,
+				     r->hotspots[i].key.ino);
+		if (snap && snap->stats.released_ns)
 			bpf_map_delete_elem(hotspots, &r->hotspots[i].key);
 	}
 }
 
-/* The rows of @r, by inode, for the next report's rates. */
+/*
+ * The counters of @r's rows (still by inode), for the next report's
+ * rates.  @r's rows read the snapshots before these until then.
+ */
 static void keep_previous(struct report_state *state, const struct report *r)
 {
-	free(state->prev);
-	state->prev = malloc((r->nr_files ? r->nr_files : 1) *
-			     sizeof(*r->files));
-	state->nr_prev = state->prev ? r->nr_files : 0;
-	if (!state->prev)
-		return;
-	memcpy(state->prev, r->files, r->nr_files * sizeof(*r->files));
-	qsort(state->prev, state->nr_prev, sizeof(*state->prev), compare_ino);
+	struct snapshot *snaps = malloc((r->nr_files ? r->nr_files : 1) *
+					sizeof(*snaps));
+	int i;
+
+	free(state->older);
+	state->older = state->prev;
+	state->prev = snaps;
+	state->nr_prev = snaps ? r->nr_files : 0;
+	for (i = 0; i < state->nr_prev; i++) {
+		snaps[i].ino = r->files[i].ino;
+		snaps[i].stats = r->files[i].now;
+	}
 }
 
 struct report *report_take(struct report_state *state, double interval,
@@ -573,6 +646,7 @@ struct report *report_take(struct report_state *state, double interval,
 	if (take_files(state, r, false) || take_hotspots(state, r))
 		return NULL;
 	forget_idents(state);
+	fd_index_next_interval(state->fds);
 	if (state->holders)
 		holders_name(state->holders, r);
 	r->dropped = dropped_records(state->skel);

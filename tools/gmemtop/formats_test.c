@@ -24,7 +24,9 @@ static struct file_row row = {
 		.lat_max_ns = 900000,
 		.phase_ns = { 1000, 2000, 3000, 4000, 5000, 6000, 7000 },
 	},
-	.then = { .conversions = { 2, 3 }, .pages = { 20, 30 }, .eagain = 1 },
+	.then = &(const struct gmem_file_stats){
+		.conversions = { 2, 3 }, .pages = { 20, 30 }, .eagain = 1,
+	},
 	.fdinfo = { .size = 65536, .shared_pages = 12, .private_pages = 4,
 		    .layout = "0x0-0x4000 private, 0x4000-0x10000 shared",
 		    .summary = "ppppssssssssssss", .summary_cell = 4096 },

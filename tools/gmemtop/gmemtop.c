@@ -152,8 +152,8 @@ static error_t parse_positional(const char *arg, struct argp_state *state)
 
 /*
  * The first option given whose figures only the kvm_gmem events give:
- * the fexit fallback has no conversions, latencies, holders or VM ids,
- * and prints neither CSV nor metrics.
+ * the fexit fallback has no conversions, latencies, holders, hotspots or
+ * VM ids, and prints neither CSV nor metrics.
  */
 static const char *option_needing_events(void)
 {
@@ -169,6 +169,8 @@ static const char *option_needing_events(void)
 		return "--vm";
 	if (env.cgroup_dir)
 		return "--cgroup";
+	if (env.hotspot_window_given)
+		return "--hotspot-window";
 	if (env.openmetrics)
 		return "--openmetrics";
 	if (env.textfile)
@@ -247,6 +249,7 @@ static error_t parse_arg(int key, char *arg, struct argp_state *state)
 		if (parse_number(arg, "--hotspot-window", 0, MAX_HOTSPOT_WINDOW,
 				 &env.hotspot_window))
 			argp_usage(state);
+		env.hotspot_window_given = true;
 		break;
 	case 'd':
 		if (parse_number(arg, "delay", DELAY_MIN, DELAY_MAX, &env.delay))
@@ -340,6 +343,32 @@ void sleep_interval(double delay, volatile sig_atomic_t *exiting)
 			break;
 	}
 	release_signals(&saved);
+}
+
+/*
+ * The kernel preallocates every map at load: past this much map data,
+ * --max-files deserves a word before it is spent (gmemtop(8), KERNEL
+ * MEMORY).
+ */
+#define MEMORY_BUDGET_MIB	64
+
+static void warn_over_budget(void)
+{
+	struct gmemtop_bpf *skel = gmemtop_bpf__open();
+	double mib;
+
+	if (!skel)
+		return;
+	if (!gmemtop_size_maps(skel, env.max_files, env.snoop)) {
+		mib = bpf_object_memory(skel->obj, libbpf_num_possible_cpus()) /
+		      (1024.0 * 1024.0);
+		if (mib > MEMORY_BUDGET_MIB)
+			fprintf(stderr, "gmemtop: warning: --max-files %u "
+				"preallocates %.0f MiB of kernel memory in its "
+				"maps, over the %d MiB budget\n",
+				env.max_files, mib, MEMORY_BUDGET_MIB);
+	}
+	gmemtop_bpf__destroy(skel);
 }
 
 /*
@@ -676,6 +705,7 @@ int main(int argc, char **argv)
 	}
 
 	libbpf_set_print(libbpf_print);
+	warn_over_budget();
 	err = check_environment();
 	if (!err)
 		err = load_kernel_btf(&k);

@@ -35,6 +35,7 @@ struct env {
 	bool fentry;		/* the fallback even if the events exist */
 	unsigned int max_files;	/* room in the kernel maps */
 	double hotspot_window;	/* idle hotspots are forgotten after it; 0 never */
+	bool hotspot_window_given;	/* on the command line */
 	bool holders;		/* name who holds the EAGAIN pages */
 	bool openmetrics;
 	struct sockaddr_storage metrics_addr;

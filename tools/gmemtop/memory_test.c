@@ -1,8 +1,10 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
- * Host tests of gmemtop's kernel memory: computed from the BPF object's own
- * map definitions, sized as gmemtop sizes them before load, and compared
- * with what the man page states.  Opening a skeleton needs no privilege.
+ * Host tests of the map data gmemtop asks the kernel for: computed from
+ * the BPF object's own map definitions, sized as gmemtop sizes them
+ * before load.  What the kernel spends besides is measured, not modelled
+ * (make kmem, docs/kernel-memory.md).  Opening a skeleton needs no
+ * privilege.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -16,7 +18,6 @@
 #include "kselftest_harness.h"
 
 #define MIB		(1024.0 * 1024.0)
-#define MAN_PAGE	"gmemtop.8"
 
 static struct gmemtop_bpf *sized_skeleton(unsigned int max_files, bool snoop)
 {
@@ -55,41 +56,6 @@ static unsigned long long memory(unsigned int max_files, unsigned int options,
 	gmemhold_bpf__destroy(hold);
 	gmemtop_bpf__destroy(skel);
 	return bytes;
-}
-
-static char *read_man_page(void)
-{
-	FILE *f = fopen(MAN_PAGE, "r");
-	char *text = calloc(1, 1 << 16);
-
-	if (f && text)
-		text[fread(text, 1, (1 << 16) - 1, f)] = '\0';
-	if (f)
-		fclose(f);
-	return text;
-}
-
-/* The row the man page's KERNEL MEMORY table must have for @nr_cpus. */
-static void man_row(char *buf, size_t len, int nr_cpus)
-{
-	snprintf(buf, len, "%8d   %5.1f MiB\n", nr_cpus,
-		 memory(DEFAULT_MAX_FILES, 0, nr_cpus) / MIB);
-}
-
-TEST(man_page_states_the_memory_at_2_32_and_384_cpus)
-{
-	static const int cpus[] = { 2, 32, 384 };
-	char *man = read_man_page();
-	char row[64];
-	unsigned int i;
-
-	ASSERT_NE(NULL, man);
-	for (i = 0; i < sizeof(cpus) / sizeof(cpus[0]); i++) {
-		man_row(row, sizeof(row), cpus[i]);
-		TH_LOG("computed:%s", row);
-		EXPECT_NE(NULL, strstr(man, row));
-	}
-	free(man);
 }
 
 /*
@@ -138,19 +104,6 @@ TEST(ring_buffer_is_sized_only_for_snoop)
 	unsigned long long snoop = memory(DEFAULT_MAX_FILES, SNOOP, 2);
 
 	EXPECT_EQ(GMEM_RINGBUF_BYTES - 4096, snoop - plain);
-}
-
-/* The man page: "--holders adds about 1.1 MiB ... whatever the number of CPUs". */
-TEST(holders_add_about_1_1_mib_whatever_the_cpus)
-{
-	unsigned long long at2 = memory(DEFAULT_MAX_FILES, HOLDERS, 2) -
-				 memory(DEFAULT_MAX_FILES, 0, 2);
-	unsigned long long at384 = memory(DEFAULT_MAX_FILES, HOLDERS, 384) -
-				   memory(DEFAULT_MAX_FILES, 0, 384);
-
-	EXPECT_EQ(at2, at384);
-	EXPECT_GT(at2, 1.05 * MIB);
-	EXPECT_LT(at2, 1.15 * MIB);
 }
 
 TEST_HARNESS_MAIN

@@ -81,6 +81,13 @@ static void hist_delta(const struct gmem_lat *n, const struct gmem_lat *t,
 		delta[b] = n->hist[b] - t->hist[b];
 }
 
+const struct gmem_file_stats *then_of(const struct file_row *row)
+{
+	static const struct gmem_file_stats zero;
+
+	return row->then ? row->then : &zero;
+}
+
 /*
  * The latency figures of one outcome over the report's interval: the
  * samples between row->then and row->now.  The interval's maximum is its
@@ -93,7 +100,7 @@ void outcome_figures(const struct file_row *row, unsigned int outcome,
 	const struct gmem_lat *n = &row->now.outcome[outcome];
 	__u64 delta[GMEM_HIST_BUCKETS];
 
-	hist_delta(n, &row->then.outcome[outcome], delta);
+	hist_delta(n, &then_of(row)->outcome[outcome], delta);
 	fig->samples = hist_total(delta);
 	fig->max_ns = at_most(hist_top(delta), n->max_ns);
 	fig->p50_ns = at_most(hist_percentile(delta, 0.50), fig->max_ns);
@@ -103,7 +110,7 @@ void outcome_figures(const struct file_row *row, unsigned int outcome,
 void file_figures(const struct file_row *row, double interval,
 		  struct file_figures *fig)
 {
-	const struct gmem_file_stats *n = &row->now, *t = &row->then;
+	const struct gmem_file_stats *n = &row->now, *t = then_of(row);
 
 	fig->to_private_per_s = per_s(n->conversions[1], t->conversions[1],
 				      interval);
@@ -608,7 +615,7 @@ static void print_outcome_hist(FILE *out, const struct file_row *row,
 			       unsigned int outcome)
 {
 	const struct gmem_lat *n = &row->now.outcome[outcome];
-	const struct gmem_lat *t = &row->then.outcome[outcome];
+	const struct gmem_lat *t = &then_of(row)->outcome[outcome];
 	unsigned long long rows[HIST_ROWS], most = 0;
 	__u64 phase_ns[GMEM_NR_PHASES];
 	__u64 delta[GMEM_HIST_BUCKETS];

@@ -74,7 +74,8 @@ void layout_picture(const struct gmem_fdinfo *info, char *buf, int width);
 struct file_row {
 	__u64 ino;
 	struct gmem_file_stats now;	/* summed over CPUs */
-	struct gmem_file_stats then;	/* at the previous interval */
+	/* At the previous interval, kept by collect.c; NULL: from zero. */
+	const struct gmem_file_stats *then;
 	struct gmem_fdinfo fdinfo;
 	struct vm_ident ident;		/* the VMM's cgroup, QEMU's names */
 };
@@ -135,9 +136,10 @@ struct file_figures {
 /*
  * Every figure is over the report's interval, from row->then to
  * row->now: rates, percentiles, maxima and --hist alike.  A cumulative
- * view is the same rule with row->then zero and the time since the start
- * as the interval.
+ * view is the same rule with row->then NULL (zero) and the time since
+ * the start as the interval.
  */
+const struct gmem_file_stats *then_of(const struct file_row *row);
 void file_figures(const struct file_row *row, double interval,
 		  struct file_figures *fig);
 /* Only the latency fields of @fig, for one enum gmem_outcome. */
