@@ -219,13 +219,15 @@ enum gmem_hold_kind {
 	GMEM_NR_HOLD_KINDS,
 };
 
+/* A process that got the page through GUP: its thread group and thread. */
 struct gmem_taker {
 	__u64 ts_ns;		/* 0: empty slot */
-	__u32 pid;
+	__u64 released_ns;	/* a pin seen unpinned; 0: held, or a GET */
+	__u32 pid;		/* the thread group's */
 	__u32 tid;
 	__u32 kind;		/* enum gmem_hold_kind */
 	__s32 stack_id;		/* in the stacks map; < 0: none */
-	char comm[GMEM_COMM_LEN];
+	char comm[GMEM_COMM_LEN];	/* the thread group leader's */
 };
 
 struct gmem_takers {

@@ -48,6 +48,7 @@ CONVERT_BENCH = os.path.join(HERE, "gmem_convert_bench")
 GMEMLOAD = os.path.join(TOP, "tools", "gmemload", "gmemload")
 GMEMTOP = os.path.join(TOP, "tools", "gmemtop", "gmemtop")
 LRU_LOAD = os.path.join(HERE, "lru_load")
+GUP_LOOP = os.path.join(HERE, "gup_loop")
 TRACEFS = "/sys/kernel/tracing"
 SCRATCH = "/run/bench"		# tmpfs: watchers' files cost no 9p traffic
 END_EVENT = "kvm_gmem_set_attributes_end"
@@ -59,6 +60,7 @@ PROFILES = {
         "tree": ["-t", "-r", "2", "-f", "100000"],
         "guest_count": 2000, "guest_rounds": 5,
         "overhead_count": 1000, "overhead_rounds": 7,
+        "overhead_gup_calls": 2000,
         "capacity_count": 20000, "capacity_rounds": 3,
         "cpus_count": 400, "cpus_rounds": 3,
         "mapped": ["-r", "3"], "observer_rounds": 3,
@@ -68,6 +70,7 @@ PROFILES = {
         "tree": ["-t", "-r", "1", "-f", "10000"],
         "guest_count": 300, "guest_rounds": 3,
         "overhead_count": 300, "overhead_rounds": 3,
+        "overhead_gup_calls": 600,
         "capacity_count": 2000, "capacity_rounds": 2,
         "cpus_count": 100, "cpus_rounds": 1,
         "mapped": ["-r", "1"], "observer_rounds": 2,
@@ -77,6 +80,7 @@ PROFILES = {
         "tree": ["-t", "-r", "1", "-f", "100"],
         "guest_count": 20, "guest_rounds": 1,
         "overhead_count": 20, "overhead_rounds": 1,
+        "overhead_gup_calls": 20,
         "capacity_count": 50, "capacity_rounds": 1,
         "cpus_count": 20, "cpus_rounds": 1,
         "mapped": ["-r", "1"], "observer_rounds": 1,
@@ -539,15 +543,18 @@ def watched(w, argv, workload):
 
 def overhead_workloads(profile):
     """A VMM's mix (holders, guest-driven conversions, VM set-up and
-    teardown in its CPU time), and host-driven single-page conversions
+    teardown in its CPU time), host-driven single-page conversions
     alone, whose loop (gmemload's elapsed_s) is nothing but the
-    conversion path."""
+    conversion path, and one-page GUP calls and unpins that meet no
+    guest_memfd page (gup_loop), what --holders adds to the rest of a
+    host."""
     n = profile["overhead_count"]
     return {
         "mixed": gmemload("--size", "16M", "--pattern", "mixed", "--hold",
                           "5", "--guest-share", "20", "--count", str(n)),
         "conversions": gmemload("--size", "16M", "--pattern", "random4k",
                                 "--count", str(4 * n)),
+        "gup": [GUP_LOOP, str(profile["overhead_gup_calls"])],
     }
 
 

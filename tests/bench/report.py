@@ -468,6 +468,8 @@ def cpus_section(runs, vmms):
 # ---- part 3: tracing overhead ----
 
 OVERHEAD_LIMIT = 1.03
+# The watcher that attaches to GUP, judged on GUP calls of other memory.
+HOLDERS_WATCHER = "gmemtop --json --holders"
 
 
 def watcher_rows(samples):
@@ -527,6 +529,11 @@ def overhead_checks(out):
             r = row[key]
             checks.append(check(r, against(r, OVERHEAD_LIMIT), kind="limit",
                                 what=f"{name}, {workload}"))
+    gup = out.get("gup", {}).get(HOLDERS_WATCHER)
+    if gup:
+        r = gup["loop_ratio"]
+        checks.append(check(r, against(r, OVERHEAD_LIMIT), kind="gup",
+                            what=f"{HOLDERS_WATCHER}, gup"))
     top = out.get("mixed", {}).get("gmemtop -b")
     for alt in ("tracefs", "perf record", "trace-cmd record",
                 "bpftrace histogram"):
@@ -681,6 +688,7 @@ def targets_table(checks):
         return f"worst {max(vals):.2f}" if vals else "n/a"
 
     limits = [c for c in checks["overhead"] if c["kind"] == "limit"]
+    gup = [c for c in checks["overhead"] if c["kind"] == "gup"]
     cheaper = [c for c in checks["overhead"] if c["kind"] == "cheaper"]
 
     def projected(items):
@@ -691,6 +699,8 @@ def targets_table(checks):
         ["every gmemtop mode costs <= 3% over none: the mixed workload's "
          "CPU time, the conversion loop's time",
          worst(limits), verdict(all_met(limits))],
+        ["gmemtop --holders costs GUP calls that meet no guest_memfd page "
+         "<= 3% (gup_loop's loop time)", worst(gup), verdict(all_met(gup))],
         ["gmemtop -b costs less than every alternative",
          ", ".join(f"{c['what'].split('than ')[1]} {c['ratio']:.3f}"
                    for c in cheaper) or "n/a",
@@ -981,7 +991,11 @@ rate on a CPU per VMM follows from it (Amdahl: N / (1 + (N - 1) s)).
 Two gmemload workloads, each round-robin under every watcher, the order
 rotated each round: "mixed", a VMM's mix of host- and guest-driven
 conversions with holders, and "conversions", host-driven single-page
-conversions alone.  Both run in a boot of its own under QEMU's `-icount` (the
+conversions alone; and "gup", `tests/bench/gup_loop`: process_vm_readv()
+of its own anonymous memory, 8 bytes from each of 64 pages per call, so
+64 one-page GUP calls and unpins that meet no guest_memfd page, all of
+which `--holders` watches (the harshest case for it: the least work per
+GUP call).  Both run in a boot of its own under QEMU's `-icount` (the
 guest's clock counts its instructions): without it, time measured in the
 guest includes whatever the host ran meanwhile, and the spread of the
 unwatched runs was larger than any watcher's cost.  That boot has one
@@ -997,7 +1011,8 @@ The loop ratio compares gmemload's own time for its conversion loop
 (`elapsed_s`), which leaves out VM set-up and teardown: in the
 conversions workload it is the conversion path alone, the harshest
 denominator.  The target holds every gmemtop mode to 3% on the mixed
-workload's CPU time and on that loop.
+workload's CPU time and on that loop, and `--holders` to 3% on the gup
+loop.
 The watcher's own CPU time is read from `/proc/PID/stat` across the
 workload, and from its `rusage` over its whole life (start-up such as
 bpftrace's compilation included).  tracefs means the kvm_gmem events

@@ -45,9 +45,17 @@ static struct file_row row = {
 static struct hotspot_row spot = {
 	.key = { .ino = 4242, .offset = 0x5000 },
 	.spot = { .count = 2, .refcount = 2, .expected = 1, .cause = 3 },
-	.holder = { .known = true, .pid = 79, .comm = "\x1b[2Jhold\t",
-		    .kind = GMEM_HOLD_PIN, .stack = "gup+0x1;splice+0x2" },
+	.holder = { .known = true, .pid = 79, .tid = 80,
+		    .comm = "\x1b[2Jhold\t", .kind = GMEM_HOLD_PIN,
+		    .stack = "gup+0x1;splice+0x2" },
 };
+
+/* As holders.c leaves it when /proc/kallsyms hides the addresses. */
+static void hide_stack(struct holder *who)
+{
+	who->stack[0] = '\0';
+	who->stack_hidden = true;
+}
 
 /*
  * A process name may hold any byte but NUL: quotes, controls, UTF-8
@@ -136,6 +144,13 @@ int main(int argc, char **argv)
 		print_csv(stdout, &r);
 	} else if (!strcmp(argv[1], "table"))
 		print_table(stdout, &r);
+	else if (!strcmp(argv[1], "json-hidden-stack")) {
+		hide_stack(&spot.holder);
+		print_json(stdout, &r);
+	} else if (!strcmp(argv[1], "table-hidden-stack")) {
+		hide_stack(&spot.holder);
+		print_table(stdout, &r);
+	}
 	else if (!strcmp(argv[1], "hist"))
 		print_hist(stdout, &r);
 	else if (!strcmp(argv[1], "prometheus"))

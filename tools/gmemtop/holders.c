@@ -2,7 +2,9 @@
 /*
  * --holders: for each EAGAIN hotspot, the process that took the extra
  * reference, from bpf/gmemhold.bpf.c's record of GUP callers per page,
- * with its kernel stack symbolized from /proc/kallsyms.
+ * with its kernel stack symbolized from /proc/kallsyms, unless that file
+ * hides the kernel's addresses (kptr_restrict): then the stack is marked
+ * hidden, and neither symbols nor raw addresses are shown.
  */
 #include <errno.h>
 #include <stdio.h>
@@ -25,6 +27,7 @@ struct holders {
 	struct gmemhold_bpf *skel;
 	struct ksym *syms;
 	size_t nr_syms;
+	bool stacks_hidden;	/* /proc/kallsyms shows every address as 0 */
 };
 
 static int compare_ksyms(const void *a, const void *b)
@@ -62,7 +65,27 @@ static int load_ksyms(struct holders *h)
 	}
 	fclose(f);
 	qsort(h->syms, h->nr_syms, sizeof(*h->syms), compare_ksyms);
+	/* Sorted: the last is 0 only when all are. */
+	h->stacks_hidden = !h->nr_syms || !h->syms[h->nr_syms - 1].addr;
 	return 0;
+}
+
+/* Why /proc/kallsyms showed no address, once, at the start. */
+static void explain_hidden_stacks(void)
+{
+	FILE *f = fopen("/proc/sys/kernel/kptr_restrict", "r");
+	int level = -1;
+
+	if (f) {
+		if (fscanf(f, "%d", &level) != 1)
+			level = -1;
+		fclose(f);
+	}
+	fprintf(stderr,
+		"gmemtop: --holders shows no kernel stacks: /proc/kallsyms hides kernel addresses (%s)\n",
+		level == 2 ? "kernel.kptr_restrict = 2" :
+		level == 1 ? "kernel.kptr_restrict = 1 and no CAP_SYSLOG" :
+				"kernel.kptr_restrict");
 }
 
 /* The symbol at or below @addr; NULL below the first. */
@@ -97,6 +120,8 @@ struct holders *holders_open(void)
 		err = gmemhold_bpf__attach(h->skel);
 	if (!err)
 		err = load_ksyms(h);
+	if (!err && h->stacks_hidden)
+		explain_hidden_stacks();
 	if (!err)
 		return h;
 	fprintf(stderr, "gmemtop: cannot watch GUP for --holders: %s\n",
@@ -143,13 +168,28 @@ static void symbolize(const struct holders *h, __s32 stack_id, char *buf,
 	}
 }
 
+/* A pinned page is held by a pin; any other extra reference by a GET. */
+static bool kind_explains(const struct gmem_hotspot *spot, __u32 kind)
+{
+	bool pinned = spot->pinned || spot->cause == GMEM_CAUSE_PINNED;
+
+	return pinned == (kind != GMEM_HOLD_GET);
+}
+
+/* Took the page before @when, and had not let go of it by then. */
+static bool held_at(const struct gmem_taker *k, __u64 when)
+{
+	return k->ts_ns && k->ts_ns <= when &&
+	       (!k->released_ns || k->released_ns > when);
+}
+
 /*
- * The taker that most recently got the page before its last EAGAIN: the
- * one still holding it then, unless it had let go and the holder took the
- * page some way GUP does not see.
+ * The latest taker still holding the page at the hotspot's last EAGAIN
+ * with a reference of the kind that blocked it; NULL, "unknown", when
+ * none: a mismatched or released taker is never named.
  */
-static const struct gmem_taker *last_taker(const struct gmem_takers *t,
-					   __u64 before_ns)
+static const struct gmem_taker *holder_of(const struct gmem_takers *t,
+					  const struct gmem_hotspot *spot)
 {
 	const struct gmem_taker *best = NULL;
 	int i;
@@ -157,7 +197,7 @@ static const struct gmem_taker *last_taker(const struct gmem_takers *t,
 	for (i = 0; i < GMEM_TAKERS; i++) {
 		const struct gmem_taker *k = &t->taker[i];
 
-		if (!k->ts_ns || k->ts_ns > before_ns)
+		if (!held_at(k, spot->last_ns) || !kind_explains(spot, k->kind))
 			continue;
 		if (!best || k->ts_ns > best->ts_ns)
 			best = k;
@@ -180,13 +220,17 @@ void holders_name(const struct holders *h, struct report *r)
 		memset(who, 0, sizeof(*who));
 		if (bpf_map_lookup_elem(fd, &row->key, &t))
 			continue;
-		k = last_taker(&t, row->spot.last_ns);
+		k = holder_of(&t, &row->spot);
 		if (!k)
 			continue;
 		who->known = true;
 		who->pid = k->pid;
+		who->tid = k->tid;
 		who->kind = k->kind;
 		memcpy(who->comm, k->comm, sizeof(who->comm));
-		symbolize(h, k->stack_id, who->stack, sizeof(who->stack));
+		who->stack_hidden = h->stacks_hidden;
+		if (!h->stacks_hidden)
+			symbolize(h, k->stack_id, who->stack,
+				  sizeof(who->stack));
 	}
 }

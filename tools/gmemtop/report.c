@@ -234,6 +234,9 @@ static void print_us(FILE *out, unsigned long long ns)
 	fprintf(out, " %9.1f", ns / 1000.0);
 }
 
+/* In place of a stack that kptr_restrict keeps from being shown. */
+#define HIDDEN_STACK	"(hidden by kptr_restrict)"
+
 /* With --holders: who holds each EAGAIN hotspot's page. */
 static void print_holders(FILE *out, const struct report *r)
 {
@@ -252,7 +255,9 @@ static void print_holders(FILE *out, const struct report *r)
 		if (h->holder.known)
 			fprintf(out, "%7u %-16s %-16s %s\n", h->holder.pid,
 				printable(comm, h->holder.comm),
-				hold_kind_name(h->holder.kind), h->holder.stack);
+				hold_kind_name(h->holder.kind),
+				h->holder.stack_hidden ? HIDDEN_STACK :
+							 h->holder.stack);
 		else
 			fprintf(out, "%7s %-16s\n", "-", "unknown");
 	}
@@ -404,7 +409,11 @@ static void print_json_hist(struct json *j, const __u64 *hist)
 	json_close(j, ']');
 }
 
-/* null when unknown: nothing GUP showed took the page. */
+/*
+ * null when unknown: nothing GUP showed took the page with a reference of
+ * the kind that blocked it and still held it.  An empty stack with
+ * stack_hidden when /proc/kallsyms hides the kernel's addresses.
+ */
 static void print_json_holder(struct json *j, const struct holder *who)
 {
 	if (!who->known) {
@@ -413,9 +422,11 @@ static void print_json_holder(struct json *j, const struct holder *who)
 	}
 	json_open(j, "holder", '{');
 	json_uint(j, "pid", who->pid);
+	json_uint(j, "tid", who->tid);
 	json_string(j, "comm", who->comm, sizeof(who->comm));
 	json_string(j, "kind", hold_kind_name(who->kind), (size_t)-1);
 	json_string(j, "stack", who->stack, sizeof(who->stack));
+	json_bool(j, "stack_hidden", who->stack_hidden);
 	json_close(j, '}');
 }
 

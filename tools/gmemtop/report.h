@@ -85,10 +85,12 @@ struct file_row {
 /* Who held the page at the hotspot's last EAGAIN, as far as GUP showed. */
 struct holder {
 	bool known;
-	__u32 pid;
-	char comm[GMEM_COMM_LEN];
+	__u32 pid;			/* the thread group */
+	__u32 tid;			/* the thread that took the reference */
+	char comm[GMEM_COMM_LEN];	/* the thread group leader's */
 	__u32 kind;			/* enum gmem_hold_kind */
 	char stack[HOLDER_STACK_LEN];	/* "fn+0x12;fn+0x34;..." innermost first */
+	bool stack_hidden;		/* kptr_restrict: no symbol, no address */
 };
 
 struct hotspot_row {
