@@ -4,10 +4,40 @@
 # the pinned Debian source version (kernel/base), so that every clone on a
 # machine shares one incremental build.  GMEM_CACHE moves the cache;
 # GMEM_KERNEL_DIR points at another series (the host tests use it).
+# GMEM_BASE (below) picks one of the bases the project carries.
 
 GMEM_TOP=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 GMEM_CACHE=${GMEM_CACHE:-/var/cache/gmem-inplace}
-GMEM_KERNEL_DIR=${GMEM_KERNEL_DIR:-$GMEM_TOP/kernel}
+
+# The base, that is the Debian source package and the series made for it:
+# kernel/ for Debian's 6.12 (the default), kernel/NAME/ for base NAME (7.3:
+# Debian's backport of upstream Linux 7.3).  GMEM_BASE=NAME picks one, and
+# so does a leading '--base NAME' on the command line of any script that
+# sources this file (scripts/kernel, scripts/base, tests/vm/run): this file
+# is sourced without arguments, so it sees and shifts the script's own.
+#
+# scripts/kernel itself knows nothing of bases: its text is part of every
+# build's key, and the 6.12 base must keep its key.  What it reads of a
+# base is GMEM_KERNEL_DIR, the trace-header copies beside it (dirname of
+# it, hence the trailing '/.': kernel/7.3/include/trace/events) and the
+# config fragments, kernel/gmem.config and kernel/debug.config, which
+# serve every base.
+if [[ ${1:-} == --base ]]; then
+	[[ -n ${2:-} ]] || { echo "$(basename "$0"): --base needs a name (6.12, 7.3)" >&2; exit 1; }
+	GMEM_BASE=$2
+	shift 2
+fi
+GMEM_BASE=${GMEM_BASE:-6.12}
+[[ $GMEM_BASE == 6.12 || -f $GMEM_TOP/kernel/$GMEM_BASE/base ]] || {
+	echo "$(basename "$0"): no base '$GMEM_BASE': kernel/$GMEM_BASE/base is missing" >&2
+	exit 1
+}
+export GMEM_BASE
+if [[ $GMEM_BASE == 6.12 ]]; then
+	GMEM_KERNEL_DIR=${GMEM_KERNEL_DIR:-$GMEM_TOP/kernel}
+else
+	GMEM_KERNEL_DIR=${GMEM_KERNEL_DIR:-$GMEM_TOP/kernel/$GMEM_BASE/.}
+fi
 
 die()
 {
