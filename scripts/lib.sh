@@ -34,7 +34,7 @@ if [[ ${1:-} == --base ]]; then
 	GMEM_BASE=$2
 	shift 2
 fi
-if [[ $(basename "$(dirname "$GMEM_TOP")") == kernel && -f $GMEM_TOP/base ]]; then
+if [[ -L $GMEM_TOP/scripts && -f $GMEM_TOP/base ]]; then
 	# Started from the view kernel/NAME/scripts.
 	GMEM_BASE=$(basename "$GMEM_TOP")
 	GMEM_KERNEL_DIR=${GMEM_KERNEL_DIR:-$GMEM_TOP/.}
