@@ -2,6 +2,11 @@
 # 'make help' lists the targets.
 
 SHELL := /bin/bash
+# BASE=7.3 works on the series for Debian's linux-source-7.3 (kernel/7.3/)
+# instead of 6.12's: make kernel BASE=7.3, make kernel-tree BASE=7.3, ...
+ifdef BASE
+export GMEM_BASE := $(BASE)
+endif
 KTREE = $(shell scripts/kernel path)
 
 .PHONY: help deps kernel kernel-debug headers kernel-tree kernel-export kernel-build-dev \
@@ -26,6 +31,7 @@ help:
 	@echo "make demo              boot the kernel and show guest_memfd live"
 	@echo "make bench             conversion cost and watcher overhead: docs/benchmarks.md"
 	@echo "make kmem              gmemtop's kernel memory at 2, 16 and 64 CPUs: docs/kernel-memory.md"
+	@echo "BASE=7.3               with the kernel targets: the series for Linux 7.3 (kernel/7.3/)"
 
 deps:
 	@scripts/deps

@@ -4,10 +4,56 @@
 # the pinned Debian source version (kernel/base), so that every clone on a
 # machine shares one incremental build.  GMEM_CACHE moves the cache;
 # GMEM_KERNEL_DIR points at another series (the host tests use it).
+# GMEM_BASE (below) picks one of the bases the project carries.
 
 GMEM_TOP=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+GMEM_CLONE=$(cd -P "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 GMEM_CACHE=${GMEM_CACHE:-/var/cache/gmem-inplace}
-GMEM_KERNEL_DIR=${GMEM_KERNEL_DIR:-$GMEM_TOP/kernel}
+
+# The base: a Debian source package and the series made for it.  The
+# default, 6.12, is kernel/ (Debian 12's linux-source-6.12); base NAME is
+# kernel/NAME/ (7.3: Debian's backport of upstream Linux 7.3).
+# GMEM_BASE=NAME picks one, and so does a leading '--base NAME' on the
+# command line of any script that sources this file (it is sourced without
+# arguments, so it sees and shifts the script's own).
+#
+# scripts/kernel knows nothing of bases, and must not learn: its text is
+# part of every build's key, and the 6.12 build must keep its key.  It
+# reads a base's files where it reads the clone's: the pin, series and
+# cover letter in GMEM_KERNEL_DIR, the trace header copies in
+# GMEM_KERNEL_DIR/../include/trace/events, the config fragments in
+# GMEM_TOP/kernel/, scripts/base in GMEM_TOP/scripts/.  So kernel/NAME/ is
+# a view of the clone for that base: kernel/NAME/kernel/ holds its config
+# fragments and kernel/NAME/scripts links to the clone's scripts.  The
+# scripts of scripts/ asked for another base run again from that view;
+# GMEM_TOP is then the view, and GMEM_KERNEL_DIR kernel/NAME/. (the '/.'
+# makes its dirname kernel/NAME itself).  Other scripts (tests/vm/run)
+# keep GMEM_TOP, the clone, and read only the base's pin.
+if [[ ${1:-} == --base ]]; then
+	[[ -n ${2:-} ]] || { echo "$(basename "$0"): --base needs a name (6.12, 7.3)" >&2; exit 1; }
+	GMEM_BASE=$2
+	shift 2
+fi
+if [[ -L $GMEM_TOP/scripts && -f $GMEM_TOP/base ]]; then
+	# Started from the view kernel/NAME/scripts.
+	GMEM_BASE=$(basename "$GMEM_TOP")
+	GMEM_KERNEL_DIR=${GMEM_KERNEL_DIR:-$GMEM_TOP/.}
+else
+	GMEM_BASE=${GMEM_BASE:-6.12}
+	if [[ $GMEM_BASE != 6.12 ]]; then
+		[[ -f $GMEM_TOP/kernel/$GMEM_BASE/base ]] || {
+			echo "$(basename "$0"): no base '$GMEM_BASE': kernel/$GMEM_BASE/base is missing" >&2
+			exit 1
+		}
+		if [[ $(cd -P "$(dirname "$0")" && pwd) == "$GMEM_CLONE/scripts" ]]; then
+			export GMEM_BASE
+			exec "$GMEM_TOP/kernel/$GMEM_BASE/scripts/$(basename "$0")" "$@"
+		fi
+		GMEM_KERNEL_DIR=${GMEM_KERNEL_DIR:-$GMEM_TOP/kernel/$GMEM_BASE/.}
+	fi
+	GMEM_KERNEL_DIR=${GMEM_KERNEL_DIR:-$GMEM_TOP/kernel}
+fi
+export GMEM_BASE
 
 die()
 {
