@@ -3,7 +3,8 @@
  * Model-based fuzzer of KVM_SET_MEMORY_ATTRIBUTES2.  Random and edge-case
  * arguments, interleaved with host writes, hole punches, re-allocation and
  * page pins, run against a user-space model of every page's attributes and
- * contents.  After every step the kernel must agree with the model: the
+ * contents (gmem_model.h, which gmem_fuzz_concurrent_test checks its
+ * histories against too).  After every step the kernel must agree with the model: the
  * errno is the one the ABI documents for that input, a failure changed
  * nothing, fdinfo lists the model's ranges and counters, every private page
  * raises SIGBUS and every shared page holds the model's bytes.
