@@ -762,6 +762,16 @@ static void do_host_op(struct actor *a, struct op *o)
 	}
 }
 
+/*
+ * Ops take microseconds, and the actors wake from the barrier
+ * milliseconds apart: spread each one's ops out so that they overlap.
+ */
+static void pause_a_moment(struct actor *a)
+{
+	if (rnd(&a->rng, 2))
+		usleep(rnd(&a->rng, 1000));
+}
+
 static struct op *next_op(struct actor *a)
 {
 	struct op *o = &sh->ops[a->id][sh->nr_ops[a->id]++];
@@ -771,7 +781,10 @@ static struct op *next_op(struct actor *a)
 	return o;
 }
 
-/* Random ops, then give back the reference and the mapping, recorded. */
+/*
+ * Random ops, the first of them half the time a reference taken, then
+ * give back the reference and the mapping, recorded.
+ */
 static void host_actor(struct actor *a)
 {
 	struct op *o;
@@ -781,7 +794,10 @@ static void host_actor(struct actor *a)
 	for (i = 0; i < OPS_PER_ACTOR - 2; i++) {
 		o = next_op(a);
 		pick_host_op(a, o);
+		if (!i && a->mem && rnd(&a->rng, 2))
+			o->kind = OP_PIN;
 		do_host_op(a, o);
+		pause_a_moment(a);
 	}
 	if (a->pinned) {
 		o = next_op(a);
@@ -884,6 +900,7 @@ static void *vcpu_thread(void *arg)
 		if (o->kind == OP_VCPU_WRITE)
 			o->value = stamp(a);
 		do_vcpu_op(o);
+		pause_a_moment(a);
 	}
 	return NULL;
 }
@@ -1035,11 +1052,14 @@ static void take_look(struct op *o)
 	o->resp = now_ns();
 }
 
+static volatile bool race_ready;
+
 static void *race_conversion(void *arg)
 {
 	struct op *o = arg;
 	struct actor a = { .fd = keep_fd };
 
+	race_ready = true;
 	do_convert(&a, o);
 	return NULL;
 }
@@ -1065,9 +1085,12 @@ static void close_during_conversion(struct guest_random_state *rng,
 	after->kind = OP_VCPU_READ;
 	after->page = rnd(rng, NR_PAGES);
 
+	race_ready = false;
 	TEST_ASSERT(!pthread_create(&t, NULL, race_conversion, conv), "thread");
+	while (!race_ready)
+		;
 	if (rnd(rng, 2))
-		usleep(rnd(rng, 50));
+		usleep(rnd(rng, 20));
 	closing->inv = now_ns();
 	closing->err = close(keep_fd) ? errno : 0;
 	closing->resp = now_ns();
