@@ -1052,7 +1052,7 @@ static void take_look(struct op *o)
 	o->resp = now_ns();
 }
 
-static volatile bool race_ready;
+static volatile bool race_ready, race_go;
 
 static void *race_conversion(void *arg)
 {
@@ -1060,14 +1060,23 @@ static void *race_conversion(void *arg)
 	struct actor a = { .fd = keep_fd };
 
 	race_ready = true;
+	while (!race_go)
+		;
 	do_convert(&a, o);
 	return NULL;
 }
 
+static void close_last_fd(struct op *o)
+{
+	o->inv = now_ns();
+	o->err = close(keep_fd) ? errno : 0;
+	o->resp = now_ns();
+}
+
 /*
- * The last fd closed while a conversion runs on it: the conversion sees
- * the file or EBADF, and the file is gone once both return, which the
- * vCPU must then find.
+ * The last fd closed while a conversion runs on it, or just before: the
+ * conversion sees the file or EBADF, and the file is gone once both
+ * return, which the vCPU must then find.
  */
 static void close_during_conversion(struct guest_random_state *rng,
 				    struct op *conv, struct op *closing,
@@ -1085,15 +1094,24 @@ static void close_during_conversion(struct guest_random_state *rng,
 	after->kind = OP_VCPU_READ;
 	after->page = rnd(rng, NR_PAGES);
 
-	race_ready = false;
+	race_ready = race_go = false;
 	TEST_ASSERT(!pthread_create(&t, NULL, race_conversion, conv), "thread");
 	while (!race_ready)
 		;
-	if (rnd(rng, 2))
-		usleep(rnd(rng, 20));
-	closing->inv = now_ns();
-	closing->err = close(keep_fd) ? errno : 0;
-	closing->resp = now_ns();
+	switch (rnd(rng, 3)) {
+	case 0:
+		close_last_fd(closing);
+		race_go = true;
+		break;
+	case 1:
+		race_go = true;
+		close_last_fd(closing);
+		break;
+	default:
+		race_go = true;
+		usleep(rnd(rng, 30));
+		close_last_fd(closing);
+	}
 	pthread_join(t, NULL);
 	do_vcpu_op(after);
 	vm_set_user_memory_region2(vm, GMEM_DATA_SLOT, KVM_MEM_GUEST_MEMFD,
@@ -1192,7 +1210,8 @@ static bool poison_available(void)
 /* Runs                                                               */
 
 struct run_counts {
-	long rounds, ops, eagain, busy_transient, sigbus, ebadf;
+	long rounds, ops, eagain, busy_transient, sigbus;
+	long ebadf, converted_first;	/* of the conversion the close races */
 	long poisoned, unmapped, max_steps;
 };
 
@@ -1212,19 +1231,23 @@ static void count_round(struct run_counts *n, const struct op *ops, int nr,
 		n->eagain += eagain;
 		n->busy_transient += eagain && ops[i].transient;
 		n->sigbus += !!ops[i].sigbus;
-		n->ebadf += ops[i].err == EBADF;
+		if (ops[i].actor == RACE_ACTOR) {
+			n->ebadf += ops[i].err == EBADF;
+			n->converted_first += ops[i].err != EBADF;
+		}
 	}
 }
 
 static void print_counts(const struct run_counts *n)
 {
 	ksft_print_msg("seed %u: %ld rounds, %ld ops: %ld EAGAIN (%ld while "
-		       "a fault or munmap overlapped), %ld SIGBUS, %ld EBADF; "
-		       "%ld rounds with a poisoned page%s, %ld with nobody "
-		       "mapping the file at first; at most %ld search steps\n",
-		       seed,
+		       "a fault or munmap overlapped), %ld SIGBUS; the last "
+		       "close came %ld times before the conversion it raced, "
+		       "%ld times after; %ld rounds with a poisoned page%s, "
+		       "%ld with nobody mapping the file at first; at most %ld "
+		       "search steps\n", seed,
 		       n->rounds, n->ops, n->eagain, n->busy_transient,
-		       n->sigbus, n->ebadf, n->poisoned,
+		       n->sigbus, n->ebadf, n->converted_first, n->poisoned,
 		       can_poison ? "" : " (no MADV_HWPOISON)", n->unmapped,
 		       n->max_steps);
 }
@@ -1506,6 +1529,7 @@ TEST(concurrent_histories_are_linearizable)
 	EXPECT_GT(n.eagain, 0);
 	EXPECT_GT(n.sigbus, 0);
 	EXPECT_GT(n.ebadf, 0);
+	EXPECT_GT(n.converted_first, 0);
 	EXPECT_GT(n.unmapped, 0);
 	if (can_poison)
 		EXPECT_GT(n.poisoned, 0);
