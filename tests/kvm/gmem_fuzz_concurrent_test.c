@@ -1576,15 +1576,17 @@ TEST(replays_shrink_a_failed_round_to_what_reproduces_it)
 		SKIP(return, "kvm.vm_memory_attributes=1: per-VM attributes");
 	set_up_run();
 	garble_reads = true;
-	for (round_nr = 0; round_nr < 20; round_nr++) {
+	/* A read that saw data by chance may not do so in any replay. */
+	for (round_nr = 0, nr = 0; round_nr < 20 && !nr; round_nr++) {
 		nr = run_round(ops, &start);
-		if (!linearizable(ops, nr, &start, &c))
-			break;
+		if (linearizable(ops, nr, &start, &c)) {
+			nr = 0;
+			continue;
+		}
+		before = random_ops(ops, nr, &reads);
+		nr = shrink_by_replay(ops, &start);
 	}
-	ASSERT_LT(round_nr, 20) TH_LOG("no round read what a write stored");
-	before = random_ops(ops, nr, &reads);
-	nr = shrink_by_replay(ops, &start);
-	ASSERT_GT(nr, 0) TH_LOG("the failure did not come back");
+	ASSERT_GT(nr, 0) TH_LOG("no failed round came back in replays");
 	print_history(ops, nr, &start);
 	after = random_ops(ops, nr, &reads);
 	ksft_print_msg("%d random ops shrunk to %d\n", before, after);
