@@ -27,11 +27,14 @@
  * be referenced only if some operation that overlapped it in time could
  * hold a passing reference to that page (a fault, a munmap()).
  *
- * On failure the test prints the seed and round, then the history shrunk
- * to a subset that the model still cannot order (no operation of it can
- * be left out).  The checker's own tests feed it histories with impossible
- * outcomes, which it must reject, and a real round's history with one
- * outcome changed.
+ * On failure the test prints the seed and round, the history as it
+ * happened, then the shortest history that reproduces the failure: the
+ * round is replayed (the same file, each op drawn from a stream of its
+ * own) without one random op after another, keeping out those without
+ * which a replay still fails.  The checker's own tests feed it histories
+ * with impossible outcomes, which it must reject, a real round's history
+ * with one outcome changed, and rounds whose host reads are garbled, which
+ * replays must shrink.
  *
  * Needs kvm.vm_memory_attributes=0; poisons pages as root where
  * CONFIG_MEMORY_FAILURE allows.
