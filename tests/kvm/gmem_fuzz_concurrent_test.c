@@ -938,7 +938,7 @@ static void set_up_file(struct guest_random_state *rng, struct model *m)
 			*(uint64_t *)(mem + i * PAGE) = m->content[i];
 		}
 	}
-	if (can_poison && !rnd(rng, 4)) {
+	if (can_poison && !rnd(rng, 3)) {
 		p = rnd(rng, NR_PAGES);
 		mem[p * PAGE + 8] = 0;		/* allocated and dirty */
 		i = poison(mem + p * PAGE);
