@@ -448,9 +448,12 @@ static void print_op(const struct op *o, uint64_t t0)
 			 o->other);
 	else
 		snprintf(out, sizeof(out), "ok");
-	printf("#   actor %d [%8.1f, %8.1f] us: %s %s -> %s%s\n", o->actor,
+	printf("#   actor %d [%8.1f, %8.1f] us: %s %s -> %s", o->actor,
 	       (o->inv - t0) / 1e3, (o->resp - t0) / 1e3, kind_names[o->kind],
-	       what, out, o->transient ? " (overlaps faults)" : "");
+	       what, out);
+	if (o->transient)
+		printf(" (passing references possible, pages %#lx)", o->transient);
+	printf("\n");
 }
 
 static void print_start(const struct model *m)
