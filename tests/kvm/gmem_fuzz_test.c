@@ -3,7 +3,8 @@
  * Model-based fuzzer of KVM_SET_MEMORY_ATTRIBUTES2.  Random and edge-case
  * arguments, interleaved with host writes, hole punches, re-allocation and
  * page pins, run against a user-space model of every page's attributes and
- * contents.  After every step the kernel must agree with the model: the
+ * contents (gmem_model.h, which gmem_fuzz_concurrent_test checks its
+ * histories against too).  After every step the kernel must agree with the model: the
  * errno is the one the ABI documents for that input, a failure changed
  * nothing, fdinfo lists the model's ranges and counters, every private page
  * raises SIGBUS and every shared page holds the model's bytes.
@@ -26,28 +27,24 @@
 #define FILE_SIZE	(NR_PAGES * PAGE)
 #define MAX_PINS	4
 
-enum content { C_ZERO, C_TAG };
+#define GMEM_MODEL_PAGES	NR_PAGES
+#define GMEM_MODEL_PINS		MAX_PINS
+#include "gmem_model.h"
 
-/* A reference held on a page from outside guest_memfd. */
-struct pin {
-	bool used;
+/*
+ * A page's content in the model: 0 for zeros, else gmem_pattern() of the
+ * low 32 bits (bit 32 tells a written tag 0 from zeros).
+ */
+#define TAGGED		(1ULL << 32)
+
+/* What holds the reference of the model's pin of the same index. */
+struct pin_holder {
 	bool gup;		/* gup_test long-term pin, else a pipe */
-	bool attached;		/* the page is still in the file */
-	int page;
 	int pipefd[2];
 };
 
-/* What the kernel should hold, page by page. */
-struct model {
-	bool private[NR_PAGES];
-	enum content content[NR_PAGES];
-	uint32_t tag[NR_PAGES];
-	struct pin pins[MAX_PINS];
-	/* fdinfo counters: [1] is to private */
-	uint64_t conversions[2], pages_converted[2], eagain;
-};
-
 static struct model m;
+static struct pin_holder holders[MAX_PINS];
 static struct guest_random_state rng;
 static uint32_t seed;
 static long step, nr_steps;
@@ -84,16 +81,6 @@ static uint8_t *page_ptr(int i)
 	return mem + i * PAGE;
 }
 
-static bool page_pinned(int i)
-{
-	int p;
-
-	for (p = 0; p < MAX_PINS; p++)
-		if (m.pins[p].used && m.pins[p].attached && m.pins[p].page == i)
-			return true;
-	return false;
-}
-
 /* ------------------------------------------------------------------ */
 /* Checking the kernel against the model                              */
 
@@ -111,98 +98,13 @@ static void check_page(int i)
 	}
 	FUZZ_ASSERT(gmem_host_read(page_ptr(i), &v),
 		    "page %d is shared but the host got SIGBUS", i);
-	if (m.content[i] == C_ZERO)
+	if (!m.content[i])
 		FUZZ_ASSERT(!memcmp(page_ptr(i), zero, PAGE),
 			    "page %d should read zeros", i);
 	else
-		FUZZ_ASSERT(gmem_pattern_ok(page_ptr(i), PAGE, m.tag[i]),
-			    "page %d lost its data (tag %#x)", i, m.tag[i]);
-}
-
-/* fdinfo lists this many ranges, and counts the others. */
-#define FDINFO_MAX_RANGES	64
-/* fdinfo's summary shows the file in at most this many cells. */
-#define FDINFO_CELLS		64
-
-/* Each cell: 's' all shared, 'p' all private, 'm' both. */
-static size_t model_summary(char *buf, size_t len)
-{
-	int cell_pages = DIV_ROUND_UP(NR_PAGES, FDINFO_CELLS), c, i;
-	size_t n = snprintf(buf, len, "gmem_summary_cell:\t%llu\ngmem_summary:\t",
-			    cell_pages * PAGE);
-
-	for (c = 0; c * cell_pages < NR_PAGES; c++) {
-		int kinds = 0;
-
-		for (i = c * cell_pages; i < (c + 1) * cell_pages && i < NR_PAGES; i++)
-			kinds |= m.private[i] ? 2 : 1;
-		n += snprintf(buf + n, len - n, "%c", "?spm"[kinds]);
-	}
-	return n + snprintf(buf + n, len - n, "\n");
-}
-
-/*
- * The gmem_* lines of fdinfo that the model determines, as fdinfo prints
- * them.  The attribute tree merges equal neighbours: it holds one entry
- * per maximal range.
- */
-static void model_fdinfo(char *buf, size_t len)
-{
-	int i, first = 0, nr_ranges = 0, nr_private = 0;
-	size_t n = 0;
-
-	for (i = 1; i <= NR_PAGES; i++) {
-		if (i < NR_PAGES && m.private[i] == m.private[first])
-			continue;
-		if (++nr_ranges <= FDINFO_MAX_RANGES)
-			n += snprintf(buf + n, len - n,
-				      "gmem_range:\t0x%llx-0x%llx %s\n",
-				      first * PAGE, i * PAGE,
-				      m.private[first] ? "private" : "shared");
-		first = i;
-	}
-	n += snprintf(buf + n, len - n, "gmem_ranges:\t%d\n", nr_ranges);
-	if (nr_ranges > FDINFO_MAX_RANGES)
-		n += snprintf(buf + n, len - n, "gmem_ranges_not_shown:\t%d\n",
-			      nr_ranges - FDINFO_MAX_RANGES);
-	n += model_summary(buf + n, len - n);
-	for (i = 0; i < NR_PAGES; i++)
-		nr_private += m.private[i];
-	snprintf(buf + n, len - n,
-		 "gmem_shared_pages:\t%d\n"
-		 "gmem_private_pages:\t%d\n"
-		 "gmem_conversions_to_private:\t%lu\n"
-		 "gmem_conversions_to_shared:\t%lu\n"
-		 "gmem_pages_to_private:\t%lu\n"
-		 "gmem_pages_to_shared:\t%lu\n"
-		 "gmem_eagain:\t%lu\n",
-		 NR_PAGES - nr_private, nr_private,
-		 m.conversions[1], m.conversions[0],
-		 m.pages_converted[1], m.pages_converted[0], m.eagain);
-}
-
-/* fdinfo without the lines the model does not know (size, flags, owner). */
-static void kernel_fdinfo(char *buf, size_t len)
-{
-	static const char *const ignored[] = {
-		"gmem_size:", "gmem_flags:", "gmem_vm_pid:", "gmem_vm_id:",
-	};
-	char raw[16384], *line, *save;
-	size_t n = 0;
-	int k;
-
-	gmem_fdinfo_text(gmem_fd, raw, sizeof(raw));
-	buf[0] = 0;
-	for (line = strtok_r(raw, "\n", &save); line;
-	     line = strtok_r(NULL, "\n", &save)) {
-		if (strncmp(line, "gmem_", 5))
-			continue;
-		for (k = 0; k < ARRAY_SIZE(ignored); k++)
-			if (!strncmp(line, ignored[k], strlen(ignored[k])))
-				break;
-		if (k == ARRAY_SIZE(ignored))
-			n += snprintf(buf + n, len - n, "%s\n", line);
-	}
+		FUZZ_ASSERT(gmem_pattern_ok(page_ptr(i), PAGE, m.content[i]),
+			    "page %d lost its data (tag %#x)", i,
+			    (uint32_t)m.content[i]);
 }
 
 static void check_state(void)
@@ -210,8 +112,8 @@ static void check_state(void)
 	char want[8192], got[8192];
 	int i;
 
-	model_fdinfo(want, sizeof(want));
-	kernel_fdinfo(got, sizeof(got));
+	model_fdinfo(&m, want, sizeof(want));
+	model_kernel_fdinfo(gmem_fd, got, sizeof(got));
 	FUZZ_ASSERT(!strcmp(want, got), "fdinfo differs from the model:\n"
 		    "--- model\n%s--- kernel\n%s", want, got);
 	for (i = 0; i < NR_PAGES; i++)
@@ -267,70 +169,6 @@ static uint64_t fuzz_flags(void)
 	if (chance(40))
 		return MODE_ZERO | MODE_PRESERVE;
 	return 1ULL << rnd(64);
-}
-
-static bool args_invalid(const struct kvm_memory_attributes2 *a)
-{
-	int i;
-
-	for (i = 0; i < ARRAY_SIZE(a->reserved); i++)
-		if (a->reserved[i])
-			return true;
-	return a->error_offset ||
-	       (a->attributes & ~PRIVATE) ||
-	       (a->flags & ~(MODE_ZERO | MODE_PRESERVE)) ||
-	       a->flags == (MODE_ZERO | MODE_PRESERVE) ||
-	       !a->size || a->offset % PAGE || a->size % PAGE ||
-	       a->offset + a->size < a->offset ||
-	       a->offset + a->size > FILE_SIZE;
-}
-
-/*
- * The errno the ABI requires for valid-looking @a (0 for success), and
- * in *@error_offset the offset the kernel must report with it.
- */
-static int expected_result(const struct kvm_memory_attributes2 *a,
-			   uint64_t *error_offset)
-{
-	int first = a->offset / PAGE, end = first + a->size / PAGE, i;
-
-	if (args_invalid(a))
-		return EINVAL;
-	if (a->attributes && a->flags == MODE_ZERO) {
-		*error_offset = a->offset;
-		return EOPNOTSUPP;
-	}
-	if (!a->attributes)
-		return 0;
-	for (i = first; i < end; i++) {
-		if (page_pinned(i)) {
-			*error_offset = i * PAGE;
-			return EAGAIN;
-		}
-	}
-	return 0;
-}
-
-static void model_convert(const struct kvm_memory_attributes2 *a)
-{
-	int first = a->offset / PAGE, end = first + a->size / PAGE, i;
-	bool to_private = a->attributes;
-	uint64_t changed = 0;
-
-	for (i = first; i < end; i++) {
-		changed += m.private[i] != to_private;
-		m.private[i] = to_private;
-		/*
-		 * ZERO applies to the whole range, changed or not; flags = 0
-		 * and PRESERVE keep every byte.
-		 */
-		if (a->flags == MODE_ZERO)
-			m.content[i] = C_ZERO;
-	}
-	if (changed) {
-		m.conversions[to_private]++;
-		m.pages_converted[to_private] += changed;
-	}
 }
 
 /* Where the argument goes: mostly good memory, sometimes not. */
@@ -403,7 +241,7 @@ static void step_set_attributes(void)
 	in = a;
 	argp = fuzz_argp(&a, &writable);
 
-	outcome = expected_result(&a, &error_offset);
+	outcome = model_expected(&m, &a, &error_offset);
 	if (argp == NULL || argp == bad_ptr)
 		outcome = EFAULT;
 	want = outcome;
@@ -426,7 +264,7 @@ static void step_set_attributes(void)
 
 	/* What happened, whether or not it could be reported. */
 	if (!outcome)
-		model_convert(&in);
+		model_convert(&m, &in);
 	else if (outcome == EAGAIN)
 		m.eagain++;
 }
@@ -440,28 +278,21 @@ static void step_write(void)
 
 	if (m.private[i])
 		return;
-	m.tag[i] = guest_random_u32(&rng);
-	m.content[i] = C_TAG;
-	LOG("write page %d tag %#x", i, m.tag[i]);
-	gmem_pattern(page_ptr(i), PAGE, m.tag[i]);
+	m.content[i] = TAGGED | guest_random_u32(&rng);
+	LOG("write page %d tag %#x", i, (uint32_t)m.content[i]);
+	gmem_pattern(page_ptr(i), PAGE, m.content[i]);
 }
 
 static void step_fallocate(bool punch)
 {
-	int first = rnd(NR_PAGES), n = 1 + rnd(NR_PAGES - first), i, p;
+	int first = rnd(NR_PAGES), n = 1 + rnd(NR_PAGES - first);
 	int mode = FALLOC_FL_KEEP_SIZE | (punch ? FALLOC_FL_PUNCH_HOLE : 0);
 
 	LOG("%s pages [%d, %d)", punch ? "punch" : "allocate", first, first + n);
 	FUZZ_ASSERT(!fallocate(gmem_fd, mode, first * PAGE, n * PAGE),
 		    "fallocate(%#x): %s", mode, strerror(errno));
-	if (!punch)
-		return;
-	for (i = first; i < first + n; i++)
-		m.content[i] = C_ZERO;
-	/* A punched page leaves the file: its holder no longer blocks. */
-	for (p = 0; p < MAX_PINS; p++)
-		if (m.pins[p].page >= first && m.pins[p].page < first + n)
-			m.pins[p].attached = false;
+	if (punch)
+		model_punch(&m, first, first + n);
 }
 
 static int free_pin_slot(void)
@@ -479,7 +310,7 @@ static bool gup_pin_active(void)
 	int p;
 
 	for (p = 0; p < MAX_PINS; p++)
-		if (m.pins[p].used && m.pins[p].gup)
+		if (m.pins[p].used && holders[p].gup)
 			return true;
 	return false;
 }
@@ -489,12 +320,12 @@ static void step_pin(void)
 {
 	int p = free_pin_slot(), i = rnd(NR_PAGES), r;
 	bool gup = gup_fd >= 0 && !gup_pin_active() && chance(40);
-	struct pin *pin;
+	struct pin_holder *h;
 
 	if (p < 0)
 		return;
-	pin = &m.pins[p];
-	*pin = (struct pin){ .gup = gup, .page = i, .attached = true };
+	h = &holders[p];
+	h->gup = gup;
 	if (gup) {
 		struct pin_longterm_test t = {
 			.addr = (uintptr_t)page_ptr(i), .size = PAGE,
@@ -504,44 +335,47 @@ static void step_pin(void)
 	} else {
 		struct iovec iov = { .iov_base = page_ptr(i), .iov_len = PAGE };
 
-		FUZZ_ASSERT(!pipe(pin->pipefd), "pipe");
-		r = vmsplice(pin->pipefd[1], &iov, 1, 0) == PAGE ? 0 : errno;
+		FUZZ_ASSERT(!pipe(h->pipefd), "pipe");
+		r = vmsplice(h->pipefd[1], &iov, 1, 0) == PAGE ? 0 : errno;
 	}
 	LOG("%s page %d: %s", gup ? "gup pin" : "vmsplice", i, strerror(r));
 	FUZZ_ASSERT(r == (m.private[i] ? EFAULT : 0),
 		    "%s of %s page %d: %s", gup ? "pin" : "vmsplice",
 		    m.private[i] ? "private" : "shared", i, strerror(r));
 	if (!r) {
-		pin->used = true;
+		m.pins[p] = (struct model_pin){
+			.used = true, .attached = true, .page = i,
+		};
 		return;
 	}
 	if (!gup) {
-		close(pin->pipefd[0]);
-		close(pin->pipefd[1]);
+		close(h->pipefd[0]);
+		close(h->pipefd[1]);
 	}
 }
 
-static void release_pin(struct pin *pin)
+static void release_pin(int p)
 {
+	struct pin_holder *h = &holders[p];
 	uint8_t buf[PAGE];
 
-	LOG("unpin page %d", pin->page);
-	if (pin->gup) {
+	LOG("unpin page %d", m.pins[p].page);
+	if (h->gup) {
 		FUZZ_ASSERT(!ioctl(gup_fd, PIN_LONGTERM_TEST_STOP), "unpin");
 	} else {
-		FUZZ_ASSERT(read(pin->pipefd[0], buf, PAGE) == PAGE, "read pipe");
-		close(pin->pipefd[0]);
-		close(pin->pipefd[1]);
+		FUZZ_ASSERT(read(h->pipefd[0], buf, PAGE) == PAGE, "read pipe");
+		close(h->pipefd[0]);
+		close(h->pipefd[1]);
 	}
-	pin->used = false;
+	m.pins[p].used = false;
 }
 
 static void step_unpin(void)
 {
-	struct pin *pin = &m.pins[rnd(MAX_PINS)];
+	int p = rnd(MAX_PINS);
 
-	if (pin->used)
-		release_pin(pin);
+	if (m.pins[p].used)
+		release_pin(p);
 }
 
 static void run_step(void)
@@ -568,7 +402,6 @@ static void run_step(void)
 static void setup(struct kvm_vm *vm)
 {
 	bool init_shared = chance(50);
-	int i;
 
 	gmem_fd = vm_create_guest_memfd(vm, FILE_SIZE, GUEST_MEMFD_FLAG_MMAP |
 					(init_shared ? GUEST_MEMFD_FLAG_INIT_SHARED : 0));
@@ -583,8 +416,7 @@ static void setup(struct kvm_vm *vm)
 	gup_fd = open("/sys/kernel/debug/gup_test", O_RDWR);
 	gmem_catch_sigbus();
 
-	for (i = 0; i < NR_PAGES; i++)
-		m.private[i] = !init_shared;
+	model_init(&m, init_shared);
 	LOG("guest_memfd of %d pages, all %s", NR_PAGES,
 	    init_shared ? "shared" : "private");
 	check_state();
@@ -596,7 +428,7 @@ static void teardown(struct kvm_vm *vm)
 
 	for (p = 0; p < MAX_PINS; p++)
 		if (m.pins[p].used)
-			release_pin(&m.pins[p]);
+			release_pin(p);
 	munmap(mem, FILE_SIZE);
 	close(gmem_fd);
 	if (gup_fd >= 0)
