@@ -54,6 +54,16 @@ def refcnt():
         return int(f.read())
 
 
+def released(timeout=10):
+    """kvm.ko's count once back to 0, or as it is after @timeout seconds:
+    the kernel frees programs and their module references after a grace
+    period, not when their last file closes."""
+    deadline = time.time() + timeout
+    while refcnt() and time.time() < deadline:
+        time.sleep(0.2)
+    return refcnt()
+
+
 def said(err):
     err.seek(0)
     return err.read()
@@ -118,7 +128,7 @@ def check_holds_kvm_ko_while_it_runs():
     finally:
         proc.send_signal(signal.SIGTERM)
         rc = proc.wait(timeout=30)
-    free = refcnt() if os.path.exists("/sys/module/kvm") else None
+    free = released()
     gone = rmmod("kvm")
     problem = None
     if rc:
