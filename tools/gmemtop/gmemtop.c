@@ -211,8 +211,7 @@ static void check_quiet(struct argp_state *state)
 		argp_usage(state);
 	}
 	if (!env.openmetrics && !env.textfile) {
-		fprintf(stderr, "gmemtop: --quiet needs --openmetrics or "
-			"--textfile: it would show nothing\n");
+		fprintf(stderr, "gmemtop: --quiet needs --openmetrics or --textfile: it would show nothing\n");
 		argp_usage(state);
 	}
 }
