@@ -2,8 +2,9 @@
 """gmemtop's metrics against ground truth, in the VM.
 
 - /metrics, scraped as Prometheus scrapes (OpenMetrics), parses strictly
-  and counts what gmemload did, per guest_memfd; the text format of the
-  same endpoint passes promtool.
+  and counts what gmemload did, per guest_memfd, EAGAINs with their
+  latency and phases; the text format of the same endpoint passes
+  promtool.
 - Under --snoop, /metrics and --textfile are there too and count the same.
 - gmemlat prints once, at Ctrl-C, but its /metrics counts while it runs.
 - The view's reset key leaves exported counters where they were, and
@@ -83,7 +84,23 @@ def differences(got, truth, kernel_only=False):
         if count != converted:
             wrong.append(f"inode {ino} latency count {count}, "
                          f"want {converted}")
+        wrong += eagain_differences(got, vm)
     return wrong
+
+
+def eagain_differences(got, vm):
+    """EAGAINs have a latency sample each, and phases that add up to it."""
+    ino = vm["ino"]
+    count = got.get(("kvm_gmem_eagain_latency_seconds_count", ino))
+    if count != vm["eagain"]:
+        return [f"inode {ino} EAGAIN latency count {count}, "
+                f"want {vm['eagain']}"]
+    total = got.get(("kvm_gmem_eagain_latency_seconds_sum", ino))
+    phases = sum(v for k, v in got.items()
+                 if k[:2] == ("kvm_gmem_eagain_phase_seconds_total", ino))
+    if abs(phases - total) > 1e-6 or (count and not total):
+        return [f"inode {ino} EAGAIN phases {phases} s, latency {total} s"]
+    return []
 
 
 def settled(read, truth, parse=parse_openmetrics, timeout=15,

@@ -122,6 +122,7 @@ int main(int argc, char **argv)
 				      .files_not_tracked = 2,
 				      .events_not_counted = 5,
 				      .timestamp = 1764109261.5 };
+	struct gmem_lat *eagain = &row.now.outcome[GMEM_OUTCOME_EAGAIN];
 	int i;
 
 	/* Ten conversions: 100 us, and 1 ms for the slowest. */
@@ -132,6 +133,13 @@ int main(int argc, char **argv)
 	       sizeof(row.now.hist));
 	row.now.outcome[GMEM_OUTCOME_CHANGED].count = 10;
 	row.now.outcome[GMEM_OUTCOME_CHANGED].max_ns = 1000000;
+	/* Two EAGAINs of 50 us, most of it in the reference check. */
+	eagain->hist[gmem_hist_bucket(50000)] = 2;
+	eagain->count = 2;
+	eagain->sum_ns = 100000;
+	eagain->max_ns = 50000;
+	eagain->phase_ns[GMEM_PHASE_REFCHECK] = 80000;
+	eagain->phase_ns[GMEM_PHASE_TAIL] = 20000;
 
 	if (argc == 3)
 		return publish(&r, argv[1], argv[2]);

@@ -52,6 +52,8 @@ static const char gmemtop_doc[] =
 "    gmemtop --snoop -p 1234 # every conversion of one VMM as it ends\n"
 "    gmemtop -b --openmetrics 9464   # also serve /metrics on 127.0.0.1\n"
 "    gmemtop -b --textfile /var/lib/node_exporter/gmemtop.prom\n"
+"    gmemtop -q -d 15 --textfile /var/lib/prometheus/node-exporter/gmemtop.prom\n"
+"                            # a service: metrics only, nothing printed\n"
 "    gmemtop --btf vmlinux   # what it would watch on that kernel\n";
 
 /* gmemlat and gmemsnoop: the same program under the names of its modes. */
@@ -82,6 +84,9 @@ enum { OPT_JSON = 1000, OPT_CSV, OPT_ONCE, OPT_OPENMETRICS, OPT_HIST,
 static const struct argp_option options[] = {
 	{ "batch", 'b', NULL, 0, "Print a table each interval, no full screen" },
 	{ "once", OPT_ONCE, NULL, 0, "Print one report and exit" },
+	{ "quiet", 'q', NULL, 0,
+	  "Print no report, only export them (--openmetrics, --textfile); "
+	  "wait for kvm.ko if it is not loaded yet: for a service" },
 	{ "json", OPT_JSON, NULL, 0, "One JSON object per interval" },
 	{ "csv", OPT_CSV, NULL, 0, "CSV lines, one per guest_memfd and interval" },
 	{ "hist", OPT_HIST, NULL, 0,
@@ -178,6 +183,41 @@ static const char *option_needing_events(void)
 	return NULL;
 }
 
+/* The first option given that prints something of its own. */
+static const char *option_printing(void)
+{
+	if (env.snoop)
+		return "--snoop";
+	if (env.format == FORMAT_JSON)
+		return "--json";
+	if (env.format == FORMAT_CSV)
+		return "--csv";
+	if (env.format == FORMAT_HIST)
+		return "--hist";
+	if (env.btf)
+		return "--btf";
+	return NULL;
+}
+
+/*
+ * --quiet prints nothing but why it cannot run: what it watches must go
+ * somewhere else.
+ */
+static void check_quiet(struct argp_state *state)
+{
+	const char *option = option_printing();
+
+	if (option) {
+		fprintf(stderr, "gmemtop: --quiet prints nothing: not with %s\n",
+			option);
+		argp_usage(state);
+	}
+	if (!env.openmetrics && !env.textfile) {
+		fprintf(stderr, "gmemtop: --quiet needs --openmetrics or --textfile: it would show nothing\n");
+		argp_usage(state);
+	}
+}
+
 /* Options that contradict each other: a usage error, whatever the kernel. */
 static void check_combination(struct argp_state *state)
 {
@@ -188,6 +228,8 @@ static void check_combination(struct argp_state *state)
 			option);
 		argp_usage(state);
 	}
+	if (env.quiet)
+		check_quiet(state);
 }
 
 static error_t parse_arg(int key, char *arg, struct argp_state *state)
@@ -201,6 +243,10 @@ static error_t parse_arg(int key, char *arg, struct argp_state *state)
 	case OPT_ONCE:
 		env.batch = true;
 		env.count = 1;
+		break;
+	case 'q':
+		env.quiet = true;
+		env.batch = true;
 		break;
 	case OPT_JSON:
 		env.format = FORMAT_JSON;
@@ -506,7 +552,8 @@ static bool print_whole(const struct report *r)
  * Batch modes: a report each interval, and a last one when interrupted.
  * Without an interval (gmemlat) the one report comes at Ctrl-C; metrics
  * (@exporting) still need fresh figures, so then the maps are read every
- * second and the report is cumulative.
+ * second and the report is cumulative.  With --quiet the reports are
+ * only published.
  */
 static int run_batch(struct report_state *state, bool exporting)
 {
@@ -531,7 +578,7 @@ static int run_batch(struct report_state *state, bool exporting)
 			return EXIT_FAILURE;
 		if (at_end_only && !ending)
 			continue;
-		if (!print_whole(r))
+		if (!env.quiet && !print_whole(r))
 			return 0;	/* the reader has gone */
 		if (ending || (env.count > 0 && ++done == env.count))
 			return 0;
@@ -656,15 +703,22 @@ static const char *set_defaults(const char *argv0)
 	return gmemtop_doc;
 }
 
-/* Full mode, the kvm_gmem programs loaded: the metrics if asked for. */
-static int run_events(struct gmemtop_bpf *skel)
+static struct metrics *start_metrics(void)
 {
-	struct metrics *metrics = NULL;
+	return metrics_new(env.openmetrics ? &env.metrics_addr : NULL,
+			   env.textfile);
+}
+
+/*
+ * Full mode, the kvm_gmem programs loaded: the metrics if asked for,
+ * unless they were started while waiting for KVM (@metrics).
+ */
+static int run_events(struct gmemtop_bpf *skel, struct metrics *metrics)
+{
 	int err;
 
-	if (env.openmetrics || env.textfile) {
-		metrics = metrics_new(env.openmetrics ? &env.metrics_addr : NULL,
-				      env.textfile);
+	if (!metrics && (env.openmetrics || env.textfile)) {
+		metrics = start_metrics();
 		if (!metrics) {
 			gmemtop_bpf__destroy(skel);
 			return EXIT_FAILURE;
@@ -674,6 +728,58 @@ static int run_events(struct gmemtop_bpf *skel)
 	metrics_free(metrics);
 	gmemtop_bpf__destroy(skel);
 	return err;
+}
+
+/*
+ * kvm.ko has finished loading: its events can be attached to, and it
+ * can no longer fail its init and go away with them.
+ */
+static bool kvm_module_live(void)
+{
+	char state[16] = "";
+	FILE *f = fopen("/sys/module/kvm/initstate", "r");
+
+	if (!f)
+		return false;
+	if (!fgets(state, sizeof(state), f))
+		state[0] = '\0';
+	fclose(f);
+	return !strcmp(state, "live\n");
+}
+
+/*
+ * --quiet, a service started before kvm.ko: export empty reports (so
+ * that the textfile stays fresh and the scrape up) until the module is
+ * live, then read the kernel again.  *@metrics is left serving; false
+ * when a signal came first or the metrics or BTF failed (*@err).
+ */
+static bool wait_for_kvm(struct kernel_btf *k, struct kernel_offer *offer,
+			 struct metrics **metrics, int *err)
+{
+	struct report none = { .nr_files = 0 };
+
+	fprintf(stderr, "gmemtop: no KVM yet (kvm.ko not loaded): waiting for it\n");
+	*err = 0;
+	*metrics = start_metrics();
+	if (!*metrics) {
+		*err = EXIT_FAILURE;
+		return false;
+	}
+	while (!offer->kvm) {
+		none.timestamp = wall_s();
+		metrics_update(*metrics, &none);
+		sleep_interval(env.delay ?: 1.0, &exiting);
+		if (exiting)
+			return false;
+		if (!kvm_module_live())
+			continue;
+		kernel_btf_free(k);
+		*err = load_kernel_btf(k);
+		if (*err)
+			return false;
+		read_kernel_offer(k->btf, offer);
+	}
+	return true;
 }
 
 /*
@@ -689,6 +795,7 @@ int main(int argc, char **argv)
 		.doc = set_defaults(argv[0]),
 	};
 	struct gmemtop_bpf *skel = NULL;
+	struct metrics *metrics = NULL;
 	struct kernel_offer offer;
 	struct kernel_btf k;
 	bool fallback;
@@ -712,6 +819,15 @@ int main(int argc, char **argv)
 	if (err)
 		return err;
 	read_kernel_offer(k.btf, &offer);
+	if (!offer.kvm && env.quiet) {
+		/* A signal ends the wait, as it ends a run. */
+		handle_signals();
+		if (!wait_for_kvm(&k, &offer, &metrics, &err)) {
+			metrics_free(metrics);
+			kernel_btf_free(&k);
+			return err;
+		}
+	}
 	err = choose_mode(&offer, &fallback);
 	if (!err && env.btf) {
 		err = tell_mode(&k, fallback);
@@ -720,9 +836,15 @@ int main(int argc, char **argv)
 		handle_signals();
 		if (!fallback)
 			err = load(k.btf, &skel);
+		/* What was waited for is watched now: once, in the journal. */
+		if (!err && metrics)
+			fprintf(stderr, "gmemtop: kvm.ko is loaded: watching it\n");
 	}
 	kernel_btf_free(&k);	/* big, and of no more use */
-	if (err || env.btf)
+	if (err || env.btf) {
+		metrics_free(metrics);
 		return err;
-	return fallback ? stock_run(&env, &offer, &exiting) : run_events(skel);
+	}
+	return fallback ? stock_run(&env, &offer, &exiting) :
+			  run_events(skel, metrics);
 }

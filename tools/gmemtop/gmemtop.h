@@ -28,6 +28,7 @@ struct env {
 	double delay;
 	long count;
 	bool batch;
+	bool quiet;		/* --quiet: reports are exported, never printed */
 	bool verbose;
 	enum format format;
 	enum sort_key sort;

@@ -162,6 +162,15 @@ static void fill_latency(const struct family *f, const struct file_row *row,
 	fill_histogram(row->now.hist, row->now.lat_sum_ns, v);
 }
 
+/* The time lost to EAGAIN is spent before the failure: worth a family. */
+static void fill_eagain_latency(const struct family *f,
+				const struct file_row *row, __u64 *v)
+{
+	const struct gmem_lat *l = &row->now.outcome[GMEM_OUTCOME_EAGAIN];
+
+	fill_histogram(l->hist, l->sum_ns, v);
+}
+
 static const char *direction_name(unsigned int i)
 {
 	return i ? "to_private" : "to_shared";
@@ -203,6 +212,13 @@ static const struct family families[] = {
 	{ "conversion_latency_seconds", HISTOGRAM, "seconds",
 	  "Latency of successful calls that changed pages.",
 	  .nr_values = 1, .fill = fill_latency },
+	{ "eagain_phase_seconds", COUNTER, "seconds",
+	  "Time calls that failed with EAGAIN spent in each phase.",
+	  "phase", phase_name, GMEM_NR_PHASES,
+	  STATS(outcome[GMEM_OUTCOME_EAGAIN].phase_ns) },
+	{ "eagain_latency_seconds", HISTOGRAM, "seconds",
+	  "Latency of calls that failed with EAGAIN.",
+	  .nr_values = 1, .fill = fill_eagain_latency },
 	{ "memory_bytes", GAUGE, "bytes",
 	  "Shared and private memory of the guest_memfd (fdinfo).",
 	  "attribute", attribute_name, 2, fill_memory },

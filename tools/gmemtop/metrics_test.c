@@ -31,6 +31,15 @@
 #define FASTEST_BUCKET \
 	"kvm_gmem_conversion_latency_seconds_bucket{vm=\"3\",pid=\"%d\"," \
 	"ino=\"4242\"," NO_IDENT ",le=\"1.024e-06\"}"
+#define EAGAIN_COUNT \
+	"kvm_gmem_eagain_latency_seconds_count{vm=\"3\",pid=\"%d\"," \
+	"ino=\"4242\"," NO_IDENT "}"
+#define EAGAIN_SUM \
+	"kvm_gmem_eagain_latency_seconds_sum{vm=\"3\",pid=\"%d\"," \
+	"ino=\"4242\"," NO_IDENT "}"
+#define EAGAIN_REFCHECK \
+	"kvm_gmem_eagain_phase_seconds_total{vm=\"3\",pid=\"%d\"," \
+	"ino=\"4242\"," NO_IDENT ",phase=\"refcheck\"}"
 #define SHARED_BYTES \
 	"kvm_gmem_memory_bytes{vm=\"3\",pid=\"%d\",ino=\"4242\"," \
 	NO_IDENT ",attribute=\"shared\"}"
@@ -226,6 +235,41 @@ TEST(counters_past_2_32_read_exactly)
 	ASSERT_EQ(sample(m, CONVERSIONS, pid), above);
 	ASSERT_EQ(sample(m, FASTEST_BUCKET, pid), above);
 	ASSERT_EQ(sample(m, LATENCY_COUNT, pid), above);
+	metrics_free(m);
+}
+
+/* @r's file with @n EAGAINs of 20 us, 15 of them in the reference check. */
+static struct report *failed_with_eagain(struct report *r, __u64 n)
+{
+	struct gmem_lat *l = &r->files[0].now.outcome[GMEM_OUTCOME_EAGAIN];
+
+	l->count = n;
+	l->sum_ns = n * 20000;
+	l->hist[gmem_hist_bucket(20000)] = n;
+	l->phase_ns[GMEM_PHASE_REFCHECK] = n * 15000;
+	return r;
+}
+
+/*
+ * EAGAINs have their latency and phases apart from the conversions',
+ * carried over a restart like them.
+ */
+TEST(eagain_latency_and_phases_are_exported)
+{
+	struct metrics *m = metrics_new(NULL, NULL);
+	pid_t pid = getpid();
+
+	ASSERT_NE(m, NULL);
+	metrics_update(m, failed_with_eagain(report_of(pid, 6, 10), 4));
+	ASSERT_EQ(sample(m, EAGAIN_COUNT, pid), 4);
+	ASSERT_EQ(sample(m, EAGAIN_SUM, pid), 80e-6);
+	ASSERT_EQ(sample(m, EAGAIN_REFCHECK, pid), 60e-6);
+	ASSERT_EQ(sample(m, LATENCY_COUNT, pid), 6);
+
+	metrics_restart(m, failed_with_eagain(report_of(pid, 6, 10), 5));
+	metrics_update(m, failed_with_eagain(report_of(pid, 0, 10), 1));
+	ASSERT_EQ(sample(m, EAGAIN_COUNT, pid), 6);
+	ASSERT_EQ(sample(m, EAGAIN_REFCHECK, pid), 90e-6);
 	metrics_free(m);
 }
 

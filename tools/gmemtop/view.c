@@ -95,7 +95,8 @@ static void draw_header(const struct view *v, const struct report *r)
 		printw("  filter pid %d vm %u", v->pid, v->vm);
 	if (v->cgroup)
 		printw("  cgroup %s", v->cgroup);
-	mvprintw(1, 0, "h help  q quit  s sort  d detail  r reset  n names");
+	mvprintw(1, 0, "h help  q quit  s sort  d detail%s  r reset  n names",
+		 r->holders ? " (EAGAIN pages, their holders)" : "");
 	/* A line of its own, cut at the edge rather than wrapped. */
 	format_losses(losses, sizeof(losses), r);
 	mvprintw(2, 0, "%.*s", COLS, losses);
