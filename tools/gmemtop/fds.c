@@ -212,12 +212,12 @@ bool fd_index_find(struct fd_index *x, pid_t pid, __u64 ino, int *fd)
 	}
 	if (!e && is_absent(p, ino))
 		return false;
-	/* Listed this interval already: the file moved since, or never was. */
-	if (p->listed || !list_fds(x, p)) {
-		if (!e)
-			note_absent(p, ino);
+	/*
+	 * Listed this interval already, maybe before the file was opened:
+	 * the next interval lists again.
+	 */
+	if (p->listed || !list_fds(x, p))
 		return false;
-	}
 	e = find_fd(p, ino);
 	if (!e) {
 		note_absent(p, ino);

@@ -91,6 +91,22 @@ TEST_F(fds, a_new_file_lists_once)
 	close(fd);
 }
 
+/* Opened after this interval's listing: found by the next one's. */
+TEST_F(fds, a_file_opened_after_the_listing_is_found_next_interval)
+{
+	int fd, found;
+
+	ASSERT_TRUE(finds_all(self->x, self->fd, self->ino));
+	fd = new_file();
+	ASSERT_LE(0, fd);
+	ASSERT_FALSE(fd_index_find(self->x, getpid(), ino_of(fd), &found));
+	fd_index_next_interval(self->x);
+	ASSERT_TRUE(fd_index_find(self->x, getpid(), ino_of(fd), &found));
+	ASSERT_EQ(fd, found);
+	ASSERT_EQ(2, fd_index_listings(self->x));
+	close(fd);
+}
+
 TEST_F(fds, a_moved_file_is_found_at_its_new_descriptor)
 {
 	int moved, found;
