@@ -233,20 +233,13 @@ static int compare_ino(const void *a, const void *b)
 	return *x < *y ? -1 : *x > *y;
 }
 
-static struct file_row *find_row(struct file_row *rows, int nr, __u64 ino)
+/* The element of @base, sorted by inode, that is @ino's; NULL if none. */
+static void *find_by_ino(void *base, int nr, size_t size, __u64 ino)
 {
-	/* No rows may mean no array at all: bsearch() wants one anyway. */
+	/* No elements may mean no array at all: bsearch() wants one anyway. */
 	if (!nr)
 		return NULL;
-	return bsearch(&ino, rows, nr, sizeof(*rows), compare_ino);
-}
-
-static struct snapshot *find_snapshot(struct snapshot *snaps, int nr,
-				      __u64 ino)
-{
-	if (!nr)
-		return NULL;
-	return bsearch(&ino, snaps, nr, sizeof(*snaps), compare_ino);
+	return bsearch(&ino, base, nr, size, compare_ino);
 }
 
 /* A file of the maps' dump: its inode and where it is in the dump. */
@@ -401,7 +394,8 @@ static void fill_row(struct report_state *state, struct file_row *row,
 		     __u64 ino, const struct gmem_file_counts *counts,
 		     const struct ident_entry *vmm, bool drained)
 {
-	struct snapshot *old = find_snapshot(state->prev, state->nr_prev, ino);
+	struct snapshot *old = find_by_ino(state->prev, state->nr_prev,
+					   sizeof(*state->prev), ino);
 
 	memset(row, 0, sizeof(*row));
 	row->ino = ino;
@@ -460,7 +454,7 @@ static void join_latencies(struct file_row *rows, int nr,
 	__u32 i;
 
 	for (i = 0; i < lat->nr; i++) {
-		row = find_row(rows, nr, keys[i].ino);
+		row = find_by_ino(rows, nr, sizeof(*rows), keys[i].ino);
 		if (row && keys[i].outcome < GMEM_NR_OUTCOMES)
 			set_latency(&row->now, keys[i].outcome, &values[i]);
 	}
@@ -611,8 +605,8 @@ static void forget_released(struct report_state *state, const struct report *r)
 	for (i = 0; i < r->nr_hotspots; i++) {
 		const struct snapshot *snap;
 
-		snap = find_snapshot(state->prev, state->nr_prev,
-				     r->hotspots[i].key.ino);
+		snap = find_by_ino(state->prev, state->nr_prev,
+				   sizeof(*state->prev), r->hotspots[i].key.ino);
 		if (snap && snap->stats.released_ns)
 			bpf_map_delete_elem(hotspots, &r->hotspots[i].key);
 	}
