@@ -622,19 +622,26 @@ def check_auto_watches_after_eagain():
                       "late-holder", "gup-pin-longterm")
 
 
+# Pages pinned at once in a watch: enough for takers to share hash
+# buckets (4096) in gmemhold's map, which gmemtop rewrites when it
+# attaches again.
+PINNED_PAGES = 512
+
+
 def check_auto_detaches_after_quiet_reports():
     """HOLDERS_QUIET_REPORTS reports after the last EAGAIN the programs
-    are detached, the holder named stays; its pin let go and another
-    taken while detached, the next EAGAIN attaches them again and names
-    neither pinner."""
-    s = Script(4)
+    are detached, the holder named stays; its pins let go and another
+    taken while detached, the next EAGAIN attaches them again, names
+    neither pinner and holds every taker recorded before as let go."""
+    s = Script(1 + PINNED_PAGES)
     takers = []
     top = start_gmemtop(["--holders=auto"])
     try:
         takers.append(Taker("first-blocker", lambda: take_vmsplice(s.mem)))
         convert_blocked(s, 0)
         next_report(top, watching)
-        pinner = Taker("pin-holder", lambda: take_gup_pin(s.mem + PAGE))
+        pinner = Taker("pin-holder", lambda: take_gup_pin(
+            s.mem + PAGE, PINNED_PAGES * PAGE))
         takers.append(pinner)
         convert_blocked(s, 1)
         next_report(top, lambda r: spot_at(r, s, 1))
@@ -648,6 +655,8 @@ def check_auto_detaches_after_quiet_reports():
         convert_blocked(s, 1)
         again = next_report(top, watching)
         linked = gup_programs_linked()
+        held = {offset: who for offset, who in takers_of(s.ino).items()
+                if any(not released for _, _, released in who)}
     finally:
         last_report(top)
         for t in takers:
@@ -664,6 +673,8 @@ def check_auto_detaches_after_quiet_reports():
         return f"detached: {problem}"
     if len(linked) != NR_GUP_PROGRAMS:
         return f"after the next EAGAIN, attached {linked}"
+    if held:
+        return f"takers of an earlier watch still held: {held}"
     return expect_taken_before_watching(spot_at(again, s, 1))
 
 

@@ -113,11 +113,28 @@ static const struct ksym *ksym_of(const struct holders *h,
 	return lo ? &h->syms[lo - 1] : NULL;
 }
 
+/* Whether @t had takers not seen letting go; they end at @end_ns. */
+static bool end_takers(struct gmem_takers *t, __u64 end_ns)
+{
+	bool ended = false;
+	int i;
+
+	for (i = 0; i < GMEM_TAKERS; i++) {
+		if (!t->taker[i].ts_ns || t->taker[i].released_ns)
+			continue;
+		t->taker[i].released_ns = end_ns;
+		ended = true;
+	}
+	return ended;
+}
+
 /*
  * A taker recorded before GUP was last detached may have let go unseen:
  * it is taken as holding the page only until then, so that it is never
  * named for a later EAGAIN.  No pin is then counted as held.  The
- * programs are detached: nothing updates the map meanwhile.
+ * programs are detached: nothing updates the map meanwhile.  Only an
+ * entry that changed is written back: an update moves it to the head of
+ * its hash bucket, where the walk meets it again, by then unchanged.
  */
 static void end_unwatched_takers(struct holders *h)
 {
@@ -125,16 +142,12 @@ static void end_unwatched_takers(struct holders *h)
 	struct gmem_hotspot_key key;
 	struct gmem_takers t;
 	bool first = true;
-	int i;
 
 	while (!bpf_map_get_next_key(fd, first ? NULL : &key, &key)) {
 		first = false;
-		if (bpf_map_lookup_elem(fd, &key, &t))
-			continue;
-		for (i = 0; i < GMEM_TAKERS; i++)
-			if (t.taker[i].ts_ns && !t.taker[i].released_ns)
-				t.taker[i].released_ns = h->watch_ended_ns;
-		bpf_map_update_elem(fd, &key, &t, BPF_EXIST);
+		if (!bpf_map_lookup_elem(fd, &key, &t) &&
+		    end_takers(&t, h->watch_ended_ns))
+			bpf_map_update_elem(fd, &key, &t, BPF_EXIST);
 	}
 	h->skel->bss->pins_held = 0;
 }
