@@ -6,7 +6,8 @@
  * them) looks at every page the call got and records, per (inode, page),
  * the last processes that got a guest_memfd page and their kernel stacks;
  * fexit on the unpin functions marks a pin released.  gmemtop loads this
- * object only with --holders: off, it costs nothing.
+ * object only with --holders: off, it costs nothing.  With --holders=auto
+ * its programs are attached only while hotspots have new EAGAINs.
  */
 #include "vmlinux.h"
 #include <bpf/bpf_core_read.h>

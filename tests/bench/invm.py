@@ -225,6 +225,11 @@ WATCHERS = [
     Watcher("gmemtop --json --holders", [GMEMTOP, "--json", "--holders"],
             ready=GMEMTOP_READY, count=count_gmemtop_json,
             requires="--holders"),
+    # Attached to GUP only while hotspots have new EAGAINs: in the gup
+    # workload, never.
+    Watcher("gmemtop --json --holders=auto",
+            [GMEMTOP, "--json", "--holders=auto"], ready=GMEMTOP_READY,
+            count=count_gmemtop_json, requires="--holders[=auto]"),
 ]
 
 
@@ -547,7 +552,7 @@ def overhead_workloads(profile):
     alone, whose loop (gmemload's elapsed_s) is nothing but the
     conversion path, and one-page GUP calls and unpins that meet no
     guest_memfd page (gup_loop), what --holders adds to the rest of a
-    host."""
+    host (--holders=auto, nothing while no hotspot needs it)."""
     n = profile["overhead_count"]
     return {
         "mixed": gmemload("--size", "16M", "--pattern", "mixed", "--hold",

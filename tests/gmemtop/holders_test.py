@@ -17,6 +17,11 @@
   offsets and kinds (gmemhold's takers map, read with bpftool).
 - With kernel.kptr_restrict 1 root sees symbols; with 2, or 1 without
   CAP_SYSLOG, gmemtop says why and shows no symbol and no address.
+- --holders=auto loads the GUP programs but attaches none (bpftool link)
+  until an EAGAIN; from then a reference taken is named, one taken before
+  is "taken before watching"; after HOLDERS_QUIET_REPORTS reports without
+  a new EAGAIN they are detached, and a pin let go and a page pinned
+  meanwhile, unseen, never make the earlier pinner named.
 
 Prints TAP.  Needs root, kvm.vm_memory_attributes=0, CONFIG_GUP_TEST and
 debugfs, CONFIG_BLK_DEV_NULL_BLK and configfs.
@@ -52,9 +57,12 @@ KINDS = {
     "iouring": ("gup-pin-longterm", "io_sqe_buffer_register"),
     "odirect": ("gup-pin", "bio_iov_iter_get_pages"),
 }
-# gmemhold's programs: fexit on GUP, fentry on the unpin functions.
+# gmemhold's programs: fexit on GUP and on the unpin functions.
 GUP_PROGRAMS = ("get_user_pages", "pin_user_pages", "unpin_")
 NR_GUP_PROGRAMS = 8 + 7
+with open(os.path.join(gmemwatch.TOP, "tools", "gmemtop", "holders.h")) as _h:
+    QUIET_REPORTS = int(re.search(r"#define HOLDERS_QUIET_REPORTS\s+(\d+)",
+                                  _h.read())[1])
 
 
 def start_gmemtop(args):
@@ -91,11 +99,21 @@ def last_blocking_holds(truth):
     return holds
 
 
+def bpftool(*args):
+    return json.loads(subprocess.run(["bpftool", "-j", *args], check=True,
+                                     capture_output=True, text=True).stdout)
+
+
+def gup_programs_linked():
+    """gmemhold's programs attached now: one link each."""
+    names = {p["id"]: p["name"] for p in bpftool("prog", "show")
+             if p.get("name", "").startswith(GUP_PROGRAMS)}
+    return sorted(names[link["prog_id"]] for link in bpftool("link", "show")
+                  if link.get("prog_id") in names)
+
+
 def gup_programs_loaded():
-    progs = json.loads(subprocess.run(["bpftool", "-j", "prog", "show"],
-                                      check=True, capture_output=True,
-                                      text=True).stdout)
-    return sorted(p["name"] for p in progs
+    return sorted(p["name"] for p in bpftool("prog", "show")
                   if p.get("name", "").startswith(GUP_PROGRAMS))
 
 
@@ -358,11 +376,8 @@ def check_pinned_page_with_only_get_takers_is_unknown():
 
 def takers_of(ino):
     """{offset: [(pid, kind, released)]} of gmemhold's takers of @ino."""
-    dump = json.loads(subprocess.run(
-        ["bpftool", "map", "dump", "name", "takers", "-j"], check=True,
-        capture_output=True, text=True).stdout)
     pages = {}
-    for entry in dump:
+    for entry in bpftool("map", "dump", "name", "takers"):
         key, value = entry["formatted"]["key"], entry["formatted"]["value"]
         if key["ino"] != ino:
             continue
@@ -523,6 +538,146 @@ def check_kptr_restrict_1_without_cap_syslog_hides_stacks():
                          "kernel.kptr_restrict = 1 and no CAP_SYSLOG")
 
 
+# ---- --holders=auto: GUP watched only while hotspots have new EAGAINs
+
+AUTO_STATUS = {"mode": "auto", "watching": False}
+
+
+def next_report(top, wanted, most=4 * QUIET_REPORTS):
+    """The next of gmemtop's reports for which wanted(report) holds."""
+    for _ in range(most):
+        report = json.loads(top.stdout.readline())
+        if wanted(report):
+            return report
+    raise AssertionError(f"{most} reports, none as wanted: last {report}")
+
+
+def watching(report):
+    return report["holders"]["watching"]
+
+
+def spot_at(report, s, page):
+    """The hotspot at @page of @s's file, or None."""
+    return next((h for f in report["files"] if f["ino"] == s.ino
+                 for h in f["hotspots"] if h["offset"] == page * PAGE), None)
+
+
+def expect_taken_before_watching(spot):
+    if (spot["holder"], spot.get("holder_unknown")) != \
+            (None, "taken before watching"):
+        return f"hotspot {spot}, want its holder taken before watching"
+    return None
+
+
+def check_auto_without_eagain_attaches_nothing():
+    """Loaded (and verified) at the start, but no GUP or unpin program
+    is attached while no EAGAIN came; --holders attaches every one."""
+    top = start_gmemtop(["--holders=auto"])
+    try:
+        loaded, linked = gup_programs_loaded(), gup_programs_linked()
+        states = [json.loads(top.stdout.readline())["holders"]
+                  for _ in range(3)]
+    finally:
+        last_report(top)
+    if len(loaded) != NR_GUP_PROGRAMS:
+        return f"with --holders=auto, GUP programs loaded {loaded}"
+    if linked:
+        return f"with --holders=auto and no EAGAIN, attached {linked}"
+    if states != [AUTO_STATUS] * 3:
+        return f"holders status {states}, want {AUTO_STATUS}"
+    top = start_gmemtop(["--holders"])
+    try:
+        linked = gup_programs_linked()
+    finally:
+        last_report(top)
+    return None if len(linked) == NR_GUP_PROGRAMS else \
+        f"with --holders, attached {linked}"
+
+
+def check_auto_watches_after_eagain():
+    """An EAGAIN attaches the programs: a pin taken after it is named,
+    the reference taken before it is "taken before watching"."""
+    s = Script(4)
+    takers = []
+    top = start_gmemtop(["--holders=auto"])
+    try:
+        takers.append(Taker("early-holder",
+                            lambda: take_vmsplice(s.mem + PAGE)))
+        convert_blocked(s, 1)
+        next_report(top, watching)
+        linked = gup_programs_linked()
+        takers.append(Taker("late-holder",
+                            lambda: take_gup_pin(s.mem + 2 * PAGE)))
+        convert_blocked(s, 2)
+        report = next_report(top, lambda r: spot_at(r, s, 2))
+    finally:
+        last_report(top)
+        for t in takers:
+            t.release()
+        s.close()
+    if len(linked) != NR_GUP_PROGRAMS:
+        return f"after an EAGAIN, attached {linked}"
+    return expect_taken_before_watching(spot_at(report, s, 1)) or \
+        expect_holder(spot_at(report, s, 2)["holder"], takers[1],
+                      "late-holder", "gup-pin-longterm")
+
+
+# Pages pinned at once in a watch: enough for takers to share hash
+# buckets (4096) in gmemhold's map, which gmemtop rewrites when it
+# attaches again.
+PINNED_PAGES = 512
+
+
+def check_auto_detaches_after_quiet_reports():
+    """HOLDERS_QUIET_REPORTS reports after the last EAGAIN the programs
+    are detached, the holder named stays; its pins let go and another
+    taken while detached, the next EAGAIN attaches them again, names
+    neither pinner and holds every taker recorded before as let go."""
+    s = Script(1 + PINNED_PAGES)
+    takers = []
+    top = start_gmemtop(["--holders=auto"])
+    try:
+        takers.append(Taker("first-blocker", lambda: take_vmsplice(s.mem)))
+        convert_blocked(s, 0)
+        next_report(top, watching)
+        pinner = Taker("pin-holder", lambda: take_gup_pin(
+            s.mem + PAGE, PINNED_PAGES * PAGE))
+        takers.append(pinner)
+        convert_blocked(s, 1)
+        next_report(top, lambda r: spot_at(r, s, 1))
+        watched = 1 + sum(1 for _ in iter(
+            lambda: watching(json.loads(top.stdout.readline())), False))
+        detached = gup_programs_linked()
+        idle = next_report(top, lambda r: True)
+        pinner.release()
+        takers.append(Taker("unseen-pinner",
+                            lambda: take_gup_pin(s.mem + PAGE)))
+        convert_blocked(s, 1)
+        again = next_report(top, watching)
+        linked = gup_programs_linked()
+        held = {offset: who for offset, who in takers_of(s.ino).items()
+                if any(not released for _, _, released in who)}
+    finally:
+        last_report(top)
+        for t in takers:
+            t.release()
+        s.close()
+    if watched != QUIET_REPORTS:
+        return f"watched for {watched} reports after the last EAGAIN, " \
+            f"want {QUIET_REPORTS}"
+    if detached:
+        return f"after {QUIET_REPORTS} quiet reports, attached {detached}"
+    problem = expect_holder(spot_at(idle, s, 1)["holder"], pinner,
+                            "pin-holder", "gup-pin-longterm")
+    if problem:
+        return f"detached: {problem}"
+    if len(linked) != NR_GUP_PROGRAMS:
+        return f"after the next EAGAIN, attached {linked}"
+    if held:
+        return f"takers of an earlier watch still held: {held}"
+    return expect_taken_before_watching(spot_at(again, s, 1))
+
+
 def main():
     checks = [
         ("every_hotspot_names_its_holder",
@@ -547,6 +702,11 @@ def main():
         ("kptr_restrict_2_hides_stacks", check_kptr_restrict_2_hides_stacks),
         ("kptr_restrict_1_without_cap_syslog_hides_stacks",
          check_kptr_restrict_1_without_cap_syslog_hides_stacks),
+        ("auto_without_eagain_attaches_nothing",
+         check_auto_without_eagain_attaches_nothing),
+        ("auto_watches_after_eagain", check_auto_watches_after_eagain),
+        ("auto_detaches_after_quiet_reports",
+         check_auto_detaches_after_quiet_reports),
     ]
     wanted = sys.argv[1:]
     return tap.run([c for c in checks if not wanted or c[0] in wanted])

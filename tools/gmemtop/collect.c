@@ -22,7 +22,7 @@
 
 struct report_state {
 	struct gmemtop_bpf *skel;
-	struct holders *holders;	/* with --holders */
+	struct holders *holders;	/* with --holders[=auto] */
 	struct metrics *metrics;	/* with --openmetrics, --textfile */
 	struct report report;
 	struct snapshot *prev;		/* the last report's counters, by ino */
@@ -55,7 +55,8 @@ struct ident_entry {
 	struct vm_ident ident;
 };
 
-struct report_state *report_state_new(struct gmemtop_bpf *skel, bool holders,
+struct report_state *report_state_new(struct gmemtop_bpf *skel,
+				      enum holders_mode holders,
 				      struct metrics *metrics,
 				      double hotspot_window)
 {
@@ -73,7 +74,7 @@ struct report_state *report_state_new(struct gmemtop_bpf *skel, bool holders,
 		return NULL;
 	}
 	if (holders) {
-		state->holders = holders_open();
+		state->holders = holders_open(holders == HOLDERS_AUTO);
 		if (!state->holders) {
 			fd_index_free(state->fds);
 			free(state);
@@ -641,8 +642,10 @@ struct report *report_take(struct report_state *state, double interval,
 		return NULL;
 	forget_idents(state);
 	fd_index_next_interval(state->fds);
-	if (state->holders)
+	if (state->holders) {
+		holders_watch_as_needed(state->holders, r);
 		holders_name(state->holders, r);
+	}
 	r->dropped = dropped_records(state->skel);
 	r->losses = state->skel->bss->losses;
 	r->hotspots_expired = state->hotspots_expired;

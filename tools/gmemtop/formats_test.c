@@ -50,6 +50,17 @@ static struct hotspot_row spot = {
 		    .stack = "gup+0x1;splice+0x2" },
 };
 
+/*
+ * --holders=auto, GUP not watched now, and the holder unknown: it was
+ * taken before watching.
+ */
+static void unwatched(struct report *r)
+{
+	r->holders = HOLDERS_AUTO;
+	r->watching_gup = false;
+	spot.holder.known = false;
+}
+
 /* As holders.c leaves it when /proc/kallsyms hides the addresses. */
 static void hide_stack(struct holder *who)
 {
@@ -112,7 +123,8 @@ int main(int argc, char **argv)
 {
 	struct report r = {
 		.files = &row, .nr_files = 1, .hotspots = &spot,
-		.nr_hotspots = 1, .holders = true, .dropped = 5, .interval = 2.0,
+		.nr_hotspots = 1, .holders = HOLDERS_ALWAYS, .watching_gup = true,
+		.dropped = 5, .interval = 2.0,
 		.elapsed = 10.0, .timestamp = 1764109261.5,
 		.losses = { .files = 7, .events = 19, .hotspot_eagains = 2,
 			    .untimed = 3 },
@@ -157,6 +169,13 @@ int main(int argc, char **argv)
 		print_json(stdout, &r);
 	} else if (!strcmp(argv[1], "table-hidden-stack")) {
 		hide_stack(&spot.holder);
+		print_table(stdout, &r);
+	}
+	else if (!strcmp(argv[1], "json-auto")) {
+		unwatched(&r);
+		print_json(stdout, &r);
+	} else if (!strcmp(argv[1], "table-auto")) {
+		unwatched(&r);
 		print_table(stdout, &r);
 	}
 	else if (!strcmp(argv[1], "hist"))

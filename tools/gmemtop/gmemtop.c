@@ -104,8 +104,9 @@ static const struct argp_option options[] = {
 	{ "textfile", OPT_TEXTFILE, "PATH", 0,
 	  "Write them to PATH every interval, for node_exporter's textfile "
 	  "collector" },
-	{ "holders", OPT_HOLDERS, NULL, 0,
-	  "Name who holds each EAGAIN page (pid, comm, kernel stack)" },
+	{ "holders", OPT_HOLDERS, "auto", OPTION_ARG_OPTIONAL,
+	  "Name who holds each EAGAIN page (pid, comm, kernel stack); =auto: "
+	  "watch GUP only while hotspots have new EAGAINs" },
 	{ "max-files", OPT_MAX_FILES, "N", 0,
 	  "Room for N guest_memfds in the kernel maps (default 256)" },
 	{ "hotspot-window", OPT_HOTSPOT_WINDOW, "SECONDS", 0,
@@ -277,7 +278,12 @@ static error_t parse_arg(int key, char *arg, struct argp_state *state)
 		env.textfile = arg;
 		break;
 	case OPT_HOLDERS:
-		env.holders = true;
+		if (arg && strcmp(arg, "auto")) {
+			fprintf(stderr, "gmemtop: invalid --holders '%s': want --holders or --holders=auto\n",
+				arg);
+			argp_usage(state);
+		}
+		env.holders = arg ? HOLDERS_AUTO : HOLDERS_ALWAYS;
 		break;
 	case OPT_BTF:
 		env.btf = arg;

@@ -37,7 +37,7 @@ struct env {
 	unsigned int max_files;	/* room in the kernel maps */
 	double hotspot_window;	/* idle hotspots are forgotten after it; 0 never */
 	bool hotspot_window_given;	/* on the command line */
-	bool holders;		/* name who holds the EAGAIN pages */
+	enum holders_mode holders;	/* name who holds the EAGAIN pages */
 	bool openmetrics;
 	struct sockaddr_storage metrics_addr;
 	const char *textfile;	/* --textfile: node_exporter's collector */
@@ -52,12 +52,14 @@ struct metrics;
 struct report_state;
 
 /*
- * With @holders, also name who holds each hotspot's page (--holders).
+ * With @holders, also name who holds each hotspot's page (--holders,
+ * --holders=auto).
  * With @metrics (--openmetrics, --textfile), every report taken is
  * published there.  Hotspots without an EAGAIN for @hotspot_window
  * seconds are deleted (never, with 0).
  */
-struct report_state *report_state_new(struct gmemtop_bpf *skel, bool holders,
+struct report_state *report_state_new(struct gmemtop_bpf *skel,
+				      enum holders_mode holders,
 				      struct metrics *metrics,
 				      double hotspot_window);
 void report_state_free(struct report_state *state);

@@ -4,7 +4,9 @@
  * reference, from bpf/gmemhold.bpf.c's record of GUP callers per page,
  * with its kernel stack symbolized from /proc/kallsyms, unless that file
  * hides the kernel's addresses (kptr_restrict): then the stack is marked
- * hidden, and neither symbols nor raw addresses are shown.
+ * hidden, and neither symbols nor raw addresses are shown.  With
+ * --holders=auto its programs stay loaded but are attached only while
+ * hotspots have new EAGAINs.
  */
 #include <errno.h>
 #include <stdio.h>
@@ -13,6 +15,7 @@
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
 
+#include "clock.h"
 #include "gmem.h"
 #include "gmemhold.skel.h"
 #include "holders.h"
@@ -28,6 +31,11 @@ struct holders {
 	struct ksym *syms;
 	size_t nr_syms;
 	bool stacks_hidden;	/* /proc/kallsyms shows every address as 0 */
+	bool on_demand;		/* --holders=auto */
+	bool watching;		/* the GUP and unpin programs are attached */
+	__u64 watch_ended_ns;	/* when they were last detached; 0: never */
+	__u64 last_eagain_ns;	/* the latest EAGAIN of a hotspot seen */
+	unsigned int quiet;	/* reports since, while watching */
 };
 
 static int compare_ksyms(const void *a, const void *b)
@@ -105,26 +113,103 @@ static const struct ksym *ksym_of(const struct holders *h,
 	return lo ? &h->syms[lo - 1] : NULL;
 }
 
-struct holders *holders_open(void)
+/* Whether @t had takers not seen letting go; they end at @end_ns. */
+static bool end_takers(struct gmem_takers *t, __u64 end_ns)
+{
+	bool ended = false;
+	int i;
+
+	for (i = 0; i < GMEM_TAKERS; i++) {
+		if (!t->taker[i].ts_ns || t->taker[i].released_ns)
+			continue;
+		t->taker[i].released_ns = end_ns;
+		ended = true;
+	}
+	return ended;
+}
+
+/*
+ * A taker recorded before GUP was last detached may have let go unseen:
+ * it is taken as holding the page only until then, so that it is never
+ * named for a later EAGAIN.  No pin is then counted as held.  The
+ * programs are detached: nothing updates the map meanwhile.  Only an
+ * entry that changed is written back: an update moves it to the head of
+ * its hash bucket, where the walk meets it again, by then unchanged.
+ */
+static void end_unwatched_takers(struct holders *h)
+{
+	int fd = bpf_map__fd(h->skel->maps.takers);
+	struct gmem_hotspot_key key;
+	struct gmem_takers t;
+	bool first = true;
+
+	while (!bpf_map_get_next_key(fd, first ? NULL : &key, &key)) {
+		first = false;
+		if (!bpf_map_lookup_elem(fd, &key, &t) &&
+		    end_takers(&t, h->watch_ended_ns))
+			bpf_map_update_elem(fd, &key, &t, BPF_EXIST);
+	}
+	h->skel->bss->pins_held = 0;
+}
+
+static void cannot_watch(int err)
+{
+	fprintf(stderr, "gmemtop: cannot watch GUP for --holders: %s\n",
+		strerror(-err));
+}
+
+static int watch(struct holders *h)
+{
+	int err;
+
+	if (h->watch_ended_ns)
+		end_unwatched_takers(h);
+	err = gmemhold_bpf__attach(h->skel);
+	if (err) {
+		/* Some programs may have attached before one failed. */
+		gmemhold_bpf__detach(h->skel);
+		cannot_watch(err);
+		return err;
+	}
+	h->watching = true;
+	return 0;
+}
+
+static void unwatch(struct holders *h)
+{
+	gmemhold_bpf__detach(h->skel);
+	h->watch_ended_ns = monotonic_s() * 1e9;
+	h->watching = false;
+	h->quiet = 0;
+}
+
+struct holders *holders_open(bool on_demand)
 {
 	struct holders *h = calloc(1, sizeof(*h));
 	int err;
 
 	if (!h)
 		return NULL;
+	h->on_demand = on_demand;
 	h->skel = gmemhold_bpf__open();
 	if (!h->skel)
 		goto fail;
 	err = gmemhold_bpf__load(h->skel);
-	if (!err)
-		err = gmemhold_bpf__attach(h->skel);
-	if (!err)
-		err = load_ksyms(h);
+	if (err) {
+		cannot_watch(err);
+		goto fail;
+	}
+	/* Attached once even on demand: an error shows at the start. */
+	if (watch(h))
+		goto fail;
+	if (on_demand)
+		unwatch(h);
+	err = load_ksyms(h);
 	if (!err && h->stacks_hidden)
 		explain_hidden_stacks();
 	if (!err)
 		return h;
-	fprintf(stderr, "gmemtop: cannot watch GUP for --holders: %s\n",
+	fprintf(stderr, "gmemtop: cannot read /proc/kallsyms for --holders: %s\n",
 		strerror(-err));
 fail:
 	holders_close(h);
@@ -205,6 +290,34 @@ static const struct gmem_taker *holder_of(const struct gmem_takers *t,
 	return best;
 }
 
+/* The time of the latest EAGAIN of @r's hotspots; 0 without any. */
+static __u64 latest_eagain(const struct report *r)
+{
+	__u64 latest = 0;
+	int i;
+
+	for (i = 0; i < r->nr_hotspots; i++)
+		if (r->hotspots[i].spot.last_ns > latest)
+			latest = r->hotspots[i].spot.last_ns;
+	return latest;
+}
+
+void holders_watch_as_needed(struct holders *h, const struct report *r)
+{
+	__u64 latest = latest_eagain(r);
+
+	if (!h->on_demand)
+		return;
+	if (latest > h->last_eagain_ns) {
+		h->last_eagain_ns = latest;
+		h->quiet = 0;
+		if (!h->watching)
+			watch(h);
+	} else if (h->watching && ++h->quiet >= HOLDERS_QUIET_REPORTS) {
+		unwatch(h);
+	}
+}
+
 void holders_name(const struct holders *h, struct report *r)
 {
 	int fd = bpf_map__fd(h->skel->maps.takers);
@@ -212,7 +325,8 @@ void holders_name(const struct holders *h, struct report *r)
 	struct gmem_takers t;
 	int i;
 
-	r->holders = true;
+	r->holders = h->on_demand ? HOLDERS_AUTO : HOLDERS_ALWAYS;
+	r->watching_gup = h->watching;
 	for (i = 0; i < r->nr_hotspots; i++) {
 		struct hotspot_row *row = &r->hotspots[i];
 		struct holder *who = &row->holder;

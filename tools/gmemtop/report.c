@@ -55,6 +55,18 @@ const char *hold_kind_name(unsigned int kind)
 	return kind < GMEM_NR_HOLD_KINDS ? hold_kinds[kind] : "?";
 }
 
+const char *holders_status(const struct report *r)
+{
+	if (r->holders != HOLDERS_AUTO)
+		return "always";
+	return r->watching_gup ? "auto, watching" : "auto, idle";
+}
+
+const char *unknown_holder_why(const struct report *r)
+{
+	return r->holders == HOLDERS_AUTO ? "taken before watching" : NULL;
+}
+
 /* Upper bound of the slowest bucket that gained samples; 0 if none did. */
 static unsigned long long hist_top(const __u64 *hist)
 {
@@ -240,8 +252,10 @@ static void print_us(FILE *out, unsigned long long ns)
 /* With --holders: who holds each EAGAIN hotspot's page. */
 static void print_holders(FILE *out, const struct report *r)
 {
+	const char *why = unknown_holder_why(r);
 	int i;
 
+	fprintf(out, "holders: %s\n", holders_status(r));
 	fprintf(out, "%8s %12s %8s %7s %-16s %-16s %s\n", "INO", "OFFSET",
 		"EAGAIN", "PID", "COMM", "KIND", "STACK");
 	for (i = 0; i < r->nr_hotspots; i++) {
@@ -258,6 +272,8 @@ static void print_holders(FILE *out, const struct report *r)
 				hold_kind_name(h->holder.kind),
 				h->holder.stack_hidden ? HIDDEN_STACK :
 							 h->holder.stack);
+		else if (why)
+			fprintf(out, "%7s unknown: %s\n", "-", why);
 		else
 			fprintf(out, "%7s %-16s\n", "-", "unknown");
 	}
@@ -414,10 +430,15 @@ static void print_json_hist(struct json *j, const __u64 *hist)
  * the kind that blocked it and still held it.  An empty stack with
  * stack_hidden when /proc/kallsyms hides the kernel's addresses.
  */
-static void print_json_holder(struct json *j, const struct holder *who)
+static void print_json_holder(struct json *j, const struct report *r,
+			      const struct holder *who)
 {
+	const char *why = unknown_holder_why(r);
+
 	if (!who->known) {
 		json_null(j, "holder");
+		if (why)
+			json_string(j, "holder_unknown", why, (size_t)-1);
 		return;
 	}
 	json_open(j, "holder", '{');
@@ -449,7 +470,7 @@ static void print_json_hotspots(struct json *j, const struct report *r,
 		json_uint(j, "pinned", h->spot.pinned);
 		json_string(j, "cause", cause_name(h->spot.cause), (size_t)-1);
 		if (r->holders)
-			print_json_holder(j, &h->holder);
+			print_json_holder(j, r, &h->holder);
 		json_close(j, '}');
 	}
 	json_close(j, ']');
@@ -553,6 +574,16 @@ static void print_json_file(struct json *j, const struct report *r,
 	json_close(j, '}');
 }
 
+/* "holders":{"mode":"auto","watching":false}: whether GUP is watched now. */
+static void print_json_holders_status(struct json *j, const struct report *r)
+{
+	json_open(j, "holders", '{');
+	json_string(j, "mode", r->holders == HOLDERS_AUTO ? "auto" : "always",
+		    (size_t)-1);
+	json_bool(j, "watching", r->watching_gup);
+	json_close(j, '}');
+}
+
 void print_json(FILE *out, const struct report *r)
 {
 	struct json j;
@@ -570,6 +601,8 @@ void print_json(FILE *out, const struct report *r)
 	json_uint(&j, "untimed", r->losses.untimed);
 	json_close(&j, '}');
 	json_uint(&j, "hotspots_expired", r->hotspots_expired);
+	if (r->holders)
+		print_json_holders_status(&j, r);
 	json_open(&j, "files", '[');
 	for (i = 0; i < r->nr_files; i++)
 		print_json_file(&j, r, &r->files[i]);

@@ -82,6 +82,12 @@ struct file_row {
 
 #define HOLDER_STACK_LEN	512
 
+/*
+ * --holders: watch GUP for the whole run (ALWAYS), or only while
+ * hotspots have new EAGAINs (AUTO, --holders=auto).
+ */
+enum holders_mode { HOLDERS_OFF, HOLDERS_ALWAYS, HOLDERS_AUTO };
+
 /* Who held the page at the hotspot's last EAGAIN, as far as GUP showed. */
 struct holder {
 	bool known;
@@ -112,7 +118,8 @@ struct report {
 	 */
 	__u64 hotspots_expired;
 	unsigned int max_files;		/* --max-files, for the loss message */
-	bool holders;			/* hotspots carry their holders */
+	enum holders_mode holders;	/* hotspots carry their holders */
+	bool watching_gup;		/* with holders: attached to GUP now */
 	bool cumulative;		/* figures since the start, not the interval */
 	double interval;	/* seconds since the previous report */
 	double elapsed;		/* seconds since the start */
@@ -147,6 +154,13 @@ void outcome_figures(const struct file_row *row, unsigned int outcome,
 		     struct file_figures *fig);
 const char *outcome_name(unsigned int outcome);
 const char *hold_kind_name(unsigned int kind);
+/* "always", "auto, watching" or "auto, idle": the status --holders shows. */
+const char *holders_status(const struct report *r);
+/*
+ * Why a hotspot's holder is unknown, where the mode tells: with
+ * --holders=auto GUP was not watched when it was taken.  NULL otherwise.
+ */
+const char *unknown_holder_why(const struct report *r);
 /* "files not tracked: N ...  events not counted: N ...": what was lost. */
 #define LOSSES_LEN	256
 void format_losses(char *buf, size_t len, const struct report *r);

@@ -77,11 +77,23 @@ static void move_selection(struct view *v, const struct report *r, int step)
 		v->selected = 0;
 }
 
+/*
+ * What d shows; with --holders=auto, whether GUP is watched now instead,
+ * within 80 columns.
+ */
+static const char *detail_hint(const struct report *r, char *buf, size_t len)
+{
+	if (r->holders != HOLDERS_AUTO)
+		return r->holders ? " (EAGAIN pages, their holders)" : "";
+	snprintf(buf, len, " (holders: %s)", holders_status(r));
+	return buf;
+}
+
 static void draw_header(const struct view *v, const struct report *r)
 {
 	static const char *const sorts[] = { "rate", "eagain", "p99", "pid",
 					     "ino" };
-	char stamp[16], losses[LOSSES_LEN];
+	char stamp[16], losses[LOSSES_LEN], hint[40];
 	time_t now = time(NULL);
 
 	strftime(stamp, sizeof(stamp), "%H:%M:%S", localtime(&now));
@@ -96,7 +108,7 @@ static void draw_header(const struct view *v, const struct report *r)
 	if (v->cgroup)
 		printw("  cgroup %s", v->cgroup);
 	mvprintw(1, 0, "h help  q quit  s sort  d detail%s  r reset  n names",
-		 r->holders ? " (EAGAIN pages, their holders)" : "");
+		 detail_hint(r, hint, sizeof(hint)));
 	/* A line of its own, cut at the edge rather than wrapped. */
 	format_losses(losses, sizeof(losses), r);
 	mvprintw(2, 0, "%.*s", COLS, losses);
@@ -251,6 +263,7 @@ static void draw_layout(const struct gmem_fdinfo *info, int line)
 
 static void draw_hotspots(const struct report *r, __u64 ino, int line)
 {
+	const char *why = unknown_holder_why(r);
 	char comm[GMEM_COMM_LEN];
 	int i;
 
@@ -271,6 +284,8 @@ static void draw_hotspots(const struct report *r, __u64 ino, int line)
 		if (h->holder.known)
 			printw(" (pid %u, %s)", h->holder.pid,
 			       hold_kind_name(h->holder.kind));
+		else if (r->holders && why)
+			printw(" (%s)", why);
 	}
 }
 
