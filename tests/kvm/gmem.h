@@ -54,6 +54,12 @@
 #define MODE_KEEP	(GMEM_RFC_V5 ? MODE_PRESERVE : MODE_NONE)
 
 /*
+ * ZERO where RFC v5 offers it, else flags = 0: for conversions to shared
+ * whose contents nobody reads afterwards, made to go down every path.
+ */
+#define MODE_ZERO_OR_NONE	(GMEM_RFC_V5 ? MODE_ZERO : MODE_NONE)
+
+/*
  * EXPECT_EQ() of what KVM_CAP_MEMORY_ATTRIBUTES2_FLAGS reports, where the
  * ABI has that capability (@got names it, so it is compiled only there).
  */

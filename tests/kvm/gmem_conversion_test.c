@@ -770,7 +770,7 @@ static void single_page_flow(struct __test_metadata *_metadata, uint64_t flags)
 
 	if (!(flags & GUEST_MEMFD_FLAG_INIT_SHARED)) {
 		ASSERT_FALSE(gmem_host_read(g.mem, &v));
-		gmem_convert(g.fd, 0, page, SHARED, MODE_KEEP);
+		gmem_convert(g.fd, 0, page, SHARED, MODE_ZERO_OR_NONE);
 	}
 	ASSERT_TRUE(gmem_host_write(g.mem, 0xa1));
 
