@@ -116,7 +116,6 @@ static const struct bad_input bad_inputs[] = {
 	{ "unknown flag", { .offset = 0, .size = PG(1), .attributes = PRIVATE, .flags = 1ULL << 2 }, 0, EINVAL },
 	{ "high flag bit", { .offset = 0, .size = PG(1), .flags = 1ULL << 63 }, 0, EINVAL },
 	{ "ZERO and PRESERVE", { .offset = 0, .size = PG(1), .flags = MODE_ZERO | MODE_PRESERVE }, 0, EINVAL },
-	{ "error_offset set", { .offset = 0, .size = PG(1), .attributes = PRIVATE, .error_offset = 1 }, 0, EINVAL, RFC_V5_ONLY },
 	{ "reserved[0] set", { .offset = 0, .size = PG(1), .attributes = PRIVATE }, 1, EINVAL },
 	{ "reserved[5] set", { .offset = 0, .size = PG(1), .attributes = PRIVATE }, 6, EINVAL },
 	{ "reserved[10] set", { .offset = 0, .size = PG(1), .attributes = PRIVATE }, 11, EINVAL },
@@ -308,6 +307,20 @@ TEST_F(gmem, content_mode_applies_to_the_whole_range)
 	gmem_convert(g->fd, PG(8), PG(2), PRIVATE, MODE_NONE);
 	gmem_convert(g->fd, PG(8), PG(2), SHARED, MODE_PRESERVE);
 	ASSERT_EQ(unchanged(g, 8, 2, 21), 2 * page);
+}
+
+/* RFC v5 reads error_offset on input too: it must be 0. */
+TEST_F(gmem, error_offset_set_on_input_is_refused)
+{
+	struct kvm_memory_attributes2 args = {
+		.offset = 0, .size = PG(1), .attributes = PRIVATE,
+		.error_offset = 1,
+	};
+
+	GMEM_REQUIRE_RFC_V5(GMEM_V5_ERROR_OFFSET_IN);
+	ASSERT_EQ(ioctl(self->g.fd, KVM_SET_MEMORY_ATTRIBUTES2, &args), -1);
+	ASSERT_EQ(errno, EINVAL);
+	ASSERT_EQ(shared_map(&self->g), 0xffff);
 }
 
 /* Past the argument checks, error_offset says where a request failed. */

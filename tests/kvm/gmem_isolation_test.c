@@ -1325,7 +1325,6 @@ FIXTURE_SETUP(poison)
 	int i, r;
 
 	GMEM_REQUIRE_IN_PLACE();
-	GMEM_REQUIRE_RFC_V5(GMEM_V5_EHWPOISON);
 	/* The sysctl exists exactly when MADV_HWPOISON does. */
 	if (access("/proc/sys/vm/memory_failure_early_kill", F_OK))
 		SKIP(return, "no CONFIG_MEMORY_FAILURE");
@@ -1405,6 +1404,7 @@ TEST_F(poison, poisoned_page_fails_conversion_and_is_never_read)
 	int i, m, to_private, r;
 	uint8_t *late, v;
 
+	GMEM_REQUIRE_RFC_V5(GMEM_V5_EHWPOISON);
 	attribute_state(self->fd, before, sizeof(before));
 	for (i = 0; i < ARRAY_SIZE(ranges); i++) {
 		uint64_t offset = ranges[i].first * PAGE;
@@ -1477,6 +1477,7 @@ TEST_F(poison, ranges_without_a_poisoned_page_still_convert)
 	uint8_t *fresh;
 	int i, j;
 
+	GMEM_REQUIRE_RFC_V5(GMEM_V5_EHWPOISON);
 	to_private = gmem_fdinfo_ulong(self->fd, "gmem_conversions_to_private");
 	to_shared = gmem_fdinfo_ulong(self->fd, "gmem_conversions_to_shared");
 	for (i = 0; i < ARRAY_SIZE(clean); i++) {
@@ -1517,6 +1518,34 @@ TEST_F(poison, ranges_without_a_poisoned_page_still_convert)
 	EXPECT_EQ(gmem_set_attrs(self->fd, 0, POISON_PAGES * PAGE, SHARED,
 				 MODE_PRESERVE, &error_offset), -EHWPOISON);
 	EXPECT_EQ(error_offset, 6 * PAGE);
+}
+
+/*
+ * v8 does not special-case poison: a range holding a poisoned page
+ * converts both ways like any other, and the page stays out of the host's
+ * reach whatever its attributes.
+ */
+TEST_F(poison, poisoned_page_converts_like_any_other)
+{
+	uint64_t error_offset = -1ULL;
+	uint8_t v;
+	int r;
+
+	if (GMEM_RFC_V5)
+		SKIP(return, "7.3-only: 6.12 (RFC v5) fails it with EHWPOISON");
+
+	r = gmem_set_attrs(self->fd, 2 * PAGE, 3 * PAGE, PRIVATE, MODE_NONE,
+			   &error_offset);
+	ASSERT_EQ(r, 0) TH_LOG("to private: %s at %#lx", strerror(-r),
+			       error_offset);
+	EXPECT_EQ(gmem_fdinfo_ulong(self->fd, "gmem_private_pages"), 4);
+	EXPECT_FALSE(gmem_host_read(self->mem + 2 * PAGE, &v));
+
+	gmem_convert(self->fd, 0, POISON_PAGES * PAGE, SHARED, MODE_NONE);
+	EXPECT_EQ(gmem_fdinfo_ulong(self->fd, "gmem_private_pages"), 0);
+	EXPECT_TRUE(gmem_pattern_ok(self->mem + 2 * PAGE, PAGE, 3));
+	EXPECT_FALSE(gmem_host_read(self->mem + 3 * PAGE, &v));
+	EXPECT_FALSE(gmem_host_read(self->mem + 6 * PAGE, &v));
 }
 
 TEST_HARNESS_MAIN
