@@ -17,6 +17,18 @@
 #include "kvm_util.h"
 #include "processor.h"
 
+/*
+ * The selftests' random helpers by their 6.12 names, where the tree has
+ * them as kvm_random_* (selftests.mk tells).
+ */
+#ifdef GMEM_KVM_RANDOM
+#define guest_random_state	kvm_random_state
+#define new_guest_random_state	new_kvm_random_state
+#define guest_random_u32	kvm_random_u32
+#define guest_random_u64	kvm_random_u64
+#define __guest_random_bool	__kvm_random_bool
+#endif
+
 #define GMEM_DATA_SLOT	10
 #define GMEM_DATA_GPA	(1ULL << 32)
 

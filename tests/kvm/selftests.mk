@@ -20,5 +20,9 @@ CFLAGS	:= -Wall -Wstrict-prototypes -Wuninitialized -O2 -g -std=gnu99 \
 	   -isystem $(KTREE)/usr/include -I$(SRC)/tools/include \
 	   -I$(SRC)/tools/arch/x86/include -I$(ST)/include \
 	   -I$(ST)/include/$(ARCHDIR) -I$(ST)/.. -I$(HERE) -I. -idirafter $(SRC)
+# Later selftests renamed the guest_random_* helpers kvm_random_* (gmem.h).
+ifneq ($(shell grep -s new_kvm_random_state $(ST)/include/test_util.h),)
+CFLAGS	+= -DGMEM_KVM_RANDOM
+endif
 LDFLAGS	:= -pthread -no-pie
 LDLIBS	:= -ldl
