@@ -88,8 +88,13 @@
 	"EHWPOISON is 6.12-only: 7.3 (v8) converts a poisoned page like any other"
 #define GMEM_V5_ERROR_OFFSET_IN \
 	"error_offset is checked on input on 6.12 only: 7.3 (v8) ignores it"
+#define GMEM_V5_LRU_AT_ONCE \
+	"6.12-only: its series puts new folios on the LRU at once, 7.3's does not"
 
-/* Skips the calling test case, for @reason, on a kernel with the v8 ABI. */
+/*
+ * Skips the calling test case, for @reason, on a kernel with the v8 ABI:
+ * the 7.3 series, whose other differences from the 6.12 series' go with it.
+ */
 #define GMEM_REQUIRE_RFC_V5(reason)				\
 	do {							\
 		if (!GMEM_RFC_V5)				\

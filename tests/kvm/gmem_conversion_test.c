@@ -253,6 +253,7 @@ TEST_F(gmem, new_pages_are_on_the_unevictable_lru_at_once)
 	unsigned long mlocked = vmstat("nr_mlock");
 	int i;
 
+	GMEM_REQUIRE_RFC_V5(GMEM_V5_LRU_AT_ONCE);
 	for (i = 0; i < NR_PAGES; i++)
 		*page_at(&self->g, i) = i;
 	EXPECT_EQ(vmstat("nr_unevictable") - unevictable, NR_PAGES);
