@@ -1334,7 +1334,7 @@ FIXTURE_SETUP(poison)
 
 	for (i = 0; i < POISON_PAGES; i++)
 		gmem_pattern(self->mem + i * PAGE, PAGE, i + 1);
-	gmem_convert(self->fd, 5 * PAGE, PAGE, PRIVATE, MODE_PRESERVE);
+	gmem_convert(self->fd, 5 * PAGE, PAGE, PRIVATE, MODE_KEEP);
 	r = poison_page(self->mem + 3 * PAGE);
 	ASSERT_EQ(r, 0) TH_LOG("MADV_HWPOISON: %s", strerror(r));
 	r = poison_page(self->mem + 6 * PAGE);
