@@ -7,7 +7,8 @@ SHELL := /bin/bash
 ifdef BASE
 export GMEM_BASE := $(BASE)
 endif
-KTREE = $(shell scripts/kernel path)
+# $(shell) does not see what make exports (before GNU make 4.4): pass the base.
+KTREE = $(shell GMEM_BASE=$(GMEM_BASE) scripts/kernel path)
 # tests/kvm builds in place for 6.12 and in out/BASE/ for another base, so
 # that the builds for both bases coexist in one clone.
 KVM_TESTS_O = $(if $(filter-out 6.12,$(GMEM_BASE)),out/$(GMEM_BASE),.)
