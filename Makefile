@@ -7,10 +7,14 @@ SHELL := /bin/bash
 ifdef BASE
 export GMEM_BASE := $(BASE)
 endif
-KTREE = $(shell scripts/kernel path)
+# $(shell) does not see what make exports (before GNU make 4.4): pass the base.
+KTREE = $(shell GMEM_BASE=$(GMEM_BASE) scripts/kernel path)
+# tests/kvm builds in place for 6.12 and in out/BASE/ for another base, so
+# that the builds for both bases coexist in one clone.
+KVM_TESTS_O = $(if $(filter-out 6.12,$(GMEM_BASE)),out/$(GMEM_BASE),.)
 
 .PHONY: help deps kernel kernel-debug headers kernel-tree kernel-export kernel-build-dev \
-	kernel-rebase check-next-base patches tools tests check check-debug demo bench kmem install clean
+	kernel-rebase check-next-base patches tools kvm-tests tests check check-debug demo bench kmem install clean
 
 help:
 	@echo "make deps              install the Debian packages the project needs"
@@ -26,6 +30,7 @@ help:
 	@echo "make patches           upstream-ready series + cover letter in patches/"
 	@echo "make tools             build the BPF programs, gmemtop and gmemload"
 	@echo "make tests             build the tests against the built tree"
+	@echo "make kvm-tests         only tests/kvm (BASE=7.3: in tests/kvm/out/7.3/)"
 	@echo "make check             everything above, then run all tests"
 	@echo "make check-debug       the in-VM tests on the debug kernel (KASAN, lockdep, ...)"
 	@echo "make demo              boot the kernel and show guest_memfd live"
@@ -64,8 +69,10 @@ tools: kernel
 	@$(MAKE) -s -C tools/gmemtop KTREE=$(KTREE)
 	@$(MAKE) -s -C tools/gmemload KTREE=$(KTREE)
 
-tests: tools
-	@$(MAKE) -s -C tests/kvm KTREE=$(KTREE)
+kvm-tests: kernel
+	@$(MAKE) -s -C tests/kvm KTREE=$(KTREE) O=$(KVM_TESTS_O)
+
+tests: tools kvm-tests
 	@$(MAKE) -s -C tools/gmemtop KTREE=$(KTREE) sanitize
 	@$(MAKE) -s -C tests/bench KTREE=$(KTREE)
 
@@ -90,6 +97,7 @@ install: tools
 
 clean:
 	@$(MAKE) -s -C tests/kvm clean
+	@rm -rf tests/kvm/out
 	@$(MAKE) -s -C tests/bench clean
 	@$(MAKE) -s -C tools/gmemtop clean
 	@$(MAKE) -s -C tools/gmemload clean

@@ -17,27 +17,148 @@
 #include "kvm_util.h"
 #include "processor.h"
 
+/*
+ * The selftests' random helpers by their 6.12 names, where the tree has
+ * them as kvm_random_* (selftests.mk tells).
+ */
+#ifdef GMEM_KVM_RANDOM
+#define guest_random_state	kvm_random_state
+#define new_guest_random_state	new_kvm_random_state
+#define guest_random_u32	kvm_random_u32
+#define guest_random_u64	kvm_random_u64
+#define __guest_random_bool	__kvm_random_bool
+#endif
+
 #define GMEM_DATA_SLOT	10
 #define GMEM_DATA_GPA	(1ULL << 32)
 
 #define PRIVATE		KVM_MEMORY_ATTRIBUTE_PRIVATE
 #define SHARED		0ULL
+
+/*
+ * The conversion ABI of the kernel whose headers the tests are built
+ * against.  The 6.12 series follows upstream's RFC v5: content modes in
+ * flags (KVM_CAP_MEMORY_ATTRIBUTES2_FLAGS), a non-zero error_offset refused
+ * on input, EHWPOISON for a range that holds a poisoned page.  The 7.3
+ * series follows v8, which has none of these: flags must be 0, and a
+ * poisoned page converts like any other.
+ */
+#ifdef KVM_CAP_MEMORY_ATTRIBUTES2_FLAGS
+#define GMEM_RFC_V5	true
 #define MODE_NONE	KVM_SET_MEMORY_ATTRIBUTES2_MODE_UNSPECIFIED
 #define MODE_ZERO	KVM_SET_MEMORY_ATTRIBUTES2_ZERO
 #define MODE_PRESERVE	KVM_SET_MEMORY_ATTRIBUTES2_PRESERVE
+#else
+#define GMEM_RFC_V5	false
+/* RFC v5's bits, which v8 refuses like any other flag. */
+#define MODE_NONE	0ULL
+#define MODE_ZERO	(1ULL << 0)
+#define MODE_PRESERVE	(1ULL << 1)
+#endif
 
-/* kvm.vm_memory_attributes: true while attributes are per VM. */
+/* The flags KVM_SET_MEMORY_ATTRIBUTES2 takes. */
+#define GMEM_MODES	(GMEM_RFC_V5 ? MODE_ZERO | MODE_PRESERVE : 0)
+
+/*
+ * A conversion that keeps every byte: PRESERVE where RFC v5 offers it,
+ * else flags = 0, which changes no byte in either ABI.
+ */
+#define MODE_KEEP	(GMEM_RFC_V5 ? MODE_PRESERVE : MODE_NONE)
+
+/*
+ * ZERO where RFC v5 offers it, else flags = 0: for conversions to shared
+ * whose contents nobody reads afterwards, made to go down every path.
+ */
+#define MODE_ZERO_OR_NONE	(GMEM_RFC_V5 ? MODE_ZERO : MODE_NONE)
+
+/*
+ * EXPECT_EQ() of what KVM_CAP_MEMORY_ATTRIBUTES2_FLAGS reports, where the
+ * ABI has that capability (@got names it, so it is compiled only there).
+ */
+#ifdef KVM_CAP_MEMORY_ATTRIBUTES2_FLAGS
+#define EXPECT_MODES_CAP(got, want)	EXPECT_EQ(got, want)
+#else
+#define EXPECT_MODES_CAP(got, want)
+#endif
+
+/* Why a test case of what only RFC v5 has skips on 7.3. */
+#define GMEM_V5_CONTENT_MODES \
+	"content modes are 6.12-only: 7.3 (v8) takes flags = 0"
+#define GMEM_V5_EHWPOISON \
+	"EHWPOISON is 6.12-only: 7.3 (v8) converts a poisoned page like any other"
+#define GMEM_V5_ERROR_OFFSET_IN \
+	"error_offset is checked on input on 6.12 only: 7.3 (v8) ignores it"
+#define GMEM_V5_LRU_AT_ONCE \
+	"6.12-only: its series puts new folios on the LRU at once, 7.3's does not"
+
+/*
+ * Skips the calling test case, for @reason, on a kernel with the v8 ABI:
+ * the 7.3 series, whose other differences from the 6.12 series' go with it.
+ */
+#define GMEM_REQUIRE_RFC_V5(reason)				\
+	do {							\
+		if (!GMEM_RFC_V5)				\
+			SKIP(return, "%s", reason);		\
+	} while (0)
+
+#define GMEM_KVM_PARAMS	"/sys/module/kvm/parameters/"
+
+/*
+ * The module parameter that switches in-place conversion, and its value
+ * while attributes are per VM: the 7.3 series' gmem_in_place_conversion
+ * (N) or the 6.12 series' vm_memory_attributes (Y).
+ */
+struct gmem_switch {
+	const char *param;
+	char per_vm;
+};
+
+static inline struct gmem_switch gmem_switch(void)
+{
+	if (!access(GMEM_KVM_PARAMS "gmem_in_place_conversion", F_OK))
+		return (struct gmem_switch){ "gmem_in_place_conversion", 'N' };
+	return (struct gmem_switch){ "vm_memory_attributes", 'Y' };
+}
+
+/* Whether the switch is the 6.12 series' kvm.vm_memory_attributes. */
+static inline bool gmem_legacy_switch(void)
+{
+	return gmem_switch().per_vm == 'Y';
+}
+
+/* True while attributes are per VM; also on a kernel without the switch. */
 static inline bool gmem_vm_attributes_mode(void)
 {
-	char c = 'Y';
-	FILE *f = fopen("/sys/module/kvm/parameters/vm_memory_attributes", "r");
+	struct gmem_switch sw = gmem_switch();
+	char path[128], c = sw.per_vm;
+	FILE *f;
 
+	snprintf(path, sizeof(path), GMEM_KVM_PARAMS "%s", sw.param);
+	f = fopen(path, "r");
 	if (f) {
-		TEST_ASSERT(fread(&c, 1, 1, f) == 1, "read vm_memory_attributes");
+		TEST_ASSERT(fread(&c, 1, 1, f) == 1, "read %s", path);
 		fclose(f);
 	}
-	return c == 'Y';
+	return c == sw.per_vm;
 }
+
+/* Why a test case of in-place conversion skips while attributes are per VM. */
+static inline const char *gmem_per_vm_reason(void)
+{
+	struct gmem_switch sw = gmem_switch();
+	static char reason[80];
+
+	snprintf(reason, sizeof(reason), "kvm.%s=%d: per-VM attributes",
+		 sw.param, gmem_legacy_switch());
+	return reason;
+}
+
+/* Skips the calling test case while attributes are per VM. */
+#define GMEM_REQUIRE_IN_PLACE()						\
+	do {								\
+		if (gmem_vm_attributes_mode())				\
+			SKIP(return, "%s", gmem_per_vm_reason());	\
+	} while (0)
 
 /*
  * KVM_SET_MEMORY_ATTRIBUTES2 on @fd.  Returns 0 or -errno; on -EAGAIN,

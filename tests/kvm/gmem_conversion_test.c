@@ -2,7 +2,8 @@
 /*
  * KVM_SET_MEMORY_ATTRIBUTES2: in-place conversion of an mmap()ed guest_memfd
  * between shared and private, as seen by the host, by a vCPU, and by the
- * errors the ioctl returns.  Needs kvm.vm_memory_attributes=0.
+ * errors the ioctl returns.  Needs in-place conversion switched on
+ * (kvm.vm_memory_attributes=0 on 6.12, kvm.gmem_in_place_conversion=1 on 7.3).
  */
 #include <fcntl.h>
 #include <linux/falloc.h>
@@ -21,12 +22,6 @@
 #define NR_PAGES	16
 
 static size_t page;
-
-#define REQUIRE_GMEM_ATTRIBUTES()					\
-do {									\
-	if (gmem_vm_attributes_mode())					\
-		SKIP(return, "kvm.vm_memory_attributes=1: per-VM attributes"); \
-} while (0)
 
 static void guest_idle(void)
 {
@@ -85,7 +80,7 @@ FIXTURE(gmem) {
 FIXTURE_SETUP(gmem)
 {
 	page = getpagesize();
-	REQUIRE_GMEM_ATTRIBUTES();
+	GMEM_REQUIRE_IN_PLACE();
 	gmem_vm_create(&self->g, 1, guest_idle, NR_PAGES * page,
 		       GUEST_MEMFD_FLAG_INIT_SHARED);
 }
@@ -96,11 +91,15 @@ FIXTURE_TEARDOWN(gmem)
 		gmem_vm_free(&self->g);
 }
 
+/* The ABIs in which an input is bad: both, or RFC v5's or v8's only. */
+enum { BOTH_ABIS, RFC_V5_ONLY, V8_ONLY };
+
 struct bad_input {
 	const char *what;
 	struct kvm_memory_attributes2 args;
 	int reserved;		/* index + 1 of a reserved word to set */
 	int err;
+	int abi;
 };
 
 #define PG(n)	((n) * 4096ULL)
@@ -117,12 +116,18 @@ static const struct bad_input bad_inputs[] = {
 	{ "unknown flag", { .offset = 0, .size = PG(1), .attributes = PRIVATE, .flags = 1ULL << 2 }, 0, EINVAL },
 	{ "high flag bit", { .offset = 0, .size = PG(1), .flags = 1ULL << 63 }, 0, EINVAL },
 	{ "ZERO and PRESERVE", { .offset = 0, .size = PG(1), .flags = MODE_ZERO | MODE_PRESERVE }, 0, EINVAL },
-	{ "error_offset set", { .offset = 0, .size = PG(1), .attributes = PRIVATE, .error_offset = 1 }, 0, EINVAL },
 	{ "reserved[0] set", { .offset = 0, .size = PG(1), .attributes = PRIVATE }, 1, EINVAL },
 	{ "reserved[5] set", { .offset = 0, .size = PG(1), .attributes = PRIVATE }, 6, EINVAL },
 	{ "reserved[10] set", { .offset = 0, .size = PG(1), .attributes = PRIVATE }, 11, EINVAL },
-	{ "ZERO towards private", { .offset = 0, .size = PG(1), .attributes = PRIVATE, .flags = MODE_ZERO }, 0, EOPNOTSUPP },
+	{ "ZERO towards private", { .offset = 0, .size = PG(1), .attributes = PRIVATE, .flags = MODE_ZERO }, 0, EOPNOTSUPP, RFC_V5_ONLY },
+	{ "a content mode", { .offset = 0, .size = PG(1), .attributes = PRIVATE, .flags = MODE_ZERO }, 0, EINVAL, V8_ONLY },
+	{ "PRESERVE", { .offset = 0, .size = PG(1), .flags = MODE_PRESERVE }, 0, EINVAL, V8_ONLY },
 };
+
+static bool bad_in_this_abi(const struct bad_input *b)
+{
+	return b->abi == BOTH_ABIS || (b->abi == RFC_V5_ONLY) == GMEM_RFC_V5;
+}
 
 TEST_F(gmem, bad_input_fails_and_changes_nothing)
 {
@@ -135,6 +140,8 @@ TEST_F(gmem, bad_input_fails_and_changes_nothing)
 	for (i = 0; i < ARRAY_SIZE(bad_inputs); i++) {
 		struct kvm_memory_attributes2 args = bad_inputs[i].args;
 
+		if (!bad_in_this_abi(&bad_inputs[i]))
+			continue;
 		if (bad_inputs[i].reserved)
 			args.reserved[bad_inputs[i].reserved - 1] = 1;
 
@@ -154,16 +161,16 @@ TEST_F(gmem, bad_input_fails_and_changes_nothing)
 
 TEST_F(gmem, conversion_changes_only_the_requested_pages)
 {
-	gmem_convert(self->g.fd, PG(5), PG(1), PRIVATE, MODE_PRESERVE);
+	gmem_convert(self->g.fd, PG(5), PG(1), PRIVATE, MODE_KEEP);
 	ASSERT_EQ(shared_map(&self->g), 0xffff & ~(1u << 5));
 
-	gmem_convert(self->g.fd, PG(8), PG(4), PRIVATE, MODE_PRESERVE);
+	gmem_convert(self->g.fd, PG(8), PG(4), PRIVATE, MODE_KEEP);
 	ASSERT_EQ(shared_map(&self->g), 0xffff & ~(1u << 5) & ~0x0f00u);
 
-	gmem_convert(self->g.fd, PG(9), PG(1), SHARED, MODE_PRESERVE);
+	gmem_convert(self->g.fd, PG(9), PG(1), SHARED, MODE_KEEP);
 	ASSERT_EQ(shared_map(&self->g), 0xffff & ~(1u << 5) & ~0x0d00u);
 
-	gmem_convert(self->g.fd, 0, PG(NR_PAGES), PRIVATE, MODE_PRESERVE);
+	gmem_convert(self->g.fd, 0, PG(NR_PAGES), PRIVATE, MODE_KEEP);
 	ASSERT_EQ(shared_map(&self->g), 0);
 }
 
@@ -187,8 +194,8 @@ TEST_F(gmem, preserve_keeps_data_across_folio_layouts)
 	ASSERT_EQ(fallocate(self->g.fd, FALLOC_FL_KEEP_SIZE | FALLOC_FL_PUNCH_HOLE,
 			    PG(4), PG(1)), 0);
 
-	gmem_convert(self->g.fd, PG(1), PG(NR_PAGES - 2), PRIVATE, MODE_PRESERVE);
-	gmem_convert(self->g.fd, 0, PG(NR_PAGES), SHARED, MODE_PRESERVE);
+	gmem_convert(self->g.fd, PG(1), PG(NR_PAGES - 2), PRIVATE, MODE_KEEP);
+	gmem_convert(self->g.fd, 0, PG(NR_PAGES), SHARED, MODE_KEEP);
 
 	for (i = 0; i < NR_PAGES; i++) {
 		bool written = !(i & 1) && i != 4;
@@ -206,7 +213,7 @@ TEST_F(gmem, preserve_keeps_data_across_folio_layouts)
 TEST_F(gmem, hole_punch_keeps_attributes_and_resets_shared_memory)
 {
 	fill(page_at(&self->g, 0), 2 * page, 9);
-	gmem_convert(self->g.fd, PG(1), PG(1), PRIVATE, MODE_PRESERVE);
+	gmem_convert(self->g.fd, PG(1), PG(1), PRIVATE, MODE_KEEP);
 
 	ASSERT_EQ(fallocate(self->g.fd, FALLOC_FL_KEEP_SIZE | FALLOC_FL_PUNCH_HOLE,
 			    0, PG(2)), 0);
@@ -246,6 +253,7 @@ TEST_F(gmem, new_pages_are_on_the_unevictable_lru_at_once)
 	unsigned long mlocked = vmstat("nr_mlock");
 	int i;
 
+	GMEM_REQUIRE_RFC_V5(GMEM_V5_LRU_AT_ONCE);
 	for (i = 0; i < NR_PAGES; i++)
 		*page_at(&self->g, i) = i;
 	EXPECT_EQ(vmstat("nr_unevictable") - unevictable, NR_PAGES);
@@ -271,6 +279,7 @@ TEST_F(gmem, content_mode_applies_to_the_whole_range)
 {
 	struct gmem_vm *g = &self->g;
 
+	GMEM_REQUIRE_RFC_V5(GMEM_V5_CONTENT_MODES);
 	/* None changes: all shared already. */
 	fill(page_at(g, 0), 4 * page, 3);
 	gmem_convert(g->fd, 0, PG(2), SHARED, MODE_PRESERVE);
@@ -301,6 +310,20 @@ TEST_F(gmem, content_mode_applies_to_the_whole_range)
 	ASSERT_EQ(unchanged(g, 8, 2, 21), 2 * page);
 }
 
+/* RFC v5 reads error_offset on input too: it must be 0. */
+TEST_F(gmem, error_offset_set_on_input_is_refused)
+{
+	struct kvm_memory_attributes2 args = {
+		.offset = 0, .size = PG(1), .attributes = PRIVATE,
+		.error_offset = 1,
+	};
+
+	GMEM_REQUIRE_RFC_V5(GMEM_V5_ERROR_OFFSET_IN);
+	ASSERT_EQ(ioctl(self->g.fd, KVM_SET_MEMORY_ATTRIBUTES2, &args), -1);
+	ASSERT_EQ(errno, EINVAL);
+	ASSERT_EQ(shared_map(&self->g), 0xffff);
+}
+
 /* Past the argument checks, error_offset says where a request failed. */
 TEST_F(gmem, error_offset_on_every_failure_after_the_checks)
 {
@@ -309,6 +332,7 @@ TEST_F(gmem, error_offset_on_every_failure_after_the_checks)
 		.flags = MODE_ZERO,
 	};
 
+	GMEM_REQUIRE_RFC_V5(GMEM_V5_CONTENT_MODES);
 	ASSERT_EQ(ioctl(self->g.fd, KVM_SET_MEMORY_ATTRIBUTES2, &args), -1);
 	ASSERT_EQ(errno, EOPNOTSUPP);
 	ASSERT_EQ(args.error_offset, PG(3));
@@ -418,8 +442,8 @@ TEST_F(gmem, unspecified_mode_keeps_every_byte)
 	static const struct {
 		uint64_t to_private, to_shared;
 	} trips[] = {
-		{ MODE_NONE, MODE_PRESERVE },
-		{ MODE_PRESERVE, MODE_NONE },
+		{ MODE_NONE, MODE_KEEP },
+		{ MODE_KEEP, MODE_NONE },
 		{ MODE_NONE, MODE_NONE },
 	};
 	struct gmem_vm *g = &self->g;
@@ -509,7 +533,7 @@ TEST(unspecified_mode_keeps_what_host_and_guest_wrote)
 	int i;
 
 	page = getpagesize();
-	REQUIRE_GMEM_ATTRIBUTES();
+	GMEM_REQUIRE_IN_PLACE();
 	gmem_vm_create(&g, 1, guest_keeps_mapped_pages, 2 * page,
 		       GUEST_MEMFD_FLAG_INIT_SHARED);
 	w = (uint64_t *)g.mem;
@@ -533,6 +557,7 @@ TEST(unspecified_mode_keeps_what_host_and_guest_wrote)
 
 TEST_F(gmem, zero_mode_zeroes_the_whole_range)
 {
+	GMEM_REQUIRE_RFC_V5(GMEM_V5_CONTENT_MODES);
 	fill(page_at(&self->g, 0), 4 * page, 1);
 	gmem_convert(self->g.fd, 0, PG(3), PRIVATE, MODE_PRESERVE);
 	gmem_convert(self->g.fd, 0, PG(3), SHARED, MODE_ZERO);
@@ -555,7 +580,7 @@ TEST_F(gmem, kernel_paths_cannot_read_private_memory)
 	int pipefd[2], mem;
 
 	fill(p, page, 99);
-	gmem_convert(self->g.fd, 0, PG(1), PRIVATE, MODE_PRESERVE);
+	gmem_convert(self->g.fd, 0, PG(1), PRIVATE, MODE_KEEP);
 
 	mem = open("/proc/self/mem", O_RDONLY);
 	ASSERT_GE(mem, 0);
@@ -575,7 +600,7 @@ TEST_F(gmem, kernel_paths_cannot_read_private_memory)
 	close(pipefd[1]);
 
 	/* The data is still there for whoever may read it again. */
-	gmem_convert(self->g.fd, 0, PG(1), SHARED, MODE_PRESERVE);
+	gmem_convert(self->g.fd, 0, PG(1), SHARED, MODE_KEEP);
 	EXPECT_EQ(count_matching(p, page, 99), page);
 }
 
@@ -605,15 +630,15 @@ TEST_F(gmem, spliced_page_gives_eagain_at_its_offset)
 	fill(page_at(&self->g, 0), NR_PAGES * page, 5);
 	splice_page(pipefd, page_at(&self->g, 6));
 
-	ASSERT_EQ(gmem_set_attrs(self->g.fd, PG(2), PG(8), PRIVATE, MODE_PRESERVE,
+	ASSERT_EQ(gmem_set_attrs(self->g.fd, PG(2), PG(8), PRIVATE, MODE_KEEP,
 				 &error_offset), -EAGAIN);
 	ASSERT_EQ(error_offset, PG(6));
 	ASSERT_EQ(shared_map(&self->g), 0xffff);
 
 	drain_pipe(pipefd);
-	gmem_convert(self->g.fd, PG(2), PG(8), PRIVATE, MODE_PRESERVE);
+	gmem_convert(self->g.fd, PG(2), PG(8), PRIVATE, MODE_KEEP);
 	ASSERT_EQ(shared_map(&self->g), 0xffff & ~0x03fcu);
-	gmem_convert(self->g.fd, 0, PG(NR_PAGES), SHARED, MODE_PRESERVE);
+	gmem_convert(self->g.fd, 0, PG(NR_PAGES), SHARED, MODE_KEEP);
 	ASSERT_EQ(count_matching(page_at(&self->g, 0), NR_PAGES * page, 5),
 		  NR_PAGES * page);
 }
@@ -632,14 +657,14 @@ TEST_F(gmem, longterm_pin_gives_eagain_until_unpinned)
 
 	*page_at(&self->g, 11) = 1;
 	ASSERT_EQ(ioctl(fd, PIN_LONGTERM_TEST_START, &pin), 0);
-	ASSERT_EQ(gmem_set_attrs(self->g.fd, 0, PG(NR_PAGES), PRIVATE, MODE_PRESERVE,
+	ASSERT_EQ(gmem_set_attrs(self->g.fd, 0, PG(NR_PAGES), PRIVATE, MODE_KEEP,
 				 &error_offset), -EAGAIN);
 	ASSERT_EQ(error_offset, PG(11));
 	ASSERT_EQ(shared_map(&self->g), 0xffff);
 
 	ASSERT_EQ(ioctl(fd, PIN_LONGTERM_TEST_STOP), 0);
 	close(fd);
-	gmem_convert(self->g.fd, 0, PG(NR_PAGES), PRIVATE, MODE_PRESERVE);
+	gmem_convert(self->g.fd, 0, PG(NR_PAGES), PRIVATE, MODE_KEEP);
 	ASSERT_EQ(shared_map(&self->g), 0);
 }
 
@@ -661,7 +686,7 @@ TEST(eagain_reports_the_first_busy_page_after_munmap)
 	int fd;
 
 	page = getpagesize();
-	REQUIRE_GMEM_ATTRIBUTES();
+	GMEM_REQUIRE_IN_PLACE();
 	vm = vm_create_barebones_type(KVM_X86_SW_PROTECTED_VM);
 	fd = shared_gmem(vm, nr_pages);
 	mem = mmap(NULL, nr_pages * page, PROT_READ | PROT_WRITE, MAP_SHARED,
@@ -676,12 +701,12 @@ TEST(eagain_reports_the_first_busy_page_after_munmap)
 	for (i = 0; i < 2; i++) {
 		error_offset = 0;
 		ASSERT_EQ(gmem_set_attrs(fd, PG(first), PG(last - first), PRIVATE,
-					 MODE_PRESERVE, &error_offset), -EAGAIN);
+					 MODE_KEEP, &error_offset), -EAGAIN);
 		ASSERT_EQ(error_offset, PG(busy[i]));
 		ASSERT_EQ(gmem_fdinfo_ulong(fd, "gmem_private_pages"), 0);
 		drain_pipe(pipes[i]);
 	}
-	gmem_convert(fd, PG(first), PG(last - first), PRIVATE, MODE_PRESERVE);
+	gmem_convert(fd, PG(first), PG(last - first), PRIVATE, MODE_KEEP);
 	ASSERT_EQ(gmem_fdinfo_ulong(fd, "gmem_private_pages"), last - first);
 
 	for (; i < ARRAY_SIZE(busy); i++)
@@ -722,10 +747,10 @@ TEST_F(gmem, status_is_the_same_in_every_process)
 	 * process.  That a conversion unmaps pages other processes have
 	 * faulted in is iso.conversion_unmaps_the_page_from_other_processes.
 	 */
-	gmem_convert(self->g.fd, 0, PG(1), PRIVATE, MODE_PRESERVE);
+	gmem_convert(self->g.fd, 0, PG(1), PRIVATE, MODE_KEEP);
 	write(to_child[1], "1", 1);
 	read(to_parent[0], &c, 1);
-	gmem_convert(self->g.fd, 0, PG(1), SHARED, MODE_PRESERVE);
+	gmem_convert(self->g.fd, 0, PG(1), SHARED, MODE_KEEP);
 	write(to_child[1], "2", 1);
 
 	ASSERT_EQ(waitpid(pid, &status, 0), pid);
@@ -754,23 +779,23 @@ static void single_page_flow(struct __test_metadata *_metadata, uint64_t flags)
 	uint8_t v;
 
 	page = getpagesize();
-	REQUIRE_GMEM_ATTRIBUTES();
+	GMEM_REQUIRE_IN_PLACE();
 	gmem_vm_create(&g, 1, guest_rmw, page, flags);
 
 	if (!(flags & GUEST_MEMFD_FLAG_INIT_SHARED)) {
 		ASSERT_FALSE(gmem_host_read(g.mem, &v));
-		gmem_convert(g.fd, 0, page, SHARED, MODE_ZERO);
+		gmem_convert(g.fd, 0, page, SHARED, MODE_ZERO_OR_NONE);
 	}
 	ASSERT_TRUE(gmem_host_write(g.mem, 0xa1));
 
 	ASSERT_EQ(gmem_run_to_ucall(g.vcpus[0], &uc), UCALL_SYNC);
-	gmem_convert(g.fd, 0, page, PRIVATE, MODE_PRESERVE);
+	gmem_convert(g.fd, 0, page, PRIVATE, MODE_KEEP);
 	ASSERT_FALSE(gmem_host_read(g.mem, &v));
 	ASSERT_FALSE(gmem_host_write(g.mem, 0));
 
 	ASSERT_EQ(gmem_run_to_ucall(g.vcpus[0], &uc), UCALL_SYNC);
 	ASSERT_FALSE(gmem_host_read(g.mem, &v));
-	gmem_convert(g.fd, 0, page, SHARED, MODE_PRESERVE);
+	gmem_convert(g.fd, 0, page, SHARED, MODE_KEEP);
 	ASSERT_TRUE(gmem_host_read(g.mem, &v));
 	ASSERT_EQ(v, 0xb2);
 	ASSERT_TRUE(gmem_host_write(g.mem, 0xc3));
@@ -802,7 +827,7 @@ TEST(guest_access_after_guest_memfd_is_gone_exits_to_userspace)
 	struct gmem_vm g;
 
 	page = getpagesize();
-	REQUIRE_GMEM_ATTRIBUTES();
+	GMEM_REQUIRE_IN_PLACE();
 	gmem_vm_create(&g, 1, guest_touch, page, 0);
 	vcpu = g.vcpus[0];
 
@@ -831,7 +856,7 @@ TEST(prefault_maps_private_and_shared_pages)
 	struct gmem_vm g;
 
 	page = getpagesize();
-	REQUIRE_GMEM_ATTRIBUTES();
+	GMEM_REQUIRE_IN_PLACE();
 	gmem_vm_create(&g, 1, guest_idle, 4 * page, GUEST_MEMFD_FLAG_INIT_SHARED);
 	gmem_convert(g.fd, PG(1), PG(2), PRIVATE, MODE_NONE);
 
@@ -857,7 +882,7 @@ FIXTURE(deep_tree) {
 FIXTURE_SETUP(deep_tree)
 {
 	page = getpagesize();
-	REQUIRE_GMEM_ATTRIBUTES();
+	GMEM_REQUIRE_IN_PLACE();
 	self->vm = vm_create_barebones_type(KVM_X86_SW_PROTECTED_VM);
 }
 
@@ -1001,7 +1026,7 @@ TEST(fdinfo_vm_pid_is_the_one_the_reader_knows)
 	pid_t child;
 
 	page = getpagesize();
-	REQUIRE_GMEM_ATTRIBUTES();
+	GMEM_REQUIRE_IN_PLACE();
 	vm = vm_create_barebones_type(KVM_X86_SW_PROTECTED_VM);
 	outer = shared_gmem(vm, 1);
 	ASSERT_EQ(fdinfo_vm_pid_in("/proc", outer), getpid());

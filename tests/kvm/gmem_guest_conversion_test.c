@@ -4,8 +4,8 @@
  * own pages to become private or shared with KVM_HC_MAP_GPA_RANGE, and the
  * host converts them in place with KVM_SET_MEMORY_ATTRIBUTES2 on one shared
  * guest_memfd, bound in one or several memslots.  Data must follow every
- * step; the host must never read a private page.  Needs
- * kvm.vm_memory_attributes=0.
+ * step; the host must never read a private page.  Needs in-place
+ * conversion switched on.
  *
  *   gmem_guest_conversion_test [-n VCPUS] [-m MEMSLOTS] [-i ITERATIONS]
  */
@@ -119,7 +119,7 @@ static void host_map_gpa_range(struct vcpu_thread *t, struct kvm_run *run)
 
 	TEST_ASSERT_EQ(run->hypercall.nr, KVM_HC_MAP_GPA_RANGE);
 	while ((r = gmem_set_attrs(t->g->fd, offset, size,
-				   private ? PRIVATE : SHARED, MODE_PRESERVE,
+				   private ? PRIVATE : SHARED, MODE_KEEP,
 				   NULL)) == -EAGAIN)
 		t->eagain++;
 	TEST_ASSERT(!r, "convert: %s", strerror(-r));

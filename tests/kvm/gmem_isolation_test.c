@@ -3,7 +3,7 @@
  * A private page of a guest_memfd is out of the host's reach: no mapping,
  * no process, no file or block I/O path, no pin and no diagnostic output
  * may read or write it.  Each test makes page 0 private over a recognizable
- * pattern and tries one way in.  Needs kvm.vm_memory_attributes=0.
+ * pattern and tries one way in.  Needs in-place conversion switched on.
  */
 #include <dirent.h>
 #include <elf.h>
@@ -125,15 +125,14 @@ static void unmap_shared_gmem(struct kvm_vm *vm, int fd, uint8_t *mem,
 
 FIXTURE_SETUP(iso)
 {
-	if (gmem_vm_attributes_mode())
-		SKIP(return, "kvm.vm_memory_attributes=1: per-VM attributes");
+	GMEM_REQUIRE_IN_PLACE();
 
 	self->mem = map_shared_gmem(&self->vm, &self->fd, NR_PAGES);
 	ASSERT_NE(self->mem, MAP_FAILED);
 	self->page = self->mem;
 
 	fill_secret(self->mem, NR_PAGES * PAGE);
-	gmem_convert(self->fd, 0, PAGE, PRIVATE, MODE_PRESERVE);
+	gmem_convert(self->fd, 0, PAGE, PRIVATE, MODE_KEEP);
 }
 
 FIXTURE_TEARDOWN(iso)
@@ -154,7 +153,7 @@ static bool is_secret(const uint8_t *buf)
 
 static bool secret_intact(int fd, uint8_t *page)
 {
-	gmem_convert(fd, 0, PAGE, SHARED, MODE_PRESERVE);
+	gmem_convert(fd, 0, PAGE, SHARED, MODE_KEEP);
 	return is_secret(page);
 }
 
@@ -363,7 +362,7 @@ TEST_F(iso, conversion_unmaps_the_page_from_other_processes)
 			TH_LOG("%s: no page-table entry to unmap", peers[i].what);
 	}
 
-	gmem_convert(self->fd, 0, PAGE, PRIVATE, MODE_PRESERVE);
+	gmem_convert(self->fd, 0, PAGE, PRIVATE, MODE_KEEP);
 	for (i = 0; i < ARRAY_SIZE(peers); i++) {
 		EXPECT_FALSE(pte_present(peers[i].pid, peers[i].page))
 			TH_LOG("%s still maps the private page", peers[i].what);
@@ -525,7 +524,7 @@ static struct race_report race_to_private(int sock, int fd, volatile int *seq,
 	TEST_ASSERT(write(sock, &round, sizeof(round)) == sizeof(round) &&
 		    read(sock, &c, 1) == 1, "parent: mapper gone");
 	*seq = 4 * round + R_TO_PRIVATE;
-	gmem_convert(fd, 0, RACE_PAGES * PAGE, PRIVATE, MODE_PRESERVE);
+	gmem_convert(fd, 0, RACE_PAGES * PAGE, PRIVATE, MODE_KEEP);
 	*seq = 4 * round + R_PRIVATE;
 	TEST_ASSERT(read(sock, &r, sizeof(r)) == sizeof(r), "parent: mapper gone");
 	return r;
@@ -535,7 +534,7 @@ static struct race_report race_to_private(int sock, int fd, volatile int *seq,
 static void race_to_shared(int fd, volatile int *seq, int round)
 {
 	*seq = 4 * round + R_TO_SHARED;
-	gmem_convert(fd, 0, RACE_PAGES * PAGE, SHARED, MODE_PRESERVE);
+	gmem_convert(fd, 0, RACE_PAGES * PAGE, SHARED, MODE_KEEP);
 }
 
 /*
@@ -574,8 +573,7 @@ TEST(conversion_unmaps_mappings_made_while_it_runs)
 	uint8_t *mem;
 	pid_t pid;
 
-	if (gmem_vm_attributes_mode())
-		SKIP(return, "kvm.vm_memory_attributes=1: per-VM attributes");
+	GMEM_REQUIRE_IN_PLACE();
 	race_setup(&vm, &fd, &mem, &seq);
 	pin_to_cpu(cpu);
 	pid = race_mapper_start(fd, seq, cpu, &sock);
@@ -617,8 +615,7 @@ TEST(conversion_unmaps_every_process_on_every_cpu)
 	uint8_t *mem;
 	pid_t pid;
 
-	if (gmem_vm_attributes_mode())
-		SKIP(return, "kvm.vm_memory_attributes=1: per-VM attributes");
+	GMEM_REQUIRE_IN_PLACE();
 	if (get_nprocs() < 2)
 		SKIP(return, "needs two CPUs");
 	race_setup(&vm, &fd, &mem, &seq);
@@ -874,12 +871,12 @@ TEST_F(iso, io_uring_fixed_buffers_pin_only_shared_pages)
 	/* A fixed buffer on a shared page is a long-term pin: no conversion. */
 	ASSERT_EQ(io_uring_register_page(ring, self->mem + 2 * PAGE), 0);
 	EXPECT_EQ(gmem_set_attrs(self->fd, PAGE, 3 * PAGE, PRIVATE,
-				 MODE_PRESERVE, &error_offset), -EAGAIN);
+				 MODE_KEEP, &error_offset), -EAGAIN);
 	EXPECT_EQ(error_offset, 2 * PAGE);
 	ASSERT_EQ(syscall(__NR_io_uring_register, ring,
 			  IORING_UNREGISTER_BUFFERS, NULL, 0), 0);
 	EXPECT_EQ(gmem_set_attrs(self->fd, PAGE, 3 * PAGE, PRIVATE,
-				 MODE_PRESERVE, NULL), 0);
+				 MODE_KEEP, NULL), 0);
 	close(ring);
 	EXPECT_TRUE(secret_intact(self->fd, self->page));
 }
@@ -975,7 +972,7 @@ TEST_F(iso, kcore_does_not_show_a_private_page)
 	ASSERT_EQ(pread(kcore, buf, PAGE, off), PAGE);
 	ASSERT_TRUE(holds_secret(buf, PAGE)) TH_LOG("wrong kcore offset");
 
-	gmem_convert(self->fd, 0, PAGE, PRIVATE, MODE_PRESERVE);
+	gmem_convert(self->fd, 0, PAGE, PRIVATE, MODE_KEEP);
 	memset(buf, 0, sizeof(buf));
 	if (pread(kcore, buf, PAGE, off) == PAGE && holds_secret(buf, PAGE)) {
 		close(kcore);
@@ -1016,6 +1013,7 @@ TEST_F(iso, zero_mode_leaves_nothing_to_read)
 {
 	struct zero_check z = { .fd = self->fd, .addr = self->page };
 
+	GMEM_REQUIRE_RFC_V5(GMEM_V5_CONTENT_MODES);
 	gmem_convert(self->fd, 0, PAGE, SHARED, MODE_ZERO);
 	EXPECT_TRUE(reads_zeros(&z));
 	EXPECT_TRUE(in_child(reads_zeros, &z));
@@ -1061,15 +1059,15 @@ static void secret_workload(int fd, uint8_t *mem)
 
 	for (i = 0; i < 3; i++) {
 		fill_secret(mem + PAGE, 3 * PAGE);
-		gmem_convert(fd, PAGE, 3 * PAGE, PRIVATE, MODE_PRESERVE);
-		gmem_convert(fd, PAGE, 3 * PAGE, SHARED, MODE_PRESERVE);
+		gmem_convert(fd, PAGE, 3 * PAGE, PRIVATE, MODE_KEEP);
+		gmem_convert(fd, PAGE, 3 * PAGE, SHARED, MODE_KEEP);
 		gmem_convert(fd, PAGE, PAGE, PRIVATE, MODE_NONE);
-		gmem_convert(fd, PAGE, PAGE, SHARED, MODE_ZERO);
+		gmem_convert(fd, PAGE, PAGE, SHARED, MODE_ZERO_OR_NONE);
 	}
 	fill_secret(mem + PAGE, PAGE);
 	TEST_ASSERT(!pipe(pipefd) && vmsplice(pipefd[1], &iov, 1, 0) == PAGE,
 		    "vmsplice");
-	TEST_ASSERT(gmem_set_attrs(fd, PAGE, PAGE, PRIVATE, MODE_PRESERVE,
+	TEST_ASSERT(gmem_set_attrs(fd, PAGE, PAGE, PRIVATE, MODE_KEEP,
 				   NULL) == -EAGAIN, "EAGAIN");
 	TEST_ASSERT(read(pipefd[0], buf, PAGE) == PAGE, "read pipe");
 	close(pipefd[0]);
@@ -1147,7 +1145,7 @@ TEST_F(iso, new_guest_memfd_inherits_nothing_from_an_old_one)
 		}
 		EXPECT_EQ(gmem_fdinfo_ulong(fd, "gmem_private_pages"), 0);
 		gmem_convert(fd, 0, 2 * PAGE, PRIVATE, MODE_NONE);
-		gmem_convert(fd, PAGE, PAGE, SHARED, MODE_ZERO);
+		gmem_convert(fd, PAGE, PAGE, SHARED, MODE_ZERO_OR_NONE);
 		close(fd);
 		/* Inodes are freed after an RCU grace period: wait for one. */
 		syscall(__NR_membarrier, MEMBARRIER_CMD_GLOBAL, 0, 0);
@@ -1155,16 +1153,24 @@ TEST_F(iso, new_guest_memfd_inherits_nothing_from_an_old_one)
 	}
 }
 
-/* gmemtop, next to this test in the tree. */
+/*
+ * gmemtop of the clone this test was built in, in tools/gmemtop of the
+ * nearest directory above it that has one (tests/kvm builds in place or
+ * in out/BASE).
+ */
 static void gmemtop_path(char *path, size_t len)
 {
-	char exe[PATH_MAX - 64];
-	ssize_t n = readlink("/proc/self/exe", exe, sizeof(exe) - 1);
+	char dir[PATH_MAX - 64], *slash;
+	ssize_t n = readlink("/proc/self/exe", dir, sizeof(dir) - 1);
 
 	TEST_ASSERT(n > 0, "readlink");
-	exe[n] = 0;
-	*strrchr(exe, '/') = 0;
-	snprintf(path, len, "%s/../../tools/gmemtop/gmemtop", exe);
+	dir[n] = 0;
+	while ((slash = strrchr(dir, '/'))) {
+		*slash = 0;
+		snprintf(path, len, "%s/tools/gmemtop/gmemtop", dir);
+		if (!access(path, F_OK))
+			return;
+	}
 }
 
 /* Starts gmemtop with @args, its stdout and stderr into @out. */
@@ -1318,8 +1324,7 @@ FIXTURE_SETUP(poison)
 {
 	int i, r;
 
-	if (gmem_vm_attributes_mode())
-		SKIP(return, "kvm.vm_memory_attributes=1: per-VM attributes");
+	GMEM_REQUIRE_IN_PLACE();
 	/* The sysctl exists exactly when MADV_HWPOISON does. */
 	if (access("/proc/sys/vm/memory_failure_early_kill", F_OK))
 		SKIP(return, "no CONFIG_MEMORY_FAILURE");
@@ -1329,7 +1334,7 @@ FIXTURE_SETUP(poison)
 
 	for (i = 0; i < POISON_PAGES; i++)
 		gmem_pattern(self->mem + i * PAGE, PAGE, i + 1);
-	gmem_convert(self->fd, 5 * PAGE, PAGE, PRIVATE, MODE_PRESERVE);
+	gmem_convert(self->fd, 5 * PAGE, PAGE, PRIVATE, MODE_KEEP);
 	r = poison_page(self->mem + 3 * PAGE);
 	ASSERT_EQ(r, 0) TH_LOG("MADV_HWPOISON: %s", strerror(r));
 	r = poison_page(self->mem + 6 * PAGE);
@@ -1399,6 +1404,7 @@ TEST_F(poison, poisoned_page_fails_conversion_and_is_never_read)
 	int i, m, to_private, r;
 	uint8_t *late, v;
 
+	GMEM_REQUIRE_RFC_V5(GMEM_V5_EHWPOISON);
 	attribute_state(self->fd, before, sizeof(before));
 	for (i = 0; i < ARRAY_SIZE(ranges); i++) {
 		uint64_t offset = ranges[i].first * PAGE;
@@ -1471,6 +1477,7 @@ TEST_F(poison, ranges_without_a_poisoned_page_still_convert)
 	uint8_t *fresh;
 	int i, j;
 
+	GMEM_REQUIRE_RFC_V5(GMEM_V5_EHWPOISON);
 	to_private = gmem_fdinfo_ulong(self->fd, "gmem_conversions_to_private");
 	to_shared = gmem_fdinfo_ulong(self->fd, "gmem_conversions_to_shared");
 	for (i = 0; i < ARRAY_SIZE(clean); i++) {
@@ -1511,6 +1518,34 @@ TEST_F(poison, ranges_without_a_poisoned_page_still_convert)
 	EXPECT_EQ(gmem_set_attrs(self->fd, 0, POISON_PAGES * PAGE, SHARED,
 				 MODE_PRESERVE, &error_offset), -EHWPOISON);
 	EXPECT_EQ(error_offset, 6 * PAGE);
+}
+
+/*
+ * v8 does not special-case poison: a range holding a poisoned page
+ * converts both ways like any other, and the page stays out of the host's
+ * reach whatever its attributes.
+ */
+TEST_F(poison, poisoned_page_converts_like_any_other)
+{
+	uint64_t error_offset = -1ULL;
+	uint8_t v;
+	int r;
+
+	if (GMEM_RFC_V5)
+		SKIP(return, "7.3-only: 6.12 (RFC v5) fails it with EHWPOISON");
+
+	r = gmem_set_attrs(self->fd, 2 * PAGE, 3 * PAGE, PRIVATE, MODE_NONE,
+			   &error_offset);
+	ASSERT_EQ(r, 0) TH_LOG("to private: %s at %#lx", strerror(-r),
+			       error_offset);
+	EXPECT_EQ(gmem_fdinfo_ulong(self->fd, "gmem_private_pages"), 4);
+	EXPECT_FALSE(gmem_host_read(self->mem + 2 * PAGE, &v));
+
+	gmem_convert(self->fd, 0, POISON_PAGES * PAGE, SHARED, MODE_NONE);
+	EXPECT_EQ(gmem_fdinfo_ulong(self->fd, "gmem_private_pages"), 0);
+	EXPECT_TRUE(gmem_pattern_ok(self->mem + 2 * PAGE, PAGE, 3));
+	EXPECT_FALSE(gmem_host_read(self->mem + 3 * PAGE, &v));
+	EXPECT_FALSE(gmem_host_read(self->mem + 6 * PAGE, &v));
 }
 
 TEST_HARNESS_MAIN

@@ -74,6 +74,15 @@ static inline int model_first(const struct model *m, const bool *test,
 	return -1;
 }
 
+/* Flags the ABI refuses: all but one content mode in RFC v5, all in v8. */
+static inline bool model_flags_invalid(uint64_t flags)
+{
+	if (!GMEM_RFC_V5)
+		return flags;
+	return (flags & ~(MODE_ZERO | MODE_PRESERVE)) ||
+	       flags == (MODE_ZERO | MODE_PRESERVE);
+}
+
 static inline bool model_args_invalid(const struct kvm_memory_attributes2 *a)
 {
 	int i;
@@ -81,16 +90,24 @@ static inline bool model_args_invalid(const struct kvm_memory_attributes2 *a)
 	for (i = 0; i < ARRAY_SIZE(a->reserved); i++)
 		if (a->reserved[i])
 			return true;
-	return a->error_offset ||
+	/* Only RFC v5 reads error_offset on input. */
+	return (GMEM_RFC_V5 && a->error_offset) ||
 	       (a->attributes & ~KVM_MEMORY_ATTRIBUTE_PRIVATE) ||
-	       (a->flags & ~(KVM_SET_MEMORY_ATTRIBUTES2_ZERO |
-			     KVM_SET_MEMORY_ATTRIBUTES2_PRESERVE)) ||
-	       a->flags == (KVM_SET_MEMORY_ATTRIBUTES2_ZERO |
-			    KVM_SET_MEMORY_ATTRIBUTES2_PRESERVE) ||
+	       model_flags_invalid(a->flags) ||
 	       !a->size || a->offset % GMEM_MODEL_PAGE ||
 	       a->size % GMEM_MODEL_PAGE ||
 	       a->offset + a->size < a->offset ||
 	       a->offset + a->size > GMEM_MODEL_SIZE;
+}
+
+/*
+ * The first poisoned page of [@first, @end) that fails a request, or -1:
+ * RFC v5 refuses them, v8 converts them like any other page.
+ */
+static inline int model_first_refused_poison(const struct model *m,
+					     int first, int end)
+{
+	return GMEM_RFC_V5 ? model_first(m, m->poisoned, first, end) : -1;
 }
 
 /* Whether storing @a's attributes changes any page's. */
@@ -110,8 +127,8 @@ static inline bool model_changes(const struct model *m,
  * The errno the ABI requires of @a in state @m (0 for success), and in
  * *@error_offset the offset the kernel must report with it, when every
  * reference held on a page is one the model knows of.  The order is the
- * kernel's: argument checks, content mode, poison anywhere in the range,
- * then references, which only a change to private looks at.
+ * kernel's: argument checks, content mode, poison anywhere in the range
+ * (RFC v5), then references, which only a change to private looks at.
  */
 static inline int model_expected(const struct model *m,
 				  const struct kvm_memory_attributes2 *a,
@@ -122,11 +139,11 @@ static inline int model_expected(const struct model *m,
 
 	if (model_args_invalid(a))
 		return EINVAL;
-	if (a->attributes && a->flags == KVM_SET_MEMORY_ATTRIBUTES2_ZERO) {
+	if (a->attributes && a->flags == MODE_ZERO) {
 		*error_offset = a->offset;
 		return EOPNOTSUPP;
 	}
-	i = model_first(m, m->poisoned, first, end);
+	i = model_first_refused_poison(m, first, end);
 	if (i >= 0) {
 		*error_offset = i * GMEM_MODEL_PAGE;
 		return EHWPOISON;
@@ -157,8 +174,8 @@ static inline bool model_busy_allowed(const struct model *m,
 	int end = first + a->size / GMEM_MODEL_PAGE, i;
 
 	if (page < first || page >= end || !a->attributes ||
-	    model_args_invalid(a) || a->flags == KVM_SET_MEMORY_ATTRIBUTES2_ZERO ||
-	    model_first(m, m->poisoned, first, end) >= 0 || !model_changes(m, a))
+	    model_args_invalid(a) || a->flags == MODE_ZERO ||
+	    model_first_refused_poison(m, first, end) >= 0 || !model_changes(m, a))
 		return false;
 	for (i = first; i < page; i++)
 		if (model_page_pinned(m, i))
@@ -182,7 +199,7 @@ static inline void model_convert(struct model *m,
 		 * ZERO applies to the whole range, changed or not; flags = 0
 		 * and PRESERVE keep every byte.
 		 */
-		if (a->flags == KVM_SET_MEMORY_ATTRIBUTES2_ZERO)
+		if (a->flags == MODE_ZERO)
 			m->content[i] = 0;
 	}
 	if (changed) {

@@ -33,7 +33,8 @@
  * being poisoned; a poisoned page never reads; and at the end, nothing
  * poisoned being left in the file, all of it converts both ways.
  *
- * Needs kvm.vm_memory_attributes=0, CONFIG_MEMORY_FAILURE and root.
+ * Needs in-place conversion switched on, CONFIG_MEMORY_FAILURE and root;
+ * the 6.12 series (RFC v5), whose conversions refuse poisoned pages.
  *
  *   gmem_poison_stress_test [-d SECONDS] [kselftest harness options]
  */
@@ -681,8 +682,8 @@ TEST(memory_failure_races_conversions_faults_and_allocation)
 {
 	struct timespec start;
 
-	if (gmem_vm_attributes_mode())
-		SKIP(return, "kvm.vm_memory_attributes=1: per-VM attributes");
+	GMEM_REQUIRE_IN_PLACE();
+	GMEM_REQUIRE_RFC_V5(GMEM_V5_EHWPOISON);
 	/* The sysctl exists exactly when MADV_HWPOISON does. */
 	if (access("/proc/sys/vm/memory_failure_early_kill", F_OK))
 		SKIP(return, "no MADV_HWPOISON (CONFIG_MEMORY_FAILURE)");

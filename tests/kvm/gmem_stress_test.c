@@ -29,7 +29,7 @@
  *    so that a run in which nothing happened fails.
  *
  * Between phases M is closed and re-created.
- * Needs kvm.vm_memory_attributes=0.
+ * Needs in-place conversion switched on.
  *
  *   gmem_stress_test [-t SECONDS] [-i PHASES] [-s SEED] [-v]
  */
@@ -312,9 +312,9 @@ static void op_convert(struct worker *w)
 
 	c.first = lo + rnd(w, n);
 	c.end = c.first + 1 + rnd(w, min(8, NR_PAGES - c.first));
-	c.flags = rnd(w, 2) ? MODE_PRESERVE : MODE_NONE;
+	c.flags = rnd(w, 2) ? MODE_KEEP : MODE_NONE;
 	if (in_b && !c.private && rnd(w, 2))
-		c.flags = MODE_ZERO;
+		c.flags = MODE_ZERO_OR_NONE;
 	convert(w->fd, &c);
 }
 
@@ -477,11 +477,11 @@ static void c_convert(struct worker *w, int fd)
 	uint64_t first = rnd(w, C_PAGES), n = 1 + rnd(w, C_PAGES - first);
 	int r;
 
-	r = gmem_set_attrs(fd, first * PAGE, n * PAGE, PRIVATE, MODE_PRESERVE,
+	r = gmem_set_attrs(fd, first * PAGE, n * PAGE, PRIVATE, MODE_KEEP,
 			   NULL);
 	TEST_ASSERT(!r || r == -EAGAIN, "convert C to private: %s", strerror(-r));
 	usleep(rnd(w, 500));
-	gmem_convert(fd, first * PAGE, n * PAGE, SHARED, MODE_PRESERVE);
+	gmem_convert(fd, first * PAGE, n * PAGE, SHARED, MODE_KEEP);
 }
 
 /*
@@ -672,10 +672,10 @@ static uint64_t checksum_a(void)
 /* Everything shared again, nothing in flight: every page is known. */
 static void make_all_shared(void)
 {
-	struct conversion c = { .first = 0, .end = NR_PAGES, .flags = MODE_PRESERVE };
+	struct conversion c = { .first = 0, .end = NR_PAGES, .flags = MODE_KEEP };
 	int r, tries = 0;
 
-	while ((r = gmem_set_attrs(g.fd, 0, FILE_SIZE, SHARED, MODE_PRESERVE,
+	while ((r = gmem_set_attrs(g.fd, 0, FILE_SIZE, SHARED, MODE_KEEP,
 				   NULL)) == -EAGAIN && ++tries < 100)
 		usleep(1000);
 	TEST_ASSERT(!r, "final conversion to shared: %s", strerror(-r));

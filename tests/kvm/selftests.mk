@@ -7,7 +7,9 @@ KTREE	?= $(shell $(HERE)../../scripts/kernel path)
 SRC	:= $(KTREE)/src
 ST	:= $(SRC)/tools/testing/selftests/kvm
 LIBOUT	:= $(KTREE)/kselftest
-LIBKVM	:= $(wildcard $(LIBOUT)/lib/*.o $(LIBOUT)/lib/x86_64/*.o)
+# Linux 6.14 renamed the selftests' x86_64 directories to x86.
+ARCHDIR	:= $(if $(wildcard $(ST)/include/x86_64),x86_64,x86)
+LIBKVM	:= $(wildcard $(LIBOUT)/lib/*.o $(LIBOUT)/lib/$(ARCHDIR)/*.o)
 
 CC	:= ccache gcc
 CFLAGS	:= -Wall -Wstrict-prototypes -Wuninitialized -O2 -g -std=gnu99 \
@@ -17,6 +19,10 @@ CFLAGS	:= -Wall -Wstrict-prototypes -Wuninitialized -O2 -g -std=gnu99 \
 	   -march=x86-64-v2 -D_GNU_SOURCE \
 	   -isystem $(KTREE)/usr/include -I$(SRC)/tools/include \
 	   -I$(SRC)/tools/arch/x86/include -I$(ST)/include \
-	   -I$(ST)/include/x86_64 -I$(ST)/.. -I$(HERE) -I. -idirafter $(SRC)
+	   -I$(ST)/include/$(ARCHDIR) -I$(ST)/.. -I$(HERE) -I. -idirafter $(SRC)
+# Later selftests renamed the guest_random_* helpers kvm_random_* (gmem.h).
+ifneq ($(shell grep -s new_kvm_random_state $(ST)/include/test_util.h),)
+CFLAGS	+= -DGMEM_KVM_RANDOM
+endif
 LDFLAGS	:= -pthread -no-pie
 LDLIBS	:= -ldl
