@@ -33,6 +33,29 @@ struct {
 	__uint(value_size, GMEM_STACK_DEPTH * sizeof(__u64));
 } stacks SEC(".maps");
 
+/* struct page's first word, compound_head until Linux 7.0 renamed it. */
+struct page___compound_info {
+	unsigned long compound_info;
+} __attribute__((preserve_access_index));
+
+/*
+ * The folio of @page.  A tail page's first word is its head's address
+ * plus 1, or with HugeTLB's vmemmap optimisation a mask: then the
+ * address read here is wrong, the reads through it fail or find no
+ * guest_memfd, and rightly so, since only HugeTLB's tails are such.
+ */
+static struct folio *folio_of(struct page *page)
+{
+	unsigned long head;
+
+	if (bpf_core_field_exists(page->compound_head))
+		head = BPF_CORE_READ(page, compound_head);
+	else
+		head = BPF_CORE_READ((struct page___compound_info *)page,
+				     compound_info);
+	return (struct folio *)(head & 1 ? head - 1 : (unsigned long)page);
+}
+
 /*
  * The file and offset of @page when guest_memfd owns it.  Its pages live
  * in guest_memfd's own pseudo filesystem: the superblock's magic tells
@@ -40,9 +63,7 @@ struct {
  */
 static bool gmem_page(struct page *page, struct gmem_hotspot_key *where)
 {
-	unsigned long head = BPF_CORE_READ(page, compound_head);
-	struct folio *folio = (struct folio *)(head & 1 ? head - 1 :
-					       (unsigned long)page);
+	struct folio *folio = folio_of(page);
 	unsigned long mapping = (unsigned long)BPF_CORE_READ(folio, mapping);
 	struct inode *host;
 	__u64 index;
