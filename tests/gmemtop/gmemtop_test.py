@@ -15,7 +15,7 @@
 - The full-screen view, driven through tmux, shows the rows and answers
   its keys.
 
-Prints TAP.  Needs root and kvm.vm_memory_attributes=0.
+Prints TAP.  Needs root and in-place conversion on (tests/gmemabi.py).
 """
 import json
 import os

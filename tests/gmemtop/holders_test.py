@@ -18,8 +18,8 @@
 - With kernel.kptr_restrict 1 root sees symbols; with 2, or 1 without
   CAP_SYSLOG, gmemtop says why and shows no symbol and no address.
 
-Prints TAP.  Needs root, kvm.vm_memory_attributes=0, CONFIG_GUP_TEST and
-debugfs, CONFIG_BLK_DEV_NULL_BLK and configfs.
+Prints TAP.  Needs root, in-place conversion on (tests/gmemabi.py),
+CONFIG_GUP_TEST and debugfs, CONFIG_BLK_DEV_NULL_BLK and configfs.
   holders_test.py [CHECK...]    only the named checks
 """
 import ctypes
