@@ -121,9 +121,9 @@ static int set_attributes_retrying(struct vm_ctx *v, uint64_t offset,
 /*
  * Content modes (ZERO, PRESERVE) exist in the Linux 6.12 series (RFC v5)
  * only: upstream's later postings refuse every flag with EINVAL, and
- * convert with flags 0.  Which kind this kernel is, its answer to the
- * first request that carries a mode says, so that a kernel with modes
- * sees no extra call; without them, every request goes with flags 0.
+ * convert with flags 0.  The kernel's answer to the first request that
+ * carries a mode tells which it is, so that a kernel with modes sees no
+ * extra call; on one without, every request goes with flags 0.
  */
 static enum { MODES_UNKNOWN, MODES_TAKEN, MODES_REFUSED } content_modes;
 
@@ -191,11 +191,12 @@ static const struct {
 	{ "gmem_in_place_conversion", 'Y', "kvm.gmem_in_place_conversion=1" },	/* 7.3 */
 };
 
-/* Whether this KVM has one of the switches and it is off. */
+/* Exits as unsupported when this KVM has one of the switches, off. */
 static void check_in_place_switch(void)
 {
-	char path[96], value = 0;
 	unsigned int i;
+	char path[96];
+	int value;
 	FILE *f;
 
 	for (i = 0; i < ARRAY_SIZE(in_place_switches); i++) {
