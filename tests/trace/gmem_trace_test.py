@@ -26,6 +26,9 @@ from gmem_ops import (PAGE, PRIVATE, SHARED, MODE_PRESERVE,  # noqa: E402
                       kernel_mode)
 
 TRACEFS = "/sys/kernel/tracing"
+# perf writes its data from its ring buffer's mapping, which Linux 7.3's
+# 9p (the VM's /tmp) refuses to write from (EFAULT): keep it in memory.
+PERF_DIR = "/dev/shm"
 OPS = [sys.executable, os.path.join(os.path.dirname(__file__), "gmem_ops.py")]
 EVENT_LINE = re.compile(r"(?:kvm_gmem:)?(kvm_gmem_\w+):\s+(.*?)\s*$")
 TOKEN = re.compile(r"0x[0-9a-fA-F]+|-?\d+|[A-Za-z_|-]+|[\[\](),/]")
@@ -231,7 +234,7 @@ def check_fdinfo_bounds_its_range_list():
 
 
 def main():
-    with tempfile.TemporaryDirectory() as tmp:
+    with tempfile.TemporaryDirectory(dir=PERF_DIR) as tmp:
         checks = [
             ("tracefs_decodes_every_event_exactly", check_tracefs),
             ("perf_decodes_every_event_exactly", lambda: check_perf(tmp)),
