@@ -33,7 +33,15 @@ struct {
 	__uint(value_size, GMEM_STACK_DEPTH * sizeof(__u64));
 } stacks SEC(".maps");
 
-/* struct page's first word, compound_head until Linux 7.0 renamed it. */
+/*
+ * struct page's first word: compound_head until Linux 7.0 renamed it
+ * compound_info.  Both are named through flavours of their own, so that
+ * the object builds on either kernel's vmlinux.h and loads on both.
+ */
+struct page___compound_head {
+	unsigned long compound_head;
+} __attribute__((preserve_access_index));
+
 struct page___compound_info {
 	unsigned long compound_info;
 } __attribute__((preserve_access_index));
@@ -46,13 +54,14 @@ struct page___compound_info {
  */
 static struct folio *folio_of(struct page *page)
 {
+	struct page___compound_head *old = (void *)page;
+	struct page___compound_info *new = (void *)page;
 	unsigned long head;
 
-	if (bpf_core_field_exists(page->compound_head))
-		head = BPF_CORE_READ(page, compound_head);
+	if (bpf_core_field_exists(old->compound_head))
+		head = BPF_CORE_READ(old, compound_head);
 	else
-		head = BPF_CORE_READ((struct page___compound_info *)page,
-				     compound_info);
+		head = BPF_CORE_READ(new, compound_info);
 	return (struct folio *)(head & 1 ? head - 1 : (unsigned long)page);
 }
 
