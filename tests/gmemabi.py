@@ -7,57 +7,24 @@ switch its kvm module offers in /sys/module/kvm/parameters:
 - Linux 7.3 (upstream's v8): kvm.gmem_in_place_conversion=1; flags must
   be 0, no kvm_gmem_content, a poisoned page converts like any other.
 
-Tests ask here instead of reading a parameter themselves; a check that
-needs what only the 6.12 series has calls require_6_12().
+Tests ask here instead of reading a parameter themselves.
 """
-import tap
+import os
 
 PARAMS = "/sys/module/kvm/parameters"
 
-# base: (switch parameter, its value when conversion is in place, how to boot)
-SWITCHES = {
-    "6.12": ("vm_memory_attributes", "N", "kvm.vm_memory_attributes=0"),
-    "7.3": ("gmem_in_place_conversion", "Y", "kvm.gmem_in_place_conversion=1"),
-}
-
-
-def _param(name):
-    try:
-        with open(f"{PARAMS}/{name}") as f:
-            return f.read().strip()
-    except FileNotFoundError:
-        return None
+# Each base's switch: the kvm module parameter only that base has.
+SWITCHES = {"6.12": "vm_memory_attributes", "7.3": "gmem_in_place_conversion"}
 
 
 def base():
     """"6.12" or "7.3", whichever switch this KVM has; None for neither."""
-    for name, (param, _, _) in SWITCHES.items():
-        if _param(param) is not None:
+    for name, param in SWITCHES.items():
+        if os.path.exists(os.path.join(PARAMS, param)):
             return name
     return None
-
-
-def in_place():
-    """Whether guest_memfd, not the VM, holds the attributes here."""
-    b = base()
-    return b is not None and _param(SWITCHES[b][0]) == SWITCHES[b][1]
 
 
 def content_modes():
     """Whether KVM_SET_MEMORY_ATTRIBUTES2 takes ZERO and PRESERVE."""
     return base() == "6.12"
-
-
-def require_6_12(what):
-    """Skips the calling check, naming @what, on a kernel that lacks it."""
-    if base() != "6.12":
-        raise tap.Skip(f"{what}: only the Linux 6.12 series has it")
-
-
-def boot_hint():
-    """The kernel parameters that turn in-place conversion on, for a
-    message: this kernel's, or both when it has neither switch."""
-    b = base()
-    if b:
-        return SWITCHES[b][2]
-    return " or ".join(s[2] for s in SWITCHES.values())

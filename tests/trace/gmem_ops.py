@@ -6,7 +6,7 @@ Run as a program, it performs the operations and prints, as JSON, the
 identity of its guest_memfd and the exact events expected, in order, each
 as [name, "decoded text", optional].  tests/trace/gmem_trace_test.py compares that
 ground truth with what tracefs, perf and trace-cmd decode.  Needs root
-and in-place conversion on (gmemabi.boot_hint()).
+and in-place conversion on (tests/gmemabi.py names each base's switch).
 """
 import ctypes
 import fcntl
