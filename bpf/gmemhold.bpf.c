@@ -35,15 +35,45 @@ struct {
 } stacks SEC(".maps");
 
 /*
+ * struct page's first word: compound_head until Linux 7.0 renamed it
+ * compound_info.  Both are named through flavours of their own, so that
+ * the object builds on either kernel's vmlinux.h and loads on both.
+ */
+struct page___compound_head {
+	unsigned long compound_head;
+} __attribute__((preserve_access_index));
+
+struct page___compound_info {
+	unsigned long compound_info;
+} __attribute__((preserve_access_index));
+
+/*
+ * The folio of @page.  A tail page's first word is its head's address
+ * plus 1, or with HugeTLB's vmemmap optimisation a mask: then the
+ * address read here is wrong, the reads through it fail or find no
+ * guest_memfd, and rightly so, since only HugeTLB's tails are such.
+ */
+static struct folio *folio_of(struct page *page)
+{
+	struct page___compound_head *old = (void *)page;
+	struct page___compound_info *new = (void *)page;
+	unsigned long head;
+
+	if (bpf_core_field_exists(old->compound_head))
+		head = BPF_CORE_READ(old, compound_head);
+	else
+		head = BPF_CORE_READ(new, compound_info);
+	return (struct folio *)(head & 1 ? head - 1 : (unsigned long)page);
+}
+
+/*
  * The file and offset of @page when guest_memfd owns it.  Its pages live
  * in guest_memfd's own pseudo filesystem: the superblock's magic tells
  * them apart without any kernel address, which /proc/kallsyms may hide.
  */
 static bool gmem_page(struct page *page, struct gmem_hotspot_key *where)
 {
-	unsigned long head = BPF_CORE_READ(page, compound_head);
-	struct folio *folio = (struct folio *)(head & 1 ? head - 1 :
-					       (unsigned long)page);
+	struct folio *folio = folio_of(page);
 	unsigned long mapping = (unsigned long)BPF_CORE_READ(folio, mapping);
 	struct inode *host;
 	__u64 index;

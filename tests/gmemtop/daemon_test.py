@@ -14,7 +14,7 @@ over /var/lib/prometheus: the VM's / is the host's, read-only.
 - SIGTERM (systemctl stop) ends it within the unit's TimeoutStopSec, with
   status 0, its textfile left whole.
 
-Prints TAP.  Needs root and kvm.vm_memory_attributes=0.
+Prints TAP.  Needs root and in-place conversion on (tests/gmemabi.py).
 """
 import os
 import shlex

@@ -7,7 +7,7 @@
 - Without a terminal, its batch reports are each followed by the table of
   hotspots and holders, one of which names its holder.
 
-Prints TAP.  Needs root and kvm.vm_memory_attributes=0.
+Prints TAP.  Needs root and in-place conversion on (tests/gmemabi.py).
 """
 import os
 import re

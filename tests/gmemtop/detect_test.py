@@ -10,7 +10,7 @@
   kernel) that file alone has no KVM, and gmemtop says so.  The other
   kinds of kernel are tests/host/gmemtop-errors.test's, on stand-in BTF.
 
-Prints TAP.  Needs root and kvm.vm_memory_attributes=0.
+Prints TAP.  Needs root and in-place conversion on (tests/gmemabi.py).
 """
 import json
 import os

@@ -15,7 +15,7 @@
 - The full-screen view, driven through tmux, shows the rows and answers
   its keys.
 
-Prints TAP.  Needs root and kvm.vm_memory_attributes=0.
+Prints TAP.  Needs root and in-place conversion on (tests/gmemabi.py).
 """
 import json
 import os
@@ -28,7 +28,7 @@ import time
 
 import gmemwatch  # first: tests/ and tests/trace on sys.path
 import tap
-from gmem_trace_test import tokens
+from gmem_trace_test import PERF_DIR, tokens
 from gmemwatch import GMEMTOP, OPS, TOP, wait_attached
 
 GMEMLOAD = [gmemwatch.GMEMLOAD, "--quiet",
@@ -216,7 +216,7 @@ def check_snoop_times_are_event_times():
     loaded QEMU TCG they may be tens of milliseconds apart; what must
     hold exactly is the order: gmem_ops.py converts from one thread, so
     each record falls between perf's stamps of the events either side."""
-    data = os.path.join(tempfile.mkdtemp(), "perf.data")
+    data = os.path.join(tempfile.mkdtemp(dir=PERF_DIR), "perf.data")
     perf = ["perf", "record", "-q", "-k", "monotonic", "-e",
             "kvm_gmem:kvm_gmem_set_attributes_end", "-o", data, "--", *OPS]
     ops, out, _ = watch(["--json"], perf, "gmemsnoop")

@@ -23,8 +23,8 @@
   a new EAGAIN they are detached, and a pin let go and a page pinned
   meanwhile, unseen, never make the earlier pinner named.
 
-Prints TAP.  Needs root, kvm.vm_memory_attributes=0, CONFIG_GUP_TEST and
-debugfs, CONFIG_BLK_DEV_NULL_BLK and configfs.
+Prints TAP.  Needs root, in-place conversion on (tests/gmemabi.py),
+CONFIG_GUP_TEST and debugfs, CONFIG_BLK_DEV_NULL_BLK and configfs.
   holders_test.py [CHECK...]    only the named checks
 """
 import ctypes

@@ -4,7 +4,7 @@
 for this many CPUs, which gmemtop(8) states; and none of it left once
 gmemtop exits.
 
-Prints TAP.  Needs root and kvm.vm_memory_attributes=0.
+Prints TAP.  Needs root and in-place conversion on (tests/gmemabi.py).
 """
 import json
 import os

@@ -3,7 +3,8 @@
 ground truth, in the VM.
 
 - Every KVM_SET_MEMORY_ATTRIBUTES2 gives one latency sample under its
-  outcome: changed, noop, eagain (none with an error here); a failed
+  outcome: changed, noop, eagain, and error only for the content mode
+  that a kernel without them refuses (gmemload's "refused"); a failed
   conversion's phases stop at the reference check.
 - Percentiles never exceed the maximum; nothing is lost with room enough.
 - With --max-files 1 and two VMs, one file is tracked exactly and the
@@ -16,7 +17,7 @@ ground truth, in the VM.
   kind of loss.
 - --fentry forgets closed files and keeps counting past --max-files.
 
-Prints TAP.  Needs root and kvm.vm_memory_attributes=0.
+Prints TAP.  Needs root and in-place conversion on (tests/gmemabi.py).
   latency_test.py [CHECK...]    only the named checks
 """
 import json
@@ -57,7 +58,7 @@ def check_every_ioctl_has_a_sample_under_its_outcome():
     outcomes = rows[0]["outcomes"]
     want = {"changed": vm["conversions_to_private"] +
             vm["conversions_to_shared"], "noop": vm["noop"],
-            "eagain": vm["eagain"], "error": 0}
+            "eagain": vm["eagain"], "error": vm["refused"]}
     got = {name: o["count"] for name, o in outcomes.items()}
     if got != want:
         return f"samples {got}, want {want}"

@@ -12,7 +12,7 @@
 - A gmemtop started again while a VMM converts exports the counts fdinfo
   keeps over the files' life: every conversion, before it too.
 
-Prints TAP.  Needs root and kvm.vm_memory_attributes=0.  Debian's python3,
+Prints TAP.  Needs root and in-place conversion on (tests/gmemabi.py).  Debian's python3,
 for Debian's python3-prometheus-client.
 """
 import json

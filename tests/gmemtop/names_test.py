@@ -14,7 +14,7 @@ cgroup of its own, its JSON report the ground truth:
   second one in another, whose counts never reach the maps;
 - the view's 'n' key shows the name, then the cgroup, at 80 columns.
 
-Prints TAP.  Needs root and kvm.vm_memory_attributes=0.  Debian's
+Prints TAP.  Needs root and in-place conversion on (tests/gmemabi.py).  Debian's
 python3, for Debian's python3-prometheus-client.
 """
 import csv

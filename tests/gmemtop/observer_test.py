@@ -11,7 +11,7 @@ interval until every file is shown (listing
 them for each file would cost some 200,000 calls an interval).  make
 bench measures its CPU time per interval at up to 1,000 files.
 
-Prints TAP.  Needs root and kvm.vm_memory_attributes=0.
+Prints TAP.  Needs root and in-place conversion on (tests/gmemabi.py).
 """
 import json
 import resource

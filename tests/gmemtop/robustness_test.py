@@ -22,7 +22,7 @@
 
 GMEMTOP=path runs it all with another build (tools/gmemtop/gmemtop.san:
 the same under AddressSanitizer and UBSan).  Prints TAP.  Needs root
-and kvm.vm_memory_attributes=0.
+and in-place conversion on (tests/gmemabi.py).
 """
 import fcntl
 import json

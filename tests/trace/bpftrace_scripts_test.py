@@ -10,7 +10,7 @@ print exactly what the workload's events say:
 - gmemsnoop.bt prints a line per conversion, in order, with its range,
   result and error_offset.
 
-Prints TAP.  Needs root and kvm.vm_memory_attributes=0.
+Prints TAP.  Needs root and in-place conversion on (tests/gmemabi.py).
 """
 import collections
 import json

@@ -97,6 +97,7 @@ struct counts {
 	uint64_t guest_driven;
 	uint64_t noop;
 	uint64_t holds;
+	uint64_t refused;	/* a content mode this kernel lacks: once */
 };
 
 /* The fdinfo lines gmemload reads, in the order it prints them. */

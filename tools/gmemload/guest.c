@@ -33,7 +33,7 @@ void guest_code(void)
  * private it passes flags = 0, as VMMs written against upstream's later
  * postings (which have no content modes) do, and KVM changes no byte;
  * going shared it asks for zeros, so that nothing private leaks to the
- * host.
+ * host, where the kernel has content modes (see set_attributes_in_mode()).
  */
 static void handle_map_gpa_range(struct vm_ctx *v, struct kvm_run *run)
 {

@@ -167,11 +167,12 @@ static void json_counts(const struct counts *n, const char *indent)
 		"%s\"ioctls\": %lu,\n"
 		"%s\"guest_driven\": %lu,\n"
 		"%s\"noop\": %lu,\n"
-		"%s\"holds\": %lu",
+		"%s\"holds\": %lu,\n"
+		"%s\"refused\": %lu",
 		indent, n->conversions[1], indent, n->conversions[0],
 		indent, n->pages[1], indent, n->pages[0], indent, n->eagain,
 		indent, n->ioctls, indent, n->guest_driven, indent, n->noop,
-		indent, n->holds);
+		indent, n->holds, indent, n->refused);
 }
 
 static void json_eagain_offsets(struct vm_ctx *v)
@@ -271,6 +272,7 @@ void add_counts(struct counts *sum, const struct counts *n)
 	sum->guest_driven += n->guest_driven;
 	sum->noop += n->noop;
 	sum->holds += n->holds;
+	sum->refused += n->refused;
 }
 
 void print_json(struct run *r, const struct counts *total, bool ok,

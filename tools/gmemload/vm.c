@@ -6,6 +6,7 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/ioctl.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -118,6 +119,36 @@ static int set_attributes_retrying(struct vm_ctx *v, uint64_t offset,
 }
 
 /*
+ * Content modes (ZERO, PRESERVE) exist in the Linux 6.12 series (RFC v5)
+ * only: upstream's later postings refuse every flag with EINVAL, and
+ * convert with flags 0.  The kernel's answer to the first request that
+ * carries a mode tells which it is, so that a kernel with modes sees no
+ * extra call; on one without, every request goes with flags 0.
+ */
+static enum { MODES_UNKNOWN, MODES_TAKEN, MODES_REFUSED } content_modes;
+
+static int set_attributes_in_mode(struct vm_ctx *v, uint64_t offset,
+				  uint64_t size, uint64_t attributes,
+				  uint64_t mode)
+{
+	int r;
+
+	if (content_modes == MODES_REFUSED)
+		mode = KVM_SET_MEMORY_ATTRIBUTES2_MODE_UNSPECIFIED;
+	r = set_attributes_retrying(v, offset, size, attributes, mode);
+	if (!mode || content_modes != MODES_UNKNOWN)
+		return r;
+	if (r != -EINVAL) {
+		content_modes = MODES_TAKEN;
+		return r;
+	}
+	content_modes = MODES_REFUSED;
+	v->n.refused++;
+	return set_attributes_retrying(v, offset, size, attributes,
+				       KVM_SET_MEMORY_ATTRIBUTES2_MODE_UNSPECIFIED);
+}
+
+/*
  * Convert pages [@first, @first + @npages) of @v and account for it.  The
  * model says how many pages change; a call that changes none is a no-op.
  */
@@ -128,8 +159,8 @@ void convert_range(struct vm_ctx *v, uint64_t first, uint64_t npages,
 	uint64_t attrs = to_private ? KVM_MEMORY_ATTRIBUTE_PRIVATE : 0;
 	int r;
 
-	r = set_attributes_retrying(v, first * PAGE_BYTES, npages * PAGE_BYTES,
-				    attrs, mode);
+	r = set_attributes_in_mode(v, first * PAGE_BYTES, npages * PAGE_BYTES,
+				   attrs, mode);
 	if (r)
 		die("vm%d: converting [%#lx, +%#lx) to %s: %s", v->idx,
 		    first * PAGE_BYTES, npages * PAGE_BYTES,
@@ -147,10 +178,46 @@ void convert_range(struct vm_ctx *v, uint64_t first, uint64_t npages,
 
 /* ---- VMs ---- */
 
+/*
+ * The module parameter that turns in-place conversion on, as each kernel
+ * this series exists for names it, and what it reads when on.
+ */
+static const struct {
+	const char *param;
+	char on;
+	const char *boot_with;
+} in_place_switches[] = {
+	{ "vm_memory_attributes", 'N', "kvm.vm_memory_attributes=0" },	/* 6.12 */
+	{ "gmem_in_place_conversion", 'Y', "kvm.gmem_in_place_conversion=1" },	/* 7.3 */
+};
+
+/* Exits as unsupported when this KVM has one of the switches, off. */
+static void check_in_place_switch(void)
+{
+	unsigned int i;
+	char path[96];
+	int value;
+	FILE *f;
+
+	for (i = 0; i < ARRAY_SIZE(in_place_switches); i++) {
+		snprintf(path, sizeof(path), "/sys/module/kvm/parameters/%s",
+			 in_place_switches[i].param);
+		f = fopen(path, "r");
+		if (!f)
+			continue;
+		value = fgetc(f);
+		fclose(f);
+		if (value != in_place_switches[i].on)
+			unsupported("guest_memfd in-place conversion is off: boot with %s",
+				    in_place_switches[i].boot_with);
+	}
+}
+
 void check_kvm(void)
 {
 	if (access("/dev/kvm", R_OK | W_OK))
 		unsupported("/dev/kvm: %s", strerror(errno));
+	check_in_place_switch();
 	if (!(kvm_check_cap(KVM_CAP_VM_TYPES) & BIT(KVM_X86_SW_PROTECTED_VM)))
 		unsupported("KVM_X86_SW_PROTECTED_VM is not supported");
 	if (opt.guest_pct && !(kvm_check_cap(KVM_CAP_EXIT_HYPERCALL) &
@@ -158,22 +225,33 @@ void check_kvm(void)
 		unsupported("KVM_CAP_EXIT_HYPERCALL lacks KVM_HC_MAP_GPA_RANGE");
 }
 
-/* What this kernel must offer a VM for gmemload to work. */
+/*
+ * What this kernel must offer a VM: the guest_memfd flags (upstream's
+ * since Linux 6.18, numbered alike on every kernel), which a VM with
+ * private memory has only where guest_memfd holds the attributes.
+ */
 static void check_vm(struct kvm_vm *vm)
 {
-	uint64_t modes = KVM_SET_MEMORY_ATTRIBUTES2_PRESERVE |
-			 (opt.guest_pct ? KVM_SET_MEMORY_ATTRIBUTES2_ZERO : 0);
-
-	/* First: per-VM attributes also hide the guest_memfd flags. */
-	if (!(vm_check_cap(vm, KVM_CAP_GUEST_MEMFD_MEMORY_ATTRIBUTES) &
-	      KVM_MEMORY_ATTRIBUTE_PRIVATE))
-		unsupported("guest_memfd attributes are off: boot with kvm.vm_memory_attributes=0");
 	if ((vm_check_cap(vm, KVM_CAP_GUEST_MEMFD_FLAGS) & GMEM_FLAGS) !=
 	    GMEM_FLAGS)
-		unsupported("guest_memfd lacks GUEST_MEMFD_FLAG_MMAP or _INIT_SHARED");
-	if ((vm_check_cap(vm, KVM_CAP_MEMORY_ATTRIBUTES2_FLAGS) & modes) !=
-	    modes)
-		unsupported("KVM_SET_MEMORY_ATTRIBUTES2 lacks the content modes used");
+		unsupported("guest_memfd lacks GUEST_MEMFD_FLAG_MMAP or _INIT_SHARED for this VM type");
+}
+
+/*
+ * Whether @fd takes KVM_SET_MEMORY_ATTRIBUTES2, asked of the file itself:
+ * the capability's number differs between kernels.  Without an argument
+ * the call fails with EFAULT before the kernel reads, traces or changes
+ * anything; ENOTTY says that this file cannot convert.
+ */
+static void check_conversion_ioctl(int fd)
+{
+	if (!ioctl(fd, KVM_SET_MEMORY_ATTRIBUTES2, NULL))
+		die("KVM_SET_MEMORY_ATTRIBUTES2 took a NULL argument");
+	if (errno == ENOTTY)
+		unsupported("guest_memfd lacks KVM_SET_MEMORY_ATTRIBUTES2");
+	if (errno != EFAULT)
+		die("KVM_SET_MEMORY_ATTRIBUTES2 without an argument: %s",
+		    strerror(errno));
 }
 
 /*
@@ -200,6 +278,7 @@ void vm_setup(struct vm_ctx *v, int idx)
 	if (v->fd < 0)
 		die("vm%d: KVM_CREATE_GUEST_MEMFD of %lu bytes: %s", idx,
 		    opt.size, strerror(errno));
+	check_conversion_ioctl(v->fd);
 	vm_mem_add(v->vm, VM_MEM_SRC_ANONYMOUS, DATA_GPA, DATA_SLOT, v->npages,
 		   KVM_MEM_GUEST_MEMFD, v->fd, 0);
 	region = memslot2region(v->vm, DATA_SLOT);
