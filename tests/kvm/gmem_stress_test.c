@@ -36,6 +36,7 @@
 #include <linux/falloc.h>
 #include <pthread.h>
 #include <stddef.h>
+#include <sys/prctl.h>
 #include <sys/uio.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -653,6 +654,12 @@ static void child_phase(uint32_t salt)
 	};
 	struct worker ws[ARRAY_SIZE(ops)];
 
+	/*
+	 * A failed assertion ends the parent, which then never sets stop:
+	 * the child goes with it rather than run, and hold the test's
+	 * output open, for ever.
+	 */
+	prctl(PR_SET_PDEATHSIG, SIGKILL);
 	start_workers(ws, ARRAY_SIZE(ops), ops, salt ^ 0xc417d);
 	join_workers(ws, ARRAY_SIZE(ops));
 	close(g.fd);
