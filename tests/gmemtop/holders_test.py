@@ -117,6 +117,15 @@ def gup_programs_loaded():
                   if p.get("name", "").startswith(GUP_PROGRAMS))
 
 
+def under_holders(probe):
+    """What @probe() finds while a gmemtop --holders runs."""
+    top = start_gmemtop(["--holders"])
+    try:
+        return probe()
+    finally:
+        last_report(top)
+
+
 def check_every_hotspot_names_its_holder():
     truth, report = watch_holders(["--holders"])
     want = last_blocking_holds(truth)
@@ -169,11 +178,7 @@ def check_without_holders_nothing_is_loaded():
     spots = hotspots(report, truth)
     if not spots or any("holder" in h for h in spots.values()):
         return f"hotspots without --holders: {spots}"
-    top = start_gmemtop(["--holders"])
-    try:
-        loaded_on = gup_programs_loaded()
-    finally:
-        last_report(top)
+    loaded_on = under_holders(gup_programs_loaded)
     return None if len(loaded_on) == NR_GUP_PROGRAMS else \
         f"with --holders, GUP programs {loaded_on}"
 
@@ -585,11 +590,7 @@ def check_auto_without_eagain_attaches_nothing():
         return f"with --holders=auto and no EAGAIN, attached {linked}"
     if states != [AUTO_STATUS] * 3:
         return f"holders status {states}, want {AUTO_STATUS}"
-    top = start_gmemtop(["--holders"])
-    try:
-        linked = gup_programs_linked()
-    finally:
-        last_report(top)
+    linked = under_holders(gup_programs_linked)
     return None if len(linked) == NR_GUP_PROGRAMS else \
         f"with --holders, attached {linked}"
 

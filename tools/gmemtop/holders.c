@@ -304,10 +304,11 @@ static __u64 latest_eagain(const struct report *r)
 
 void holders_watch_as_needed(struct holders *h, const struct report *r)
 {
-	__u64 latest = latest_eagain(r);
+	__u64 latest;
 
 	if (!h->on_demand)
 		return;
+	latest = latest_eagain(r);
 	if (latest > h->last_eagain_ns) {
 		h->last_eagain_ns = latest;
 		h->quiet = 0;
