@@ -182,7 +182,12 @@ struct gmem_event {
 	__u64 nr_changed;
 	__u64 lat_ns;
 	__u64 phase_ns[GMEM_NR_PHASES];
-	char comm[GMEM_COMM_LEN];
+	char comm[GMEM_COMM_LEN];	/* the converting thread's */
+	/*
+	 * The process's (its main thread's), at the event: a VMM that has
+	 * exited by the time user space reads the event has no /proc left.
+	 */
+	char vmm_comm[GMEM_COMM_LEN];
 };
 
 /*

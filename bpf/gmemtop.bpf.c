@@ -358,6 +358,7 @@ static void snoop_conversion(struct gmem_inflight *conv, __u64 ino,
 	for (i = 0; i < GMEM_NR_PHASES; i++)
 		e->phase_ns[i] = conv->phase_ns[i];
 	bpf_get_current_comm(e->comm, sizeof(e->comm));
+	process_name(&e->vmm_comm);
 	bpf_ringbuf_submit(e, snoop_wakeup_flag());
 }
 

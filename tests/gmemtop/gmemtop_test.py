@@ -98,18 +98,25 @@ def check_json_equals_ground_truth():
     return None
 
 
-def watch(gmemtop_args, command, name="gmemtop"):
+def watch(gmemtop_args, command, name="gmemtop", stopped=False):
     """Runs @command while gmemtop (with @gmemtop_args) watches; returns
     the command's stdout and gmemtop's stdout and stderr.  @name runs it
-    as gmemlat or gmemsnoop."""
+    as gmemlat or gmemsnoop.  @stopped: gmemtop is stopped (SIGSTOP) while
+    @command runs, and reads its events once it has exited."""
     top = subprocess.Popen([name, *gmemtop_args], executable=GMEMTOP,
                            stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                            text=True)
     try:
         if not wait_attached(top):
             raise RuntimeError("gmemtop never attached")
-        out = subprocess.run(command, check=True, capture_output=True,
-                             text=True).stdout
+        if stopped:
+            top.send_signal(signal.SIGSTOP)
+        try:
+            out = subprocess.run(command, check=True, capture_output=True,
+                                 text=True).stdout
+        finally:
+            if stopped:
+                top.send_signal(signal.SIGCONT)
         time.sleep(1)		# one more report
     finally:
         top.send_signal(signal.SIGINT)

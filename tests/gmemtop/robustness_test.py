@@ -275,7 +275,8 @@ print(json.dumps({{"ino": done[0].ino,
 
 
 def check_comm_is_the_vmm():
-    """The table, JSON and snoop name the process, not its vCPU thread."""
+    """The table, JSON and snoop name the process, not its vCPU thread;
+    snoop does even when it reads the events after the process exited."""
     command = [sys.executable, "-c", VCPU_THREAD]
     out, report, _ = watch(["--json", "-d", "0.5"], command)
     truth = json.loads(out)
@@ -284,7 +285,7 @@ def check_comm_is_the_vmm():
     if [f["comm"] for f in rows] != [truth["comm"]]:
         return f"report names {rows and rows[0]['comm']!r}, " \
                f"want {truth['comm']!r}"
-    out, report, _ = watch(["--snoop", "--json"], command)
+    out, report, _ = watch(["--snoop", "--json"], command, stopped=True)
     truth = json.loads(out)
     names = {(r["comm"], r["thread"]) for r in map(json.loads,
                                                    report.splitlines())

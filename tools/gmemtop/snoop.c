@@ -25,8 +25,7 @@ struct snoop {
 	long nr_events;
 	double boot_wall;	/* the wall clock when CLOCK_MONOTONIC was 0 */
 	__u64 dropped;		/* reported so far */
-	pid_t vmm_pid;		/* the last VMM named, and its names */
-	char vmm_comm[GMEM_COMM_LEN];
+	pid_t vmm_pid;		/* the last VMM named, and its VM's names */
 	struct vm_ident vmm_ident;
 };
 
@@ -35,14 +34,12 @@ static double event_wall_s(const struct snoop *s, const struct gmem_event *e)
 	return s->boot_wall + e->ts_ns / 1e9;
 }
 
-/* The VMM's names: read again only when the pid changes. */
+/* The VMM's VM names: read again only when the pid changes. */
 static void name_vmm(struct snoop *s, const struct gmem_event *e)
 {
 	if (s->vmm_pid == (pid_t)e->pid)
 		return;
 	s->vmm_pid = e->pid;
-	memcpy(s->vmm_comm, e->comm, GMEM_COMM_LEN);
-	read_process_name(e->pid, s->vmm_comm);
 	ident_read(e->pid, &s->vmm_ident);
 }
 
@@ -54,7 +51,7 @@ static void print_event_json(struct snoop *s, const struct gmem_event *e)
 	json_begin(&j, stdout, event_wall_s(s, e));
 	json_uint(&j, "ts_ns", e->ts_ns);
 	json_uint(&j, "pid", e->pid);
-	json_string(&j, "comm", s->vmm_comm, GMEM_COMM_LEN);
+	json_string(&j, "comm", e->vmm_comm, GMEM_COMM_LEN);
 	json_uint(&j, "tid", e->tid);
 	json_string(&j, "thread", e->comm, GMEM_COMM_LEN);
 	json_uint(&j, "vm", e->vm);
@@ -113,7 +110,7 @@ static void print_event_line(struct snoop *s, const struct gmem_event *e)
 	name_vmm(s, e);
 	printf("%-15s %-14.14s %7u %-16s %10u %8llu %12s %10llu %-8s %-8s %4d %12s %9.1f\n",
 	       clock_time(stamp, sizeof(stamp), event_wall_s(s, e)),
-	       printable(comm, s->vmm_comm), e->pid,
+	       printable(comm, e->vmm_comm), e->pid,
 	       printable_vm_name(name, sizeof(name), &s->vmm_ident), e->vm,
 	       (unsigned long long)e->ino,
 	       hex(offset, sizeof(offset), e->offset),
