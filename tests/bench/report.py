@@ -785,8 +785,8 @@ def build(raw, profile):
                  cpu_counts=sorted({n for n, _ in cpu_runs}),
                  vmm_cpus=cpus_out and cpus_out["vmm_cpus"],
                  tree_rounds=rounds(tree), fragmenting_conversions=frag_n,
-                 overhead_rounds=len(ov["samples"]["mixed"]["none"])
-                 if ov else 0,
+                 overhead_rounds=len(next(iter(ov["samples"].values()))
+                                     ["none"]) if ov else 0,
                  capacity_rounds=len(next(iter(cap["rows"].values()))
                                      ["rounds"]) if cap else 0,
                  guest_rounds=len(next(iter(guest["runs"].values())))
