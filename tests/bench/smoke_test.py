@@ -161,7 +161,7 @@ def check_watchers():
             if row["workload_cpu_s"]["n"] != rounds:
                 return (f"{w.name}, {workload}: "
                         f"{row['workload_cpu_s']['n']} rounds")
-    if sorted(data["overhead"]) != PROFILE["overhead_workloads"]:
+    if sorted(data["overhead"]) != sorted(PROFILE["overhead_workloads"]):
         return f"overhead workloads {sorted(data['overhead'])}"
     for c in data["targets"]["capacity"]:
         if not c["met"]:

@@ -14,8 +14,7 @@
  *
  *  - a converter converts random ranges to shared (with ZERO where the
  *    ABI has content modes) and, one in three, to private (PRESERVE),
- *    half of them over the page being
- *    poisoned;
+ *    half of them over the page being poisoned;
  *  - a poisoner writes a random page, poisons it through the mapping
  *    (MADV_HWPOISON), holds it a moment, punches it out of the file so
  *    that the offset gets a fresh page, and gives the poisoned frame back
@@ -128,6 +127,17 @@ static bool maybe_poisoned(int page, unsigned long before)
 	return (before & 1) || seq_of(page) != before;
 }
 
+/* Whether a page of [@first, @end) may have been poisoned since @before. */
+static bool range_maybe_poisoned(int first, int end, const unsigned long *before)
+{
+	int i;
+
+	for (i = first; i < end; i++)
+		if (maybe_poisoned(i, before[i]))
+			return true;
+	return false;
+}
+
 static void snapshot_seq(unsigned long *seq)
 {
 	int i;
@@ -182,17 +192,6 @@ static void catch_sigbus(void)
 
 /* ------------------------------------------------------------------ */
 /* The converter                                                      */
-
-/* Whether a page of [@first, @end) may have been poisoned since @before. */
-static bool range_maybe_poisoned(int first, int end, const unsigned long *before)
-{
-	int i;
-
-	for (i = first; i < end; i++)
-		if (maybe_poisoned(i, before[i]))
-			return true;
-	return false;
-}
 
 /*
  * To shared (ZERO on RFC v5) or to private (PRESERVE) over pages [@first,
@@ -421,9 +420,8 @@ static void access_page(struct thread *t, int page, bool write)
 /* fallocate() of a few pages from @page: EHWPOISON only if one is poisoned. */
 static void allocate(struct thread *t, int page)
 {
-	int nr = 1 + rnd(t, min(4, NR_PAGES - page)), i;
+	int nr = 1 + rnd(t, min(4, NR_PAGES - page));
 	unsigned long before[NR_PAGES];
-	bool poisoned = false;
 
 	snapshot_seq(before);
 	doing(t, "fallocate()", page);
@@ -433,10 +431,9 @@ static void allocate(struct thread *t, int page)
 	}
 	TEST_ASSERT(errno == EHWPOISON, "fallocate() of pages [%d, %d): %s",
 		    page, page + nr, strerror(errno));
-	for (i = page; i < page + nr; i++)
-		poisoned |= maybe_poisoned(i, before[i]);
-	TEST_ASSERT(poisoned, "fallocate() of pages [%d, %d): EHWPOISON, "
-		    "none poisoned", page, page + nr);
+	TEST_ASSERT(range_maybe_poisoned(page, page + nr, before),
+		    "fallocate() of pages [%d, %d): EHWPOISON, none poisoned",
+		    page, page + nr);
 	COUNT(alloc_ehwpoison);
 }
 
