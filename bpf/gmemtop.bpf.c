@@ -5,7 +5,6 @@
  * copies a record per conversion to user space.
  */
 #include "vmlinux.h"
-#include <bpf/bpf_core_read.h>
 #include <bpf/bpf_helpers.h>
 #include <bpf/bpf_tracing.h>
 #include "gmem.h"
@@ -20,6 +19,8 @@ const volatile bool filter_cgroup = false;
 const volatile bool snoop = false;
 /* Off where no output shows the phases: kvm_gmem_phase is not attached. */
 const volatile bool phases = true;
+/* Only the metrics need begins counted (collect.c, quiet()). */
+const volatile bool count_begins = true;
 
 /*
  * Every map is shared by all CPUs and sized before load by user space
@@ -192,22 +193,24 @@ static struct gmem_inflight *current_conversion(bool create)
  * Counts the conversion in its file's begins, if the file has counters
  * already (none is created here): while begins and begins_ended differ,
  * a conversion is in flight, and fdinfo, which the kernel updates before
- * the end event, may be ahead of the counters (see collect.c).
+ * the end event, may be ahead of the counters (see collect.c).  A lookup
+ * more per conversion, which only the metrics pay.
  */
 static void count_begin(struct gmem_inflight *conv, __u64 ino)
 {
-	struct gmem_file_counts *counts = bpf_map_lookup_elem(&files, &ino);
+	struct gmem_file_counts *counts = NULL;
 
+	if (count_begins)
+		counts = bpf_map_lookup_elem(&files, &ino);
 	conv->begun = counts != NULL;
 	if (counts)
 		__sync_fetch_and_add(&counts->begins, 1);
 }
 
 /* The end of a conversion count_begin() counted. */
-static void count_begin_ended(struct gmem_file_counts *counts)
+static void count_begin_ended(struct gmem_inflight *conv,
+			      struct gmem_file_counts *counts)
 {
-	struct gmem_inflight *conv = current_conversion(false);
-
 	if (!conv || !conv->begun)
 		return;
 	conv->begun = 0;
@@ -262,12 +265,22 @@ static unsigned int outcome_of(int ret, u64 nr_changed)
 	return nr_changed ? GMEM_OUTCOME_CHANGED : GMEM_OUTCOME_NOOP;
 }
 
+/*
+ * The names are read in place, not through bpf_get_current_comm() or a
+ * probe read: the snoop record pays for every conversion.  The kernel
+ * keeps comm NUL-terminated, and user space bounds it anyway.
+ */
+static void thread_name(char (*comm)[GMEM_COMM_LEN])
+{
+	__builtin_memcpy(comm, bpf_get_current_task_btf()->comm, GMEM_COMM_LEN);
+}
+
 /* The process's name (its main thread's), not the converting thread's. */
 static void process_name(char (*comm)[GMEM_COMM_LEN])
 {
-	struct task_struct *task = (void *)bpf_get_current_task();
+	struct task_struct *task = bpf_get_current_task_btf();
 
-	BPF_CORE_READ_STR_INTO(comm, task, group_leader, comm);
+	__builtin_memcpy(comm, task->group_leader->comm, GMEM_COMM_LEN);
 }
 
 static void count_end(struct gmem_file_counts *c, u64 attrs, int ret,
@@ -357,7 +370,7 @@ static void snoop_conversion(struct gmem_inflight *conv, __u64 ino,
 	e->lat_ns = now - conv->start_ns;
 	for (i = 0; i < GMEM_NR_PHASES; i++)
 		e->phase_ns[i] = conv->phase_ns[i];
-	bpf_get_current_comm(e->comm, sizeof(e->comm));
+	thread_name(&e->comm);
 	process_name(&e->vmm_comm);
 	bpf_ringbuf_submit(e, snoop_wakeup_flag());
 }
@@ -382,10 +395,10 @@ int BPF_PROG(conversion_end, u64 ino, pid_t pid, u32 vm, u64 offset,
 	counts = file_counts(ino, pid, vm);
 	if (counts)
 		count_end(counts, attrs, ret, nr_changed);
-	/* After the counts, so that begins_ended does not run ahead of them. */
-	count_begin_ended(counts);
-
 	conv = current_conversion(false);
+	/* After the counts, so that begins_ended does not run ahead of them. */
+	count_begin_ended(conv, counts);
+
 	if (!conv || !conv->start_ns) {
 		__sync_fetch_and_add(&losses.untimed, 1);
 		return 0;

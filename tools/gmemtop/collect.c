@@ -373,7 +373,9 @@ static void read_fdinfo(const struct report_state *state, struct file_row *row,
 	else
 		reread = false;
 	read_fdinfo_file(path, info);
-	info->quiet = reread && reread_counts(state, row, &after) &&
+	/* Without begins counted, no read can be known to be quiet. */
+	info->quiet = reread && state->skel->rodata->count_begins &&
+		      reread_counts(state, row, &after) &&
 		      quiet(&before, &after);
 }
 

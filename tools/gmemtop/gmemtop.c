@@ -667,6 +667,7 @@ static int load(const struct btf *btf, struct gmemtop_bpf **skelp)
 	skel->rodata->targ_vm = env.vm;
 	skel->rodata->snoop = env.snoop;
 	skel->rodata->phases = phases;
+	skel->rodata->count_begins = env.openmetrics || env.textfile;
 	skel->rodata->filter_cgroup = env.cgroup_dir != NULL;
 
 	select_programs(skel, btf);
