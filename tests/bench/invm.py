@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """The in-VM half of make bench; tests/bench/run boots the VM for it.
 
-    invm.py PROFILE OUTDIR [convert:BOOT|zero:BOOT|tree:BOOT|cpus:CLOCK|vmms|phases|guest|overhead|capacity|observer]...
+    invm.py PROFILE OUTDIR [convert:BOOT|zero:BOOT|tree:BOOT|cpus:CLOCK|vmms|phases|guest|overhead|probes|capacity|observer]...
 
 With kvm.vm_memory_attributes=1 it times the legacy per-VM conversion
 path only (gmem_convert_bench).  With =0 it times the per-guest_memfd
@@ -24,8 +24,10 @@ into cpus-NCPUS-CLOCK.json; CLOCK says whether the boot is under -icount
 of more than 16 CPUs).  phases (per-guest_memfd only) splits the time of
 conversions of gmem_convert_bench's mapped file (a range the VMM maps and
 a vCPU has faulted) by phase, per size, into mapped-phases.json.
-observer measures gmemtop's own CPU per interval against the number of
-open guest_memfds it shows, into observer.json.
+probes takes the run time of each of gmemtop's BPF programs, per mode,
+into probes.json (under -icount: instructions).  observer measures
+gmemtop's own CPU per interval against the number of open guest_memfds
+it shows, into observer.json.
 """
 import functools
 import json
@@ -59,7 +61,9 @@ PROFILES = {
         "convert": ["-r", "2", "-f", "0"],
         "tree": ["-t", "-r", "2", "-f", "100000"],
         "guest_count": 2000, "guest_rounds": 5,
-        "overhead_count": 1000, "overhead_rounds": 7,
+        # Under -icount rounds agree to within half a percent: three
+        # give the spread, and the watcher comparison stays 11 minutes.
+        "overhead_count": 1000, "overhead_rounds": 3,
         "overhead_gup_calls": 2000,
         "capacity_count": 20000, "capacity_rounds": 3,
         "cpus_count": 400, "cpus_rounds": 3,
@@ -549,6 +553,12 @@ def watched(w, argv, workload):
     return r, watcher, {"watcher_cpu_s": during, "watcher_life_cpu_s": life}
 
 
+def conversion_loop(profile):
+    """Host-driven single-page conversions and nothing else."""
+    return gmemload("--size", "16M", "--pattern", "random4k",
+                    "--count", str(4 * profile["overhead_count"]))
+
+
 def overhead_workloads(profile):
     """A VMM's mix (holders, guest-driven conversions, VM set-up and
     teardown in its CPU time), host-driven single-page conversions
@@ -560,8 +570,7 @@ def overhead_workloads(profile):
     workloads = {
         "mixed": gmemload("--size", "16M", "--pattern", "mixed", "--hold",
                           "5", "--guest-share", "20", "--count", str(n)),
-        "conversions": gmemload("--size", "16M", "--pattern", "random4k",
-                                "--count", str(4 * n)),
+        "conversions": conversion_loop(profile),
         "gup": [GUP_LOOP, str(profile["overhead_gup_calls"])],
     }
     chosen = profile.get("overhead_workloads", workloads)
@@ -589,6 +598,49 @@ def overhead(profile, outdir):
     write_json(outdir, "overhead.json", {
         "workloads": workloads, "samples": samples,
         "unavailable": [w.name for w in WATCHERS if not available(w)]})
+
+
+def bpf_programs():
+    """The BPF programs loaded: {id: (name, runs, run time ns)}."""
+    progs = json.loads(subprocess.run(["bpftool", "-j", "prog", "show"],
+                                      capture_output=True, check=True,
+                                      text=True).stdout)
+    return {p["id"]: (p["name"], p.get("run_cnt", 0), p.get("run_time_ns", 0))
+            for p in progs}
+
+
+def probes(profile, outdir):
+    """What each of gmemtop's BPF programs costs per run, in every mode:
+    the kernel's run-time statistics (kernel.bpf_stats_enabled) over one
+    run of the conversion loop.  Under -icount their clock counts guest
+    instructions.  Apart from the overhead rounds: the statistics' own
+    clock reads add to every run."""
+    workload = conversion_loop(profile)
+    rows = {}
+    with open("/proc/sys/kernel/bpf_stats_enabled", "w") as f:
+        f.write("1")
+    try:
+        for w in WATCHERS:
+            if not w.name.startswith("gmemtop") or not available(w):
+                continue
+            progress(f"BPF run time: {w.name}")
+            # Its programs are those it loaded (this bpftool may not
+            # know which process holds a program).
+            before = bpf_programs()
+            watcher = Attached(w, w.argv)
+            try:
+                r = run_measured(workload)
+                progs = bpf_programs()
+            finally:
+                watcher.stop()
+            rows[w.name] = {"ioctls": r["totals"]["ioctls"],
+                            "programs": {name: {"runs": n, "ns": ns}
+                                         for i, (name, n, ns) in progs.items()
+                                         if n and i not in before}}
+    finally:
+        with open("/proc/sys/kernel/bpf_stats_enabled", "w") as f:
+            f.write("0")
+    write_json(outdir, "probes.json", {"workload": workload, "rows": rows})
 
 
 def capacity(profile, outdir):
@@ -678,11 +730,12 @@ def parse_parts(words, path):
     that this boot's mode can do when none is."""
     parts = {"guest": guest_driven, "overhead": overhead,
              "capacity": capacity, "vmms": concurrent_vmms,
-             "phases": mapped_phases, "observer": observer}
+             "phases": mapped_phases, "observer": observer,
+             "probes": probes}
     if not words:
         words = ["convert:0", "tree:0"] + \
             (["zero:0", "phases", "cpus:wall", "guest", "overhead",
-              "capacity", "observer"]
+              "probes", "capacity", "observer"]
              if path == "gmem" else [])
     chosen = []
     for word in words:
@@ -711,7 +764,7 @@ def main():
     if not parts or args[0] not in PROFILES:
         sys.exit(f"usage: {sys.argv[0]} {{{'|'.join(PROFILES)}}} OUTDIR "
                  "[convert:BOOT|zero:BOOT|tree:BOOT|cpus:CLOCK|vmms|phases|"
-                 "guest|overhead|capacity|observer]...\n(all but convert and tree need "
+                 "guest|overhead|probes|capacity|observer]...\n(all but convert and tree need "
                  "kvm.vm_memory_attributes=0)")
     profile, outdir = PROFILES[args[0]], args[1]
     os.makedirs(SCRATCH, exist_ok=True)

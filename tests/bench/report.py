@@ -552,6 +552,25 @@ def overhead_checks(out):
                        "met": None}]
 
 
+def probes_section(probes):
+    """Per gmemtop mode, each BPF program's runs per conversion and run
+    time per run, and the sum per conversion."""
+    if not probes:
+        return "n/a\n", {}
+    rows, out = [], {}
+    for mode, r in probes["rows"].items():
+        per_conv = {name: (p["runs"] / r["ioctls"], p["ns"] / p["runs"])
+                    for name, p in sorted(r["programs"].items())}
+        total = sum(runs * ns for runs, ns in per_conv.values())
+        out[mode] = {"programs": per_conv, "per_conversion": total}
+        rows += [[mode, name, f"{runs:.2f}", f"{ns:.0f}", f"{runs * ns:.0f}"]
+                 for name, (runs, ns) in per_conv.items()]
+        rows.append([mode, "**all**", "", "", f"**{total:.0f}**"])
+    return table(["gmemtop", "BPF program", "runs per conversion",
+                  "instructions per run", "instructions per conversion"],
+                 rows), out
+
+
 # ---- part 4: event capacity ----
 
 def capacity_section(cap):
@@ -775,6 +794,8 @@ def build(raw, profile):
         if cpu_runs else None
     parts["overhead"], ov_out = overhead_section(ov)
     checks["overhead"] = overhead_checks(ov_out)
+    parts["probes"], probes_out = probes_section(
+        load_json(raw, "probes.json"))
     parts["capacity"], checks["capacity"] = capacity_section(cap)
     observer = load_json(raw, "observer.json")
     parts["observer"], checks["observer"] = observer_section(observer)
@@ -805,7 +826,7 @@ def build(raw, profile):
                 if k[-1] == "zero" or k[-1] in ZEROING},
             "conversion_cpu_share": cpu_shares(wall),
             "guest_driven": guest_out, "cpu_scaling": cpus_out,
-            "overhead": ov_out,
+            "overhead": ov_out, "probes": probes_out,
             "capacity": cap["rows"] if cap else None,
             "observer": observer,
             "self_check": self_checked,
@@ -1032,6 +1053,20 @@ phases pay (gmemtop(8), OVERHEAD).  A target is judged only when the
 spread allows: "not resolved" means the limit lies within it.
 
 {parts['overhead']}
+### What each BPF program costs
+
+Where the overhead of each gmemtop mode goes: the kernel's run-time
+statistics of its BPF programs (`kernel.bpf_stats_enabled`), over one run
+of the conversions workload in the same boot, after the rounds above (the
+statistics read a clock around every run, which would add to their
+ratios).  Under `-icount` the clock counts guest instructions, so a run's
+time is its instructions, the helpers it calls included, the statistics'
+two clock reads too, the tracepoint's call into the program not.  Runs
+per conversion divide by gmemload's ioctls; `conversion_phase` runs at
+every phase boundary, `invalidate_begin` at the conversion's
+invalidation.
+
+{parts['probes']}
 ## 4. Event capacity
 
 {cmd(workloads['capacity'])}: single-page conversions from the host, as

@@ -29,7 +29,8 @@ HEADINGS = ["## Targets", "## 1. Conversion cost per page",
             "### A fragmented attribute tree",
             "## 2. A guest converting its own memory",
             "## 2b. Conversion cost against the host's size",
-            "## 3. What watching costs", "## 4. Event capacity",
+            "## 3. What watching costs",
+            "### What each BPF program costs", "## 4. Event capacity",
             "## 5. What gmemtop's own interval costs"]
 
 raw = tempfile.mkdtemp(prefix="benchsmoke.")
@@ -228,6 +229,26 @@ def check_observer():
     return None
 
 
+def check_probes():
+    """Every gmemtop mode's programs ran once per conversion at its begin
+    and end, and the phases' only where an output shows them."""
+    data, _ = report()
+    modes = [w.name for w in invm.WATCHERS
+             if w.name.startswith("gmemtop") and invm.available(w)]
+    if sorted(data["probes"]) != sorted(modes):
+        return f"probes of {sorted(data['probes'])}, want {sorted(modes)}"
+    for mode, r in data["probes"].items():
+        progs = r["programs"]
+        for name in ("conversion_begin", "conversion_end"):
+            if progs.get(name, (0, 0))[0] != 1:
+                return f"{mode}: {name} per conversion {progs.get(name)}"
+        if ("conversion_phase" in progs) != (mode != "gmemtop -b"):
+            return f"{mode}: phases timed {'conversion_phase' in progs}"
+        if not r["per_conversion"] > 0:
+            return f"{mode}: {r['per_conversion']} instructions"
+    return None
+
+
 def main():
     checks = [("bench_runs", run_bench), ("convert_samples", check_samples),
               ("report_json", check_json), ("report_markdown", check_markdown)]
@@ -235,6 +256,7 @@ def main():
         checks.append(("mapped_phases", check_mapped_phases))
         checks.append(("watchers", check_watchers))
         checks.append(("cpu_scaling", check_cpu_scaling))
+        checks.append(("probes", check_probes))
         checks.append(("observer", check_observer))
     return tap.run(checks)
 
