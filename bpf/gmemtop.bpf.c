@@ -21,6 +21,12 @@ const volatile bool snoop = false;
 const volatile bool phases = true;
 /* Only the metrics need begins counted (collect.c, quiet()). */
 const volatile bool count_begins = true;
+/*
+ * Off for --snoop without metrics, whose only output is the records:
+ * nothing reads the per-file maps, and the programs that only feed them
+ * are not attached.
+ */
+const volatile bool aggregate = true;
 
 /*
  * Every map is shared by all CPUs and sized before load by user space
@@ -392,7 +398,7 @@ int BPF_PROG(conversion_end, u64 ino, pid_t pid, u32 vm, u64 offset,
 	if (!wanted(pid, vm))
 		return 0;
 
-	counts = file_counts(ino, pid, vm);
+	counts = aggregate ? file_counts(ino, pid, vm) : NULL;
 	if (counts)
 		count_end(counts, attrs, ret, nr_changed);
 	conv = current_conversion(false);

@@ -652,9 +652,19 @@ static int set_cgroup_filter(struct gmemtop_bpf *skel)
 	return 0;
 }
 
+/* What feeds only the per-file maps, which --snoop alone never reads. */
+static void drop_counting_programs(struct gmemtop_bpf *skel)
+{
+	bpf_program__set_autoload(skel->progs.refcount_fail, false);
+	bpf_program__set_autoload(skel->progs.lru_drain, false);
+	bpf_program__set_autoload(skel->progs.invalidate_begin, false);
+}
+
 static int load(const struct btf *btf, struct gmemtop_bpf **skelp)
 {
 	bool phases = shows_phases();
+	bool metrics = env.openmetrics || env.textfile;
+	bool aggregate = !env.snoop || metrics;
 	struct gmemtop_bpf *skel;
 	int err;
 
@@ -667,12 +677,15 @@ static int load(const struct btf *btf, struct gmemtop_bpf **skelp)
 	skel->rodata->targ_vm = env.vm;
 	skel->rodata->snoop = env.snoop;
 	skel->rodata->phases = phases;
-	skel->rodata->count_begins = env.openmetrics || env.textfile;
+	skel->rodata->count_begins = metrics;
+	skel->rodata->aggregate = aggregate;
 	skel->rodata->filter_cgroup = env.cgroup_dir != NULL;
 
 	select_programs(skel, btf);
 	if (!phases)
 		bpf_program__set_autoload(skel->progs.conversion_phase, false);
+	if (!aggregate)
+		drop_counting_programs(skel);
 	err = gmemtop_size_maps(skel, env.max_files, env.snoop);
 	if (!err)
 		err = gmemtop_bpf__load(skel);
