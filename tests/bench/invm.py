@@ -592,7 +592,7 @@ def overhead(profile, outdir):
                 r, _, cpu = watched(w, w.argv, argv)
                 samples[name][w.name].append(
                     {"round": rnd, "wall_s": r["wall_s"],
-                     "loop_s": r["elapsed_s"], "cpu_s": r["cpu_s"],
+                     "loop_cpu_s": r["loop_cpu_s"], "cpu_s": r["cpu_s"],
                      "user_s": r["user_s"], "sys_s": r["sys_s"], **cpu,
                      **self_check(r)})
     write_json(outdir, "overhead.json", {

@@ -164,6 +164,7 @@ struct vm_ctx {
 
 struct run {
 	uint64_t t0, end_ns;	/* end_ns 0: no --duration */
+	uint64_t cpu0;		/* cpu_ns() at t0 */
 	uint64_t done;		/* conversions so far, all VMs */
 	const char *stopped_by;
 };
@@ -177,6 +178,7 @@ die_status(int status, const char *fmt, ...);
 #define die(...)		die_status(EXIT_FAIL, __VA_ARGS__)
 #define unsupported(...)	die_status(EXIT_UNSUPPORTED, __VA_ARGS__)
 uint64_t now_ns(void);
+uint64_t cpu_ns(void);
 void sleep_until(uint64_t deadline);
 void sleep_ns(uint64_t ns);
 uint64_t rnd_below(uint64_t n);
@@ -222,7 +224,7 @@ void read_fdinfo(struct vm_ctx *v);
 bool self_check(struct vm_ctx *v);
 void add_counts(struct counts *sum, const struct counts *n);
 void print_json(struct run *r, const struct counts *total, bool ok,
-		double elapsed);
+		double elapsed, double loop_cpu);
 void print_summary(const struct counts *total, double elapsed);
 void print_mismatches(void);
 

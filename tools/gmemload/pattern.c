@@ -165,6 +165,7 @@ void run_workload(struct run *r)
 	};
 
 	r->t0 = now_ns();
+	r->cpu0 = cpu_ns();
 	if (opt.duration)
 		r->end_ns = r->t0 + (uint64_t)(opt.duration * NS_PER_S);
 	while (!should_stop(r)) {

@@ -276,7 +276,7 @@ void add_counts(struct counts *sum, const struct counts *n)
 }
 
 void print_json(struct run *r, const struct counts *total, bool ok,
-		       double elapsed)
+		       double elapsed, double loop_cpu)
 {
 	unsigned int i;
 
@@ -294,11 +294,12 @@ void print_json(struct run *r, const struct counts *total, bool ok,
 		"  \"hold_pct\": %u,\n"
 		"  \"hold_ms\": %u,\n"
 		"  \"elapsed_s\": %.6f,\n"
+		"  \"loop_cpu_s\": %.6f,\n"
 		"  \"stopped_by\": \"%s\",\n"
 		"  \"vms\": [\n",
 		opt.seed, pattern_names[opt.pattern], opt.nr_vms, opt.size,
 		opt.rate, opt.count, opt.duration, opt.guest_pct, opt.hold_pct,
-		opt.hold_ms, elapsed, r->stopped_by);
+		opt.hold_ms, elapsed, loop_cpu, r->stopped_by);
 	for (i = 0; i < opt.nr_vms; i++)
 		json_vm(&vms[i], i == opt.nr_vms - 1);
 	fprintf(report, "  ],\n  \"totals\": {\n");
