@@ -773,24 +773,30 @@ static bool kvm_module_live(void)
  * live, then read the kernel again.  *@metrics is left serving; false
  * when a signal came first or the metrics or BTF failed (*@err).
  */
+static void export_no_files(struct metrics *metrics)
+{
+	struct report none = { .nr_files = 0, .timestamp = wall_s() };
+
+	metrics_update(metrics, &none);
+}
+
 static bool wait_for_kvm(struct kernel_btf *k, struct kernel_offer *offer,
 			 struct metrics **metrics, int *err)
 {
-	struct report none = { .nr_files = 0 };
-
-	fprintf(stderr, "gmemtop: no KVM yet (kvm.ko not loaded): waiting for it\n");
 	*err = 0;
 	*metrics = start_metrics();
 	if (!*metrics) {
 		*err = EXIT_FAILURE;
 		return false;
 	}
+	/* Said once the first report is out: a supervisor may look then. */
+	export_no_files(*metrics);
+	fprintf(stderr, "gmemtop: no KVM yet (kvm.ko not loaded): waiting for it\n");
 	while (!offer->kvm) {
-		none.timestamp = wall_s();
-		metrics_update(*metrics, &none);
 		sleep_interval(env.delay ?: 1.0, &exiting);
 		if (exiting)
 			return false;
+		export_no_files(*metrics);
 		if (!kvm_module_live())
 			continue;
 		kernel_btf_free(k);
