@@ -11,7 +11,8 @@
 
 Leaves KVM loaded as the boot loaded it: the modules from the build
 given on the kernel command line, with the command line's parameters.
-Prints TAP.  Needs root, the debug kernel and kvm.vm_memory_attributes=0.
+Prints TAP.  Needs root, a debug kernel with BTF (7.3's: 6.12's has none)
+and guest_memfd holding the attributes.
 """
 import os
 import signal
