@@ -186,6 +186,10 @@ def check_cpu_scaling():
     data, _ = report()
     if not data["cpu_scaling"] or len(data["targets"]["cpus"]) != 5:
         return "no CPU-scaling figures or verdicts in benchmarks.json"
+    figures = data["cpu_scaling"]["per_cpus"]
+    if set(figures) != set(run["runs"]) or any(
+            not f[str(os.cpu_count())]["wall_ns"] for f in figures.values()):
+        return f"not every workload's figures in benchmarks.json: {figures}"
     return None
 
 
