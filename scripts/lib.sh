@@ -86,3 +86,7 @@ GMEM_SELFTESTS=$GMEM_TREE/kselftest	# the tree's KVM selftests
 GMEM_BZIMAGE=$GMEM_BUILD/arch/x86/boot/bzImage
 
 export CCACHE_DIR=${CCACHE_DIR:-$GMEM_CACHE/ccache}
+# Key each object on the dependency file gcc writes anyway (kbuild's
+# -Wp,-MMD) rather than on a preprocessor run of its own: a miss then
+# costs one compilation, not a preprocessing more (9% of a cold build).
+export CCACHE_DEPEND=true
