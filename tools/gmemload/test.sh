@@ -168,10 +168,14 @@ hold_offsets()
 
 # Each holder kind in turn, each in its own named process: every hold is
 # listed with its kind, pid and name, and its EAGAINs add up to the total.
+# The O_DIRECT write ends when the device completes it, --hold-ms after it
+# was queued, whether or not the conversion has come: 500 ms, not the
+# default 20, so that it is still in flight on a debug kernel beside two
+# other VMs on two cores (20 ms was not, in CI of 2026-12-07).
 hold_kinds()
 {
 	gl "$tmp/a" --size 1M --pattern random4k --count 12 --hold 100 \
-		--hold-kinds all --seed 4 &&
+		--hold-kinds all --hold-ms 500 --seed 4 &&
 	expect "$tmp/a" -- 't["holds"] == 12' 'len(d["held_pages"]) == 12' \
 		'[h["kind"] for h in d["held_pages"]] == ["vmsplice", "gup-pin", "iouring", "odirect"] * 3' \
 		'all(h["comm"] == "hold-" + h["kind"] for h in d["held_pages"])' \
