@@ -226,7 +226,25 @@ count_before_duration()
 	expect "$tmp/a" -- 'd["stopped_by"] == "count"' 't["conversions"] == 50'
 }
 
-# SIGINT and SIGTERM stop it cleanly, with a report and a passing check.
+# Waits (a minute at most) until the process @1 has converted a page of a
+# guest_memfd of its own, by its fdinfo: a second was not always enough
+# on the debug kernel beside another VM (CI of 2026-12-07).
+converted_by()
+{
+	local i
+
+	for ((i = 0; i < 600; i++)); do
+		cat /proc/"$1"/fdinfo/* 2>/dev/null |
+			awk '/^gmem_conversions_to_/ && $2 > 0 { ok = 1 } END { exit !ok }' &&
+			return
+		sleep 0.1
+	done
+	echo "pid $1: no conversion in 60 s"
+	return 1
+}
+
+# SIGINT and SIGTERM stop it cleanly, with a report and a passing check,
+# once it has converted something.
 stop_signal()
 {
 	local sig pid i
@@ -235,7 +253,7 @@ stop_signal()
 		"$gmemload" --quiet --size 4M --rate 50 --guest --hold 20 \
 			>"$tmp/$sig" 2>"$tmp/$sig.err" &
 		pid=$!
-		sleep 1
+		converted_by "$pid" || return
 		kill -"$sig" "$pid"
 		for ((i = 0; i < 100; i++)); do
 			kill -0 "$pid" 2>/dev/null || break
