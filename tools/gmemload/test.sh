@@ -211,12 +211,15 @@ two_vms()
 		'all(x["self_check"] for x in v)'
 }
 
-# --rate spaces conversions out: about 100 in one second.
+# --rate spaces conversions out: about 20 in two seconds at 10 a second,
+# a rate that the debug kernel beside another VM keeps up with (100 it
+# did not, in CI of 2026-12-07); without --rate, it makes several times
+# more there.
 rate()
 {
-	gl "$tmp/a" --size 4M --pattern random4k --rate 100 --duration 1 &&
+	gl "$tmp/a" --size 4M --pattern random4k --rate 10 --duration 2 &&
 	expect "$tmp/a" -- 'd["stopped_by"] == "duration"' \
-		'90 <= t["conversions"] <= 110'
+		'18 <= t["conversions"] <= 22'
 }
 
 # --count and --duration: whichever comes first.
@@ -301,7 +304,7 @@ run_test "hold: EAGAIN offsets add up to fdinfo" hold_offsets
 run_test "hold kinds: named holder processes, exact truth" hold_kinds
 run_test "guest-driven: hypercall conversions" guest_driven
 run_test "two VMs: totals are the sums" two_vms
-run_test "rate: about 100 per second" rate
+run_test "rate: about 10 per second" rate
 run_test "count before duration" count_before_duration
 run_test "SIGINT/SIGTERM: clean stop with report" stop_signal
 run_test "bad arguments: exit 2" bad_arguments
